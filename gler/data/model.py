@@ -1,0 +1,130 @@
+"""The one data model every reader, the simulator and the pipeline share.
+
+A *stack* is an :class:`xarray.Dataset` with
+
+- ``displacement``: float32, dims ``(time, y, x)`` (a grid) or ``(time, point)`` (scattered
+  points), cumulative displacement in millimetres relative to the first date and a reference,
+  NaN where there is no observation; attributes ``units="mm"``, ``long_name``.
+- coordinates ``time`` (acquisition dates, ``datetime64[ns]``, strictly increasing), ``y``/``x``
+  (projected metres or row/column numbers) or ``point``, and ``lat``/``lon`` (degrees) on the
+  spatial dims when known.
+- environmental factors (EFs) per acquisition: variables whose dims are exactly ``("time",)``
+  (one value per scene, like reanalysis) or that carry the attribute ``role="factor"`` (for
+  per-pixel factors with dims ``(time, y, x)``). Each has ``units`` and ``aggregation``
+  (``"mean"`` or ``"sum"``) attributes.
+- optional daily factors on their own dim ``day``, named ``<factor>_daily``.
+
+Factor datasets (what the factor readers return) have one dim ``time`` at their native
+sampling (daily, hourly aggregated to daily, or per acquisition).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+DISPLACEMENT = "displacement"
+GRID_DIMS = ("time", "y", "x")
+POINT_DIMS = ("time", "point")
+DAILY_SUFFIX = "_daily"
+DAILY_DIM = "day"
+
+#: Scale factors from a displacement unit to millimetres.
+LENGTH_TO_MM = {"mm": 1.0, "millimeter": 1.0, "millimetre": 1.0, "millimeters": 1.0,
+                "millimetres": 1.0, "cm": 10.0, "centimeter": 10.0, "centimetre": 10.0,
+                "m": 1000.0, "meter": 1000.0, "metre": 1000.0, "meters": 1000.0,
+                "metres": 1000.0}
+
+DISPLACEMENT_ATTRS = {
+    "units": "mm",
+    "long_name": "cumulative surface displacement",
+    "comment": "relative to the first acquisition and to the reference point; "
+               "positive towards the satellite (uplift/heave), negative away (settlement)",
+}
+
+
+def to_millimetres(values: np.ndarray, units: str) -> np.ndarray:
+    """Return ``values`` given in ``units`` (m, cm, mm and their spellings) in millimetres.
+
+    Raises
+    ------
+    ValueError
+        If ``units`` is not a known length unit.
+    """
+    key = str(units).strip().lower()
+    if key not in LENGTH_TO_MM:
+        msg = (f"Unknown displacement units {units!r}. Known: m, cm, mm (and their spellings). "
+               "Set the 'units' attribute of the input or pass units= explicitly.")
+        raise ValueError(msg)
+    return np.asarray(values, dtype=np.float64) * LENGTH_TO_MM[key]
+
+
+def check_times(times: Iterable, what: str = "acquisition dates") -> pd.DatetimeIndex:
+    """Return ``times`` as a DatetimeIndex, refusing unsorted or duplicated dates by name."""
+    index = pd.DatetimeIndex(pd.to_datetime(list(times)))
+    duplicated = index[index.duplicated()]
+    if len(duplicated):
+        shown = ", ".join(str(d.date()) for d in duplicated.unique()[:10])
+        msg = (f"The {what} contain duplicates: {shown}. Remove or merge the repeated dates "
+               "before loading (no data are dropped silently).")
+        raise ValueError(msg)
+    if not index.is_monotonic_increasing:
+        bad = np.flatnonzero(np.diff(index.asi8) < 0)
+        shown = ", ".join(f"{index[i].date()} -> {index[i + 1].date()}" for i in bad[:5])
+        msg = (f"The {what} are not sorted in increasing order (first out of order: {shown}). "
+               "Sort the input by date.")
+        raise ValueError(msg)
+    return index
+
+
+def factor_names(ds: xr.Dataset) -> list[str]:
+    """Names of the per-acquisition environmental factors in a stack, in dataset order."""
+    return [
+        name for name, var in ds.data_vars.items()
+        if name != DISPLACEMENT
+        and "time" in var.dims
+        and (var.dims == ("time",) or var.attrs.get("role") == "factor")
+    ]
+
+
+def spatial_dims(ds: xr.Dataset) -> tuple[str, ...]:
+    """The spatial dims of the displacement: ``("y", "x")`` or ``("point",)``."""
+    return tuple(d for d in ds[DISPLACEMENT].dims if d != "time")
+
+
+def validate_stack(ds: xr.Dataset) -> xr.Dataset:
+    """Check that ``ds`` follows the data model and return it unchanged.
+
+    Raises
+    ------
+    ValueError
+        With what is wrong and how to fix it: missing ``displacement``, wrong dims, units other
+        than mm, unsorted or duplicated dates.
+    """
+    if DISPLACEMENT not in ds:
+        msg = (f"The dataset has no {DISPLACEMENT!r} variable (variables: "
+               f"{', '.join(map(str, ds.data_vars)) or 'none'}). Read the file with "
+               "gler.open_stack(), which converts known InSAR products.")
+        raise ValueError(msg)
+    dims = ds[DISPLACEMENT].dims
+    if dims not in (GRID_DIMS, POINT_DIMS):
+        msg = (f"{DISPLACEMENT!r} has dims {dims}; expected {GRID_DIMS} or {POINT_DIMS}. "
+               "Transpose or rename the dims.")
+        raise ValueError(msg)
+    units = ds[DISPLACEMENT].attrs.get("units")
+    if units != "mm":
+        msg = (f"{DISPLACEMENT!r} has units {units!r}; the data model stores millimetres. "
+               "Convert with gler.data.model.to_millimetres and set units='mm'.")
+        raise ValueError(msg)
+    check_times(ds["time"].values)
+    return ds
+
+
+def decimal_years(times: Iterable, origin: np.datetime64 | str | None = None) -> np.ndarray:
+    """Time in years (365.25 days) since ``origin`` (default: the first of ``times``)."""
+    t = pd.DatetimeIndex(pd.to_datetime(list(times))).asi8.astype(np.float64)
+    t0 = t[0] if origin is None else pd.Timestamp(origin).value
+    return (t - t0) / (365.25 * 86400e9)
