@@ -1,0 +1,11 @@
+"""Session-wide test settings: headless plotting, CPU, few threads (CI has 2 cores)."""
+
+import os
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import matplotlib  # noqa: E402
+import torch  # noqa: E402
+
+matplotlib.use("Agg")
+torch.set_num_threads(1)
