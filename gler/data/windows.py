@@ -1,0 +1,362 @@
+"""Lazy (input window, horizon) samples over a stack, with the chronological split.
+
+A *sample* is a pair (pixel ``p``, issue index ``i``): the inputs are the ``L`` acquisitions
+``i-L+1 … i`` of pixel ``p`` (displacement, gap mask and factors) and the targets are the ``H``
+acquisitions ``i+1 … i+H``. Samples are never materialised: a split is a flat integer index over
+the (pixel, issue) grid, and a batch is gathered with one numpy fancy-indexing call.
+
+The split follows ``evaluation.md``: a sample belongs to the period that holds **all** its
+targets (train: target dates up to ``train_end``; validation: up to ``val_end``; test: after);
+samples whose targets straddle two periods are dropped, so no test target is ever a training
+target, and training inputs precede every validation and test target.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from gler.data.model import DISPLACEMENT, factor_names, spatial_dims, validate_stack
+
+logger = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+#: Fractions of the time span at which the default cuts fall: on QTR-sim (2017-2022) they give
+#: targets in 2017-2020 for training, 2021 for validation and 2022 for testing.
+DEFAULT_CUT_FRACTIONS = (4 / 6, 5 / 6)
+
+
+@dataclass(frozen=True)
+class SplitDates:
+    """The two cut dates of the chronological split (targets ``<= train_end`` train, …)."""
+
+    train_end: pd.Timestamp
+    val_end: pd.Timestamp
+
+    def to_dict(self) -> dict[str, str]:
+        """ISO dates, for JSON."""
+        return {"train_end": self.train_end.isoformat(), "val_end": self.val_end.isoformat()}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, str]) -> SplitDates:
+        """Inverse of :meth:`to_dict`."""
+        return cls(pd.Timestamp(values["train_end"]), pd.Timestamp(values["val_end"]))
+
+
+def default_split_dates(times: pd.DatetimeIndex | np.ndarray) -> SplitDates:
+    """Cut dates at 4/6 and 5/6 of the time span, snapped to the nearest year (or month) end.
+
+    On QTR-sim's 2017-01-01 … 2022-12-31 this gives 2020-12-31 and 2021-12-31, the protocol's
+    default. For other data it gives the same proportions (two thirds train, a sixth each for
+    validation and test).
+
+    Example
+    -------
+    >>> t = pd.date_range("2017-01-01", "2022-12-31", freq="12D")
+    >>> default_split_dates(t).train_end.date()
+    datetime.date(2020, 12, 31)
+    """
+    times = pd.DatetimeIndex(times)
+    start, span = times[0], times[-1] - times[0]
+    # Snap to a year end on multi-year series (whole freeze-thaw years per period), else to a
+    # month end, so the cuts do not depend on where the last acquisition happens to fall.
+    anchor = pd.offsets.YearEnd() if span >= pd.Timedelta(days=3 * 365) else pd.offsets.MonthEnd()
+    cuts = []
+    for fraction in DEFAULT_CUT_FRACTIONS:
+        cut = (start + span * fraction).normalize()
+        before, after = anchor.rollback(cut), anchor.rollforward(cut)
+        cuts.append(before if cut - before <= after - cut else after)
+    return SplitDates(cuts[0], cuts[1])
+
+
+def resolve_split_dates(times: pd.DatetimeIndex | np.ndarray, train_end: str | None = None,
+                        val_end: str | None = None) -> SplitDates:
+    """Split dates from user strings, defaulting each missing one to :func:`default_split_dates`.
+
+    Raises
+    ------
+    ValueError
+        If ``train_end`` is not before ``val_end`` or either lies outside the data.
+    """
+    times = pd.DatetimeIndex(times)
+    default = default_split_dates(times)
+    split = SplitDates(
+        pd.Timestamp(train_end) if train_end is not None else default.train_end,
+        pd.Timestamp(val_end) if val_end is not None else default.val_end,
+    )
+    if not times[0] < split.train_end < split.val_end < times[-1]:
+        msg = (f"Split dates must satisfy first date < train_end < val_end < last date "
+               f"({times[0].date()} < {split.train_end.date()} < {split.val_end.date()} < "
+               f"{times[-1].date()} does not hold). Choose cut dates inside the data.")
+        raise ValueError(msg)
+    return split
+
+
+@dataclass
+class Batch:
+    """A batch of samples in the stack's units (mm for displacement), as numpy arrays.
+
+    Shapes: ``sd [B, L]`` (NaN = gap), ``mask [B, L]``, ``ef [B, L, E]``, ``target [B, H]``
+    (NaN = no observation), ``anchor [B]`` (last observed input value), ``pixel [B]``,
+    ``issue [B]`` (index of the last input acquisition).
+    """
+
+    sd: np.ndarray
+    mask: np.ndarray
+    ef: np.ndarray
+    target: np.ndarray
+    anchor: np.ndarray
+    pixel: np.ndarray
+    issue: np.ndarray
+
+
+class WindowDataset:
+    """Windowed view of a stack: (pixel, issue) samples drawn lazily, split by target date.
+
+    Parameters
+    ----------
+    stack
+        A stack in the data model (``displacement`` (time, y, x) or (time, point), factors).
+    window
+        Input window ``L`` in acquisitions.
+    horizon
+        Forecast horizon ``H`` in acquisitions.
+    factors
+        Names of the per-acquisition factors to use, in order (default: all of
+        :func:`gler.data.model.factor_names`). ``[]`` uses none.
+    split
+        The cut dates (default :func:`default_split_dates`).
+    min_observed
+        Minimum fraction of observed values in the input window for a sample to count.
+
+    Raises
+    ------
+    ValueError
+        If the stack has fewer than ``L + H`` dates, a requested factor is missing, or a
+        factor is entirely NaN.
+
+    Example
+    -------
+    >>> ds = WindowDataset(stack, window=30, horizon=6)  # doctest: +SKIP
+    >>> batch = ds.batch(ds.indices("train")[:256])  # doctest: +SKIP
+    """
+
+    def __init__(self, stack: xr.Dataset, *, window: int = 30, horizon: int = 6,
+                 factors: list[str] | None = None, split: SplitDates | None = None,
+                 min_observed: float = 0.5) -> None:
+        validate_stack(stack)
+        if window < 2 or horizon < 1:
+            msg = f"window must be >= 2 and horizon >= 1, got window={window}, horizon={horizon}."
+            raise ValueError(msg)
+        self.times = pd.DatetimeIndex(stack["time"].values)
+        n_time = len(self.times)
+        if n_time < window + horizon:
+            msg = (f"The stack has {n_time} acquisition dates but a window of {window} plus a "
+                   f"horizon of {horizon} needs at least {window + horizon}. Use a longer "
+                   "series or a smaller --window/--horizon.")
+            raise ValueError(msg)
+        self.window, self.horizon = window, horizon
+        self.spatial_dims = spatial_dims(stack)
+        self.spatial_shape = tuple(stack.sizes[d] for d in self.spatial_dims)
+        # [P, T] float32: the one dense array; windows are views computed on demand.
+        disp = stack[DISPLACEMENT].transpose("time", *self.spatial_dims).values
+        self.values = np.ascontiguousarray(disp.reshape(n_time, -1).T, dtype=np.float32)
+        self.valid_pixels = np.flatnonzero(np.isfinite(self.values).any(axis=1))
+        n_empty = self.values.shape[0] - len(self.valid_pixels)
+        if n_empty:
+            logger.info("%d of %d pixels have no observation at all (e.g. water) and are "
+                        "skipped", n_empty, self.values.shape[0])
+        self.factors = factor_names(stack) if factors is None else list(factors)
+        self.ef = self._factor_array(stack)
+        self.split = split or default_split_dates(self.times)
+        self.min_observed = min_observed
+        self._last_observed = self._last_observed_index()
+
+    # -- construction helpers -----------------------------------------------------------------
+
+    def _factor_array(self, stack: xr.Dataset) -> np.ndarray:
+        """Factors as ``[1 or P, T, E]`` float32 (scene-wide factors keep one row)."""
+        missing = [f for f in self.factors if f not in stack]
+        if missing:
+            msg = (f"Factors {missing} are not in the data (factors present: "
+                   f"{factor_names(stack) or 'none'}). Pass them with --factors or choose a "
+                   "model that does not use them.")
+            raise ValueError(msg)
+        n_time = len(self.times)
+        if not self.factors:
+            return np.zeros((1, n_time, 0), dtype=np.float32)
+        per_pixel = any(stack[f].dims != ("time",) for f in self.factors)
+        columns = []
+        for name in self.factors:
+            var = stack[name]
+            if per_pixel:
+                var = var.broadcast_like(stack[DISPLACEMENT]).transpose("time", *self.spatial_dims)
+            values = var.values.reshape(n_time, -1).T.astype(np.float32)  # [1 or P, T]
+            columns.append(self._fill_factor_gaps(name, values))
+        return np.ascontiguousarray(np.stack(columns, axis=-1))
+
+    @staticmethod
+    def _fill_factor_gaps(name: str, values: np.ndarray) -> np.ndarray:
+        """Interpolate NaN factor values in time (the models need complete factors)."""
+        bad = ~np.isfinite(values)
+        if not bad.any():
+            return values
+        if bad.all(axis=1).any():
+            msg = (f"Factor {name!r} has no finite value for some pixels; fill it or leave it "
+                   "out of the factors.")
+            raise ValueError(msg)
+        logger.warning("Factor %r has %d missing values; interpolating them linearly in time",
+                       name, int(bad.sum()))
+        frame = pd.DataFrame(values.T).interpolate(limit_direction="both")
+        return frame.to_numpy(dtype=np.float32).T
+
+    def _last_observed_index(self) -> np.ndarray:
+        """``[P, T]`` int32: index of the last finite value at or before each date (-1: none)."""
+        n_time = self.values.shape[1]
+        idx = np.where(np.isfinite(self.values), np.arange(n_time, dtype=np.int32), -1)
+        return np.maximum.accumulate(idx, axis=1).astype(np.int32)
+
+    # -- the split ------------------------------------------------------------------------------
+
+    def period_of(self, times: pd.DatetimeIndex | np.ndarray) -> np.ndarray:
+        """Split label of each date: 0 train, 1 validation, 2 test."""
+        t = pd.DatetimeIndex(times)
+        return (t > self.split.train_end).astype(int) + (t > self.split.val_end).astype(int)
+
+    def issues(self, split: str | None = None) -> np.ndarray:
+        """Issue indices whose ``H`` targets all exist (and, with ``split``, lie in that period).
+
+        Raises
+        ------
+        ValueError
+            If ``split`` is unknown, or the horizon reaches past the data of that period.
+        """
+        first, last = self.window - 1, len(self.times) - 1 - self.horizon
+        candidates = np.arange(first, last + 1)
+        if split is None:
+            return candidates
+        if split not in SPLITS:
+            msg = f"Unknown split {split!r}; expected one of {', '.join(SPLITS)}."
+            raise ValueError(msg)
+        label = self.period_of(self.times)
+        code = SPLITS.index(split)
+        keep = (label[candidates + 1] == code) & (label[candidates + self.horizon] == code)
+        selected = candidates[keep]
+        if not len(selected):
+            n_period = int((label == code).sum())
+            msg = (f"No {split} sample: the {split} period ({self._period_text(code)}) holds "
+                   f"{n_period} acquisitions, but a sample needs a window of {self.window} "
+                   f"before it and a horizon of {self.horizon} acquisitions inside it. The "
+                   "horizon reaches past the data: use a smaller --horizon/--window or move "
+                   "the split dates (--train-end/--val-end).")
+            raise ValueError(msg)
+        return selected
+
+    def _period_text(self, code: int) -> str:
+        bounds = [self.times[0], self.split.train_end, self.split.val_end, self.times[-1]]
+        start = bounds[code].date() if code == 0 else f"after {bounds[code].date()}"
+        return f"{start} to {bounds[code + 1].date()}"
+
+    def pixels(self, fraction: float = 1.0, seed: int = 0) -> np.ndarray:
+        """Valid pixel indices, or a seeded random ``fraction`` of them (sorted).
+
+        Raises
+        ------
+        ValueError
+            If ``fraction`` is not in (0, 1].
+        """
+        if not 0.0 < fraction <= 1.0:
+            msg = f"The pixel fraction must be in (0, 1], got {fraction}."
+            raise ValueError(msg)
+        if fraction == 1.0:
+            return self.valid_pixels
+        n = max(1, round(fraction * len(self.valid_pixels)))
+        rng = np.random.default_rng(seed)
+        return np.sort(rng.choice(self.valid_pixels, size=n, replace=False))
+
+    def indices(self, split: str | None = None, pixels: np.ndarray | None = None,
+                issues: np.ndarray | None = None) -> SampleIndex:
+        """The usable samples of a split as a lazy (pixel × issue) index.
+
+        A sample is usable when its input window has at least ``min_observed`` observed values
+        and an observed value to anchor on. Targets may have gaps (masked in the loss/metrics).
+        """
+        pixels = self.valid_pixels if pixels is None else np.asarray(pixels)
+        issues = self.issues(split) if issues is None else np.asarray(issues)
+        # [P', I] observed-count of each window from a cumulative sum: no window is built.
+        observed = np.isfinite(self.values[pixels]).astype(np.int32)
+        csum = np.concatenate([np.zeros((len(pixels), 1), np.int32),
+                               np.cumsum(observed, axis=1, dtype=np.int32)], axis=1)
+        counts = csum[:, issues + 1] - csum[:, issues + 1 - self.window]
+        usable = counts >= max(1, int(np.ceil(self.min_observed * self.window)))
+        return SampleIndex(pixels=pixels, issues=issues, flat=np.flatnonzero(usable.ravel()))
+
+    # -- batches ---------------------------------------------------------------------------------
+
+    def batch(self, index: SampleIndex, positions: np.ndarray | slice | None = None) -> Batch:
+        """Gather the samples ``index[positions]`` with vectorised fancy indexing."""
+        flat = index.flat if positions is None else index.flat[positions]
+        pixel = index.pixels[flat // len(index.issues)]
+        issue = index.issues[flat % len(index.issues)]
+        steps_in = issue[:, None] + np.arange(1 - self.window, 1)
+        steps_out = issue[:, None] + np.arange(1, self.horizon + 1)
+        sd = self.values[pixel[:, None], steps_in]
+        last = self._last_observed[pixel, issue]
+        anchor = self.values[pixel, last]
+        target_steps = np.minimum(steps_out, len(self.times) - 1)
+        target = np.where(steps_out < len(self.times), self.values[pixel[:, None], target_steps],
+                          np.nan).astype(np.float32)
+        ef_pixel = pixel[:, None] if self.ef.shape[0] > 1 else np.zeros((len(pixel), 1), int)
+        ef = self.ef[ef_pixel, steps_in]
+        return Batch(sd=sd, mask=np.isfinite(sd), ef=ef, target=target, anchor=anchor,
+                     pixel=pixel, issue=issue)
+
+    def window_times(self, issue: int) -> pd.DatetimeIndex:
+        """Dates of the ``L`` inputs and ``H`` targets of issue index ``issue`` (future dates
+        past the data are extrapolated with the median acquisition interval)."""
+        steps = np.arange(issue - self.window + 1, issue + self.horizon + 1)
+        return extend_times(self.times, int(steps[-1]) + 1)[steps]
+
+
+@dataclass(frozen=True)
+class SampleIndex:
+    """Usable samples as flat positions in a (pixels × issues) grid; nothing materialised."""
+
+    pixels: np.ndarray
+    issues: np.ndarray
+    flat: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.flat)
+
+
+def extend_times(times: pd.DatetimeIndex, n: int) -> pd.DatetimeIndex:
+    """``times`` extended to ``n`` dates with the median acquisition interval."""
+    times = pd.DatetimeIndex(times)
+    if n <= len(times):
+        return times
+    step = pd.Timedelta(np.median(np.diff(times.values).astype("timedelta64[ns]"))).round("D")
+    extra = times[-1] + step * np.arange(1, n - len(times) + 1)
+    return times.append(pd.DatetimeIndex(extra))
+
+
+class TorchWindowDataset:
+    """A :class:`torch.utils.data.Dataset` view of one split (for users of ``DataLoader``).
+
+    The trainer itself draws whole batches with :meth:`WindowDataset.batch`, which is faster.
+    Each item is a dict of numpy arrays for one sample.
+    """
+
+    def __init__(self, windows: WindowDataset, index: SampleIndex) -> None:
+        self.windows, self.index = windows, index
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, position: int) -> dict[str, np.ndarray]:
+        batch = self.windows.batch(self.index, np.array([position]))
+        return {name: value[0] for name, value in vars(batch).items()}

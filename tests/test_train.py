@@ -1,0 +1,156 @@
+"""Tests for gler.train: config round-trip, determinism, resume, bad inputs, run directory."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from _pipeline_stack import TINY_STATE, make_stack, register_tiny
+
+from gler.train import (
+    BEST_FILE,
+    CHECKPOINT_FILE,
+    LOG_FILE,
+    RUN_FILE,
+    NonFiniteLossError,
+    TrainConfig,
+    load_run,
+    read_run_record,
+    train,
+)
+
+CONFIG = TrainConfig(window=12, horizon=3, epochs=4, batch_size=64, patience=10, device="cpu",
+                     pixel_fraction=1.0)
+
+
+@pytest.fixture(scope="module")
+def stack():
+    return make_stack()
+
+
+@pytest.fixture
+def tiny_model(monkeypatch):
+    return register_tiny(monkeypatch)
+
+
+def _weights(run_dir):
+    return torch.load(run_dir / CHECKPOINT_FILE, weights_only=False)["model"]
+
+
+def test_train_config_json_round_trip():
+    """to_dict/from_dict give back the same frozen config; unknown keys are refused."""
+    config = CONFIG.replace(factors=("air_temperature",), train_end="2020-12-31")
+    assert TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    with pytest.raises(ValueError, match="Unknown TrainConfig field"):
+        TrainConfig.from_dict({"epochs": 3, "epoch": 3})
+    with pytest.raises(ValueError, match="device="):
+        TrainConfig(device="tpu")
+
+
+def test_train_writes_a_complete_run(tmp_path, stack, tiny_model):
+    """The run dir has config, scaler, checkpoints and one log line per epoch."""
+    result = train(stack, tiny_model, CONFIG, out_dir=tmp_path, progress=False)
+    assert result.epochs_run == 4 and len(result.history) == 4
+    for name in (RUN_FILE, "scaler.json", CHECKPOINT_FILE, BEST_FILE, LOG_FILE):
+        assert (tmp_path / name).is_file()
+    lines = [json.loads(x) for x in (tmp_path / LOG_FILE).read_text().splitlines()]
+    assert [x["epoch"] for x in lines] == [1, 2, 3, 4]
+    assert all(x["train_s"] >= 0 for x in lines)
+    record = read_run_record(tmp_path)
+    assert record["factors"] == ["air_temperature", "thawing_degree_days",
+                                 "freezing_degree_days"]
+    assert TrainConfig.from_dict(record["train_config"]) == CONFIG
+    assert record["split"]["train_end"].startswith("2020-12-31")
+    # Training lowers the validation loss below the first epoch's.
+    assert min(x["val_loss"] for x in lines[1:]) < lines[0]["val_loss"]
+    run = load_run(tmp_path)
+    assert run.kind == "neural" and run.scaler is not None
+
+
+def test_same_seed_same_weights(tmp_path, stack, tiny_model):
+    """Two runs with the same seed give identical weights on CPU; another seed differs."""
+    a = train(stack, tiny_model, CONFIG.replace(epochs=2), out_dir=tmp_path / "a", progress=False)
+    b = train(stack, tiny_model, CONFIG.replace(epochs=2), out_dir=tmp_path / "b", progress=False)
+    c = train(stack, tiny_model, CONFIG.replace(epochs=2, seed=1), out_dir=tmp_path / "c",
+              progress=False)
+    wa, wb, wc = _weights(a.run_dir), _weights(b.run_dir), _weights(c.run_dir)
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert not all(torch.equal(wa[k], wc[k]) for k in wa)
+
+
+def test_interrupted_run_resumes_to_the_same_weights(tmp_path, stack, tiny_model):
+    """Interrupting after epoch 2 and re-running gives the uninterrupted run's final weights."""
+    train(stack, tiny_model, CONFIG, out_dir=tmp_path / "full", progress=False)
+
+    def interrupt(entry):
+        if entry["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(stack, tiny_model, CONFIG, out_dir=tmp_path / "cut", progress=False,
+              on_epoch_end=interrupt)
+    assert torch.load(tmp_path / "cut" / CHECKPOINT_FILE, weights_only=False)["state"][
+        "epoch"] == 2
+    resumed = train(stack, tiny_model, CONFIG, out_dir=tmp_path / "cut", progress=False)
+    assert resumed.epochs_run == 4
+    full, cut = _weights(tmp_path / "full"), _weights(tmp_path / "cut")
+    assert all(torch.equal(full[k], cut[k]) for k in full)
+    assert '"event": "resume"' in (tmp_path / "cut" / LOG_FILE).read_text()
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, stack, tiny_model):
+    """A NaN loss in epoch 2 raises with the reason; the epoch-1 checkpoint survives."""
+
+    def poison(entry):
+        TINY_STATE["factor"] = float("nan")
+
+    with pytest.raises(NonFiniteLossError, match=r"loss became nan at epoch 2.*epoch 1"):
+        train(stack, tiny_model, CONFIG, out_dir=tmp_path, progress=False, on_epoch_end=poison)
+    saved = torch.load(tmp_path / CHECKPOINT_FILE, weights_only=False)
+    assert saved["state"]["epoch"] == 1
+    assert all(torch.isfinite(v).all() for v in saved["model"].values())
+    assert "non_finite_loss" in (tmp_path / LOG_FILE).read_text()
+
+
+def test_run_dir_of_another_run_is_refused(tmp_path, stack, tiny_model):
+    """Re-using a run directory with another config names the differing field."""
+    train(stack, tiny_model, CONFIG.replace(epochs=1), out_dir=tmp_path, progress=False)
+    with pytest.raises(ValueError, match=r"differs in: train_config.lr"):
+        train(stack, tiny_model, CONFIG.replace(epochs=1, lr=0.1), out_dir=tmp_path,
+              progress=False)
+
+
+def test_run_dir_of_another_format_is_refused(tmp_path, stack, tiny_model):
+    """A run written in another run format (another gler version) is refused when loaded."""
+    train(stack, tiny_model, CONFIG.replace(epochs=1), out_dir=tmp_path, progress=False)
+    record = json.loads((tmp_path / RUN_FILE).read_text())
+    record.update(format=99, gler_version="9.0")
+    (tmp_path / RUN_FILE).write_text(json.dumps(record))
+    with pytest.raises(ValueError, match=r"run format 99.*Retrain"):
+        load_run(tmp_path)
+
+
+def test_incompatible_model_config_is_refused(tmp_path, stack, tiny_model):
+    """A model config this gler cannot build is refused with a retrain hint."""
+    train(stack, tiny_model, CONFIG.replace(epochs=1), out_dir=tmp_path, progress=False)
+    record = json.loads((tmp_path / RUN_FILE).read_text())
+    record["model_config"]["no_such_field"] = 3
+    (tmp_path / RUN_FILE).write_text(json.dumps(record))
+    with pytest.raises(ValueError, match="does not fit this gler"):
+        load_run(tmp_path)
+
+
+def test_model_that_uses_factors_needs_them(tmp_path, stack, tiny_model):
+    """Training a factor model on data without factors says to pass --factors."""
+    bare = stack.drop_vars(["air_temperature", "thawing_degree_days", "freezing_degree_days"])
+    with pytest.raises(ValueError, match=r"uses environmental factors.*--factors"):
+        train(bare, tiny_model, CONFIG, out_dir=tmp_path, progress=False)
+
+
+def test_cuda_request_without_cuda_is_refused(tmp_path, stack, tiny_model):
+    """device='cuda' on a CPU-only machine is a clear error."""
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ValueError, match="no CUDA device"):
+        train(stack, tiny_model, CONFIG.replace(device="cuda"), out_dir=tmp_path, progress=False)
