@@ -1,0 +1,70 @@
+"""Multi-head attention that returns its weights: the common core of MCAR and RCSA."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+class Attention(nn.Module):
+    """Multi-head scaled dot-product attention returning ``(out, attn)``.
+
+    Queries come from ``x``, keys and values from ``context`` (``x`` itself for
+    self-attention). The weights are computed explicitly rather than through a fused kernel
+    because the book plots them; at L = 30 this costs nothing worth saving.
+
+    Parameters
+    ----------
+    dim
+        Width D of queries, keys, values and output.
+    n_heads
+        Number of heads N; must divide ``dim``.
+    qkv_bias
+        Bias on the query/key/value projections. Off by default: a key bias cannot change
+        the softmax (it adds the same logit to every key of a query), so it would only be a
+        parameter that never receives a gradient.
+    attn_drop, proj_drop
+        Dropout on the attention weights (training only) and on the output.
+
+    Shapes
+    ------
+    - x: ``[B, Lq, D]``; context: ``[B, Lk, D]``
+    - out: ``[B, Lq, D]``; attn: ``[B, N, Lq, Lk]``, rows sum to one (taken before dropout).
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        *,
+        n_heads: int = 4,
+        qkv_bias: bool = False,
+        attn_drop: float = 0.0,
+        proj_drop: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if dim % n_heads:
+            msg = f"Attention width dim={dim} must be divisible by n_heads={n_heads}."
+            raise ValueError(msg)
+        self.n_heads = n_heads
+        self.head_dim = dim // n_heads
+        self.scale = self.head_dim**-0.5
+        self.q = nn.Linear(dim, dim, bias=qkv_bias)
+        self.k = nn.Linear(dim, dim, bias=qkv_bias)
+        self.v = nn.Linear(dim, dim, bias=qkv_bias)
+        self.attn_drop = nn.Dropout(attn_drop)
+        self.proj = nn.Linear(dim, dim)
+        self.proj_drop = nn.Dropout(proj_drop)
+
+    def _split(self, x: Tensor) -> Tensor:
+        B, L, _ = x.shape
+        return x.reshape(B, L, self.n_heads, self.head_dim).transpose(1, 2)  # [B, N, L, D/N]
+
+    def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        B, Lq, D = x.shape
+        context = x if context is None else context
+        q, k, v = self._split(self.q(x)), self._split(self.k(context)), self._split(self.v(context))
+        # softmax in the logits' own dtype: under autocast that is what the kernel policy picks
+        attn = torch.softmax((q * self.scale) @ k.transpose(-2, -1), dim=-1)
+        out = self.attn_drop(attn) @ v  # [B, N, Lq, D/N]
+        out = out.transpose(1, 2).reshape(B, Lq, D)
+        return self.proj_drop(self.proj(out)), attn

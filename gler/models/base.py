@@ -1,0 +1,79 @@
+"""The one contract every neural forecaster follows, and its input handling."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+
+class Forecaster(nn.Module):
+    """Base of the neural forecasters: ``forward(sd, ef=None, mask=None) -> [B, H]``.
+
+    Holds ``window`` (L), ``horizon`` (H), ``n_ef`` (E), ``uses_ef`` and ``config``; checks
+    the inputs and assembles the per-step input channels so no model re-implements the
+    masking rule: SD values where ``mask`` is False are zeroed and the mask is given as a
+    channel, so those values cannot affect the output.
+
+    Shapes
+    ------
+    - sd: ``[B, L]``; ef: ``[B, L, E]`` or None; mask: ``[B, L]`` bool or None (all observed)
+    - out: ``[B, H]``
+    """
+
+    kind: ClassVar[str] = "neural"
+
+    def __init__(self, config: Any, *, uses_ef: bool) -> None:
+        super().__init__()
+        self.config = config
+        self.window: int = config.window
+        self.horizon: int = config.horizon
+        self.n_ef: int = config.n_ef
+        self.uses_ef = uses_ef
+
+    @property
+    def in_chans(self) -> int:
+        """Channels of :meth:`channels`: SD, mask and (if used) the E factors."""
+        return 2 + self.n_ef * self.uses_ef
+
+    def check_inputs(self, sd: Tensor, ef: Tensor | None,
+                     mask: Tensor | None) -> tuple[Tensor, Tensor | None, Tensor]:
+        """Validate shapes against ``window``/``n_ef``; return ``(sd, ef, mask)``, mask filled.
+
+        Raises
+        ------
+        ValueError
+            If a shape does not match ``window``, ``n_ef`` or the batch, or factors are
+            missing for a model that uses them.
+        """
+        name = type(self).__name__
+        if sd.ndim != 2 or sd.shape[1] != self.window:
+            msg = (f"{name}: sd has shape {tuple(sd.shape)} but must be [B, L] with "
+                   f"L = window = {self.window}.")
+            raise ValueError(msg)
+        B = sd.shape[0]
+        if ef is None and self.uses_ef:
+            msg = (f"{name} was built with n_ef={self.n_ef} and uses the factors, but ef is "
+                   "None; pass ef [B, L, E] or build the model with n_ef=0.")
+            raise ValueError(msg)
+        if ef is not None and tuple(ef.shape) != (B, self.window, self.n_ef):
+            msg = (f"{name}: ef has shape {tuple(ef.shape)} but must be [B, L, E] = "
+                   f"[{B}, {self.window}, {self.n_ef}] (sd has {sd.shape[1]} steps, "
+                   f"window={self.window}, n_ef={self.n_ef}).")
+            raise ValueError(msg)
+        if mask is None:
+            mask = torch.ones_like(sd, dtype=torch.bool)
+        elif tuple(mask.shape) != tuple(sd.shape) or mask.dtype != torch.bool:
+            msg = (f"{name}: mask must be a bool tensor shaped like sd {tuple(sd.shape)}; got "
+                   f"{mask.dtype} {tuple(mask.shape)}.")
+            raise ValueError(msg)
+        return sd, (ef if self.uses_ef else None), mask
+
+    def channels(self, sd: Tensor, ef: Tensor | None, mask: Tensor | None) -> Tensor:
+        """Checked inputs as one ``[B, L, C]`` tensor: masked SD, mask, factors if used."""
+        sd, ef, mask = self.check_inputs(sd, ef, mask)
+        parts = [sd.masked_fill(~mask, 0.0).unsqueeze(-1), mask.to(sd.dtype).unsqueeze(-1)]
+        if ef is not None:
+            parts.append(ef.to(sd.dtype))
+        return torch.cat(parts, dim=-1)

@@ -1,0 +1,21 @@
+"""BiGRU baseline: Bidirectional GRU without GLER's modules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from gler.models._registry import register_model
+from gler.models.config import BaselineConfig
+from gler.models.recurrent import RecurrentForecaster
+
+
+@register_model("bigru", kind="neural", uses_ef=True,
+                description="Bidirectional GRU without GLER's modules, multi-output head")
+def bigru(
+    *, window: int = 30, horizon: int = 6, n_ef: int = 0, **overrides: Any
+) -> RecurrentForecaster:
+    """BiGRU over SD, mask and factors; fields of :class:`BaselineConfig` as overrides."""
+    config = BaselineConfig.create(window=window, horizon=horizon, n_ef=n_ef, **overrides)
+    return RecurrentForecaster(config, rnn_layer=nn.GRU, bidirectional=True)
