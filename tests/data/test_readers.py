@@ -170,8 +170,8 @@ def test_netcdf_and_zarr_in_the_data_model_round_trip(tmp_path):
         coords={"time": TIMES, "y": [0, 1], "x": [0, 1, 2, 3]})
     stack.to_netcdf(tmp_path / "stack.nc")
     stack.to_zarr(tmp_path / "stack.zarr", consolidated=False)
-    for name in ("stack.nc", "stack.zarr"):
-        ds = open_stack(tmp_path / name)
+    for name, kw in (("stack.nc", {}), ("stack.zarr", {"consolidated": False})):
+        ds = open_stack(tmp_path / name, **kw)
         xr.testing.assert_allclose(ds.load(), stack)
     stack["displacement"].attrs["units"] = "m"
     stack.to_netcdf(tmp_path / "metres.nc")
