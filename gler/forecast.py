@@ -1,0 +1,212 @@
+"""Forecast a whole scene from a run: every valid pixel, at each issue date, in batches.
+
+The result is an :class:`xarray.Dataset` with ``forecast`` (mm) on dims
+``(issue_time, horizon, y, x)`` or ``(issue_time, horizon, point)``, the ``target_time`` of each
+(issue, step), and the input's spatial coordinates (``y``/``x`` or ``point``, ``lat``/``lon``).
+Neural runs and classical baselines go through the same function.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import xarray as xr
+from tqdm.auto import tqdm
+
+from gler import __version__
+from gler.data.windows import SPLITS, WindowDataset, extend_times
+from gler.train import DEGREE_DAY_FACTORS, Run, load_run, resolve_device, to_tensors
+
+logger = logging.getLogger(__name__)
+
+FORECAST = "forecast"
+ISSUE_CHOICES = ("all", "last", *SPLITS)
+
+
+def years_since(dates: pd.DatetimeIndex, origin: pd.Timestamp) -> np.ndarray:
+    """Decimal years (365.25 days) from ``origin``, whatever the datetime unit."""
+    return np.asarray((pd.DatetimeIndex(dates) - origin) / pd.Timedelta(days=365.25))
+
+
+def resolve_issues(windows: WindowDataset, issues: str | Sequence | None = None) -> np.ndarray:
+    """Issue indices from ``"all"`` (default: every date with a full window), ``"last"``,
+    a split name (issues whose targets all lie in that period) or a list of dates.
+
+    Raises
+    ------
+    ValueError
+        For an unknown keyword, or a date that is not an acquisition date or has no full
+        window before it.
+    """
+    if issues is None or (isinstance(issues, str) and issues == "all"):
+        return np.arange(windows.window - 1, len(windows.times))
+    if isinstance(issues, str) and issues == "last":
+        return np.array([len(windows.times) - 1])
+    if isinstance(issues, str) and issues in SPLITS:
+        return windows.issues(issues)
+    if isinstance(issues, str):
+        msg = (f"Unknown issue selection {issues!r}; use one of {', '.join(ISSUE_CHOICES)} or "
+               "a list of acquisition dates.")
+        raise ValueError(msg)
+    wanted = pd.DatetimeIndex(pd.to_datetime(list(issues)))
+    position = windows.times.get_indexer(wanted)
+    bad = [str(d.date()) for d, p in zip(wanted, position, strict=True)
+           if p < windows.window - 1]
+    if bad:
+        msg = (f"Issue dates {', '.join(bad)} are not acquisition dates with {windows.window} "
+               f"acquisitions up to them (first possible: "
+               f"{windows.times[windows.window - 1].date()}). Pick dates from the stack's time.")
+        raise ValueError(msg)
+    return position
+
+
+def predict(run: Run | str | Path, stack: xr.Dataset, *,
+            issues: str | Sequence | None = None, batch_size: int = 4096,
+            device: str = "auto", progress: bool = False) -> xr.Dataset:
+    """Forecasts of ``run`` for every valid pixel of ``stack`` at each issue date.
+
+    Parameters
+    ----------
+    run
+        A run directory or a loaded :class:`gler.train.Run`.
+    stack
+        A stack with the factors the run was trained with.
+    issues
+        ``"all"`` (default), ``"last"``, ``"train"``/``"val"``/``"test"`` or acquisition dates.
+        Horizons past the last acquisition get extrapolated target dates.
+    batch_size
+        Samples per model call (neural runs).
+    device
+        ``"auto"``, ``"cpu"`` or ``"cuda"`` (neural runs).
+    progress
+        Show a progress bar over issue dates.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``forecast`` (issue_time, horizon, *spatial) in mm, NaN where a window has too few
+        observations; coordinate ``target_time`` (issue_time, horizon).
+
+    Raises
+    ------
+    ValueError
+        If the stack lacks factors the run needs, or is too short for the run's window.
+
+    Example
+    -------
+    >>> fc = predict("runs/beiluhe-gler", stack, issues="test")  # doctest: +SKIP
+    >>> fc.forecast.sel(horizon=1).isel(issue_time=0).plot()  # doctest: +SKIP
+    """
+    run = run if isinstance(run, Run) else load_run(run)
+    config = run.train_config
+    windows = WindowDataset(stack, window=config.window, horizon=config.horizon,
+                            factors=list(run.factors), split=run.split,
+                            min_observed=config.min_observed)
+    issue_index = resolve_issues(windows, issues)
+    out = np.full((len(issue_index), config.horizon, windows.values.shape[0]), np.nan,
+                  dtype=np.float32)
+    if run.kind == "neural":
+        torch_device = resolve_device(device)
+        run.model.to(torch_device).eval()
+    for k, issue in enumerate(tqdm(issue_index, desc=f"predict {run.model_name}",
+                                   unit="issue", disable=not progress)):
+        index = windows.indices(issues=np.array([issue]))
+        if not len(index):
+            continue
+        if run.kind == "neural":
+            for begin in range(0, len(index), batch_size):
+                batch = windows.batch(index, slice(begin, begin + batch_size))
+                out[k][:, batch.pixel] = _neural(run, batch, torch_device).T
+        else:
+            batch = windows.batch(index)
+            out[k][:, batch.pixel] = _classical(run, windows, batch, int(issue)).T
+    return _to_dataset(out, windows, issue_index, stack, run)
+
+
+@torch.no_grad()
+def _neural(run: Run, batch, device: torch.device) -> np.ndarray:
+    sd, ef, mask = to_tensors(run.scaler, batch, device)
+    pred = run.model(sd, ef, mask).float().cpu().numpy()
+    return run.scaler.inverse(pred, batch.anchor)
+
+
+def _classical(run: Run, windows: WindowDataset, batch, issue: int) -> np.ndarray:
+    dates = windows.window_times(issue)
+    kwargs = {}
+    if getattr(run.model, "needs_ef", False):
+        steps = np.arange(issue - windows.window + 1, issue + windows.horizon + 1)
+        if steps[-1] >= len(windows.times):
+            # The degree-days over a horizon past the data are unknown: no forecast.
+            return np.full((len(batch.pixel), windows.horizon), np.nan, dtype=np.float32)
+        for key, name in zip(("ddt", "ddf"), DEGREE_DAY_FACTORS, strict=True):
+            column = windows.factors.index(name)
+            values = windows.ef[:, steps, column]
+            kwargs[key] = values[0] if values.shape[0] == 1 else values[batch.pixel]
+    t = years_since(dates, windows.times[0])
+    return np.asarray(run.model.predict(batch.sd.astype(np.float64), t, **kwargs),
+                      dtype=np.float32)
+
+
+def _to_dataset(out: np.ndarray, windows: WindowDataset, issue_index: np.ndarray,
+                stack: xr.Dataset, run: Run) -> xr.Dataset:
+    spatial = windows.spatial_dims
+    values = out.reshape(*out.shape[:2], *windows.spatial_shape)
+    # Target dates past the last acquisition continue at the median interval.
+    extended = extend_times(windows.times, int(issue_index.max()) + windows.horizon + 1)
+    target_index = issue_index[:, None] + np.arange(1, windows.horizon + 1)
+    coords = {
+        "issue_time": ("issue_time", windows.times[issue_index].values,
+                       {"long_name": "forecast issue date (last input acquisition)"}),
+        "horizon": ("horizon", np.arange(1, windows.horizon + 1, dtype=np.int32),
+                    {"long_name": "steps ahead", "units": "1"}),
+        "target_time": (("issue_time", "horizon"),
+                        extended[target_index.ravel()].values.reshape(target_index.shape),
+                        {"long_name": "date the forecast is valid for"}),
+    }
+    for name, coord in stack.coords.items():
+        if name != "time" and set(coord.dims) <= set(spatial):
+            coords[name] = coord
+    attrs = {"units": "mm", "long_name": "forecast cumulative surface displacement",
+             "comment": "relative to the first acquisition and the reference, like the input"}
+    ds = xr.Dataset({FORECAST: (("issue_time", "horizon", *spatial), values, attrs)},
+                    coords=coords)
+    ds.attrs.update({
+        "Conventions": "CF-1.8",
+        "title": f"gler forecasts of model {run.model_name}",
+        "institution": "gler",
+        "source": f"gler {__version__}, model {run.model_name} ({run.kind})",
+        "history": f"{pd.Timestamp.now('UTC').isoformat()} gler predict",
+        "model": run.model_name,
+        "run_dir": str(run.run_dir) if run.run_dir else "",
+        "window": windows.window,
+        "horizon_steps": windows.horizon,
+    })
+    for key in ("region", "seed", "noise_sigma_mm"):
+        if key in stack.attrs:
+            ds.attrs[f"data_{key}"] = stack.attrs[key]
+    return ds
+
+
+def save_forecast(forecast: xr.Dataset, path: str | Path) -> Path:
+    """Write forecasts as NetCDF (``.nc``) or Zarr (``.zarr``), chosen by the extension.
+
+    Raises
+    ------
+    ValueError
+        For another extension.
+    """
+    path = Path(path)
+    if path.suffix == ".zarr":
+        forecast.to_zarr(path, mode="w")
+    elif path.suffix in (".nc", ".nc4", ".netcdf"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        forecast.to_netcdf(path)
+    else:
+        msg = f"Unknown output format for {path}; use a .nc (NetCDF) or .zarr (Zarr) path."
+        raise ValueError(msg)
+    return path

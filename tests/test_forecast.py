@@ -1,0 +1,100 @@
+"""Tests for gler.forecast: whole-scene forecasts, issue selection, output files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from _pipeline_stack import make_stack, register_tiny
+
+from gler.data.windows import WindowDataset
+from gler.forecast import predict, resolve_issues, save_forecast
+from gler.train import TrainConfig, classical_run, load_run, train
+
+CONFIG = TrainConfig(window=12, horizon=3, epochs=2, batch_size=64, device="cpu",
+                     pixel_fraction=1.0)
+
+
+@pytest.fixture(scope="module")
+def stack():
+    return make_stack()
+
+
+@pytest.fixture
+def run_dir(tmp_path, stack, monkeypatch):
+    name = register_tiny(monkeypatch)
+    train(stack, name, CONFIG, out_dir=tmp_path / "run", progress=False)
+    return tmp_path / "run"
+
+
+def test_neural_forecast_dims_coords_and_values(run_dir, stack):
+    """Dims, target_time, lat/lon and CF attrs; values equal a direct model call."""
+    fc = predict(run_dir, stack, issues="test")
+    assert fc.forecast.dims == ("issue_time", "horizon", "y", "x")
+    assert fc.forecast.attrs["units"] == "mm" and fc.attrs["Conventions"] == "CF-1.8"
+    assert {"lat", "lon"} <= set(fc.coords)
+    times = pd.DatetimeIndex(stack.time.values)
+    first = times.get_loc(pd.Timestamp(fc.issue_time.values[0]))
+    assert fc.target_time.values[0, 2] == times[first + 3]
+    assert np.isnan(fc.forecast.values[:, :, 0, 0]).all()  # the lake pixel
+    assert np.isfinite(fc.forecast.values[:, :, 1:, :]).mean() > 0.95
+    # The same sample through the model by hand.
+    run = load_run(run_dir)
+    windows = WindowDataset(stack, window=12, horizon=3)
+    index = windows.indices(issues=np.array([first]))
+    batch = windows.batch(index)
+    from gler.train import to_tensors
+
+    sd, ef, mask = to_tensors(run.scaler, batch, "cpu")
+    expected = run.scaler.inverse(run.model(sd, ef, mask).detach().numpy(), batch.anchor)
+    got = fc.forecast.values[0].reshape(3, -1)[:, batch.pixel].T
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+def test_last_issue_extrapolates_target_dates(run_dir, stack):
+    """Forecasting from the last date gives future target dates at the 12-day step."""
+    fc = predict(run_dir, stack, issues="last")
+    last = pd.Timestamp(stack.time.values[-1])
+    assert pd.Timestamp(fc.target_time.values[0, 0]) == last + pd.Timedelta(days=12)
+    assert np.isfinite(fc.forecast.values).any()
+
+
+def test_points_and_classical_baseline():
+    """A (time, point) stack and a classical baseline give (issue, horizon, point)."""
+    stack = make_stack(points=True)
+    run = classical_run(stack, "persistence", CONFIG)
+    fc = predict(run, stack, issues="test")
+    assert fc.forecast.dims == ("issue_time", "horizon", "point")
+    windows = WindowDataset(stack, window=12, horizon=3)
+    batch = windows.batch(windows.indices(issues=windows.issues("test")[:1]))
+    np.testing.assert_allclose(fc.forecast.values[0, 0, batch.pixel], batch.anchor)
+
+
+def test_stefan_gets_degree_days_and_skips_the_unknown_future(stack):
+    """Stefan forecasts where the horizon's degree-days are known, NaN past the data."""
+    run = classical_run(stack, "stefan", CONFIG)
+    fc = predict(run, stack, issues="all")
+    assert np.isfinite(fc.forecast.isel(issue_time=0).values[:, 1:]).any()
+    assert np.isnan(fc.forecast.isel(issue_time=-1).values).all()
+
+
+def test_missing_factor_and_bad_issue_dates(run_dir, stack):
+    """Data without the run's factors, and issue dates that are not acquisitions, are refused."""
+    with pytest.raises(ValueError, match="air_temperature"):
+        predict(run_dir, stack.drop_vars("air_temperature"))
+    with pytest.raises(ValueError, match="not acquisition dates"):
+        predict(run_dir, stack, issues=["2019-01-05"])
+    with pytest.raises(ValueError, match="Unknown issue selection"):
+        resolve_issues(WindowDataset(stack), "tomorrow")
+
+
+@pytest.mark.parametrize("suffix", [".nc", ".zarr"])
+def test_save_by_extension(tmp_path, run_dir, stack, suffix):
+    """NetCDF and Zarr round-trip; another extension is refused."""
+    fc = predict(run_dir, stack, issues="last")
+    path = save_forecast(fc, tmp_path / f"fc{suffix}")
+    back = xr.open_dataset(path, engine="zarr" if suffix == ".zarr" else None)
+    np.testing.assert_array_equal(back.forecast.values, fc.forecast.values)
+    with pytest.raises(ValueError, match=r"\.nc \(NetCDF\) or \.zarr"):
+        save_forecast(fc, tmp_path / "fc.csv")
