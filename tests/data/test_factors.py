@@ -1,0 +1,116 @@
+"""Tests for gler.data.factors: CSV and ERA5-Land factor files to daily data-model factors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from gler.data.factors import open_factors, to_factor_units
+
+
+def test_csv_with_rename_and_units(tmp_path):
+    """Any column names: rename to data-model names, units converted (m/day -> mm)."""
+    path = tmp_path / "met.csv"
+    pd.DataFrame({"Date": ["2020/1/1", "2020/1/2", "2020/1/3"], "T2mMean": [-5.0, -4.0, 1.5],
+                  "TPMean": [0.001, 0.0, 0.0025], "note": ["a", "b", "c"]}).to_csv(path,
+                                                                                   index=False)
+    ef = open_factors(path, rename={"T2mMean": "air_temperature", "TPMean": "precipitation"},
+                      units={"precipitation": "m/day"})
+    assert list(ef.data_vars) == ["air_temperature", "precipitation"]
+    np.testing.assert_allclose(ef["precipitation"], [1.0, 0.0, 2.5])
+    assert ef["precipitation"].attrs == {"units": "mm", "aggregation": "sum",
+                                         "long_name": "total precipitation (daily total)"}
+    assert ef["air_temperature"].attrs["units"] == "degC"
+    assert str(ef["time"].values[2])[:10] == "2020-01-03"
+
+
+def test_csv_columns_without_units_are_refused(tmp_path):
+    """A column that is neither a data-model name nor in units= is named in the error."""
+    path = tmp_path / "met.csv"
+    pd.DataFrame({"time": ["2020-01-01", "2020-01-02"], "stl1": [1.0, 2.0]}).to_csv(path,
+                                                                                   index=False)
+    with pytest.raises(ValueError, match="units unknown for columns stl1"):
+        open_factors(path)
+    ef = open_factors(path, units={"stl1": "K"})
+    np.testing.assert_allclose(ef["stl1"], [-272.15, -271.15])
+    with pytest.raises(ValueError, match="Unknown units 'furlong'"):
+        open_factors(path, rename={"stl1": "air_temperature"},
+                     units={"air_temperature": "furlong"})
+
+
+def test_csv_duplicated_dates_are_refused(tmp_path):
+    """Repeated dates in a factor table are an error."""
+    path = tmp_path / "met.csv"
+    path.write_text("date,air_temperature\n2020-01-01,1\n2020-01-01,2\n")
+    with pytest.raises(ValueError, match="duplicates: 2020-01-01"):
+        open_factors(path)
+
+
+def _era5_hourly(days: int = 3) -> xr.Dataset:
+    """ERA5-Land hourly layout: valid_time, latitude, longitude (0..360), K and m units."""
+    times = pd.date_range("2020-07-01", periods=24 * days, freq="h")
+    hours = np.arange(len(times))
+    t2m = 273.15 + (hours // 24)[:, None, None] + np.zeros((1, 2, 2))  # day k: k degC
+    t2m[:, 0, 1] += 10  # another cell, 10 degC warmer
+    # 1 mm per hour on day 0, 2 mm per hour on day 1, ...; accumulated from 00 UTC.
+    rate = (hours // 24 + 1) * 0.001
+    step = times.hour.to_numpy()
+    acc = np.where(step == 0, 24 * (hours // 24) * 0.001, step * rate)  # 00 UTC: previous day
+    tp = acc[:, None, None] + np.zeros((1, 2, 2))
+    ds = xr.Dataset(
+        {"t2m": (("valid_time", "latitude", "longitude"), t2m, {"units": "K"}),
+         "tp": (("valid_time", "latitude", "longitude"), tp, {"units": "m"}),
+         "swvl1": (("valid_time", "latitude", "longitude"), np.full(t2m.shape, 0.3),
+                   {"units": "m**3 m**-3"})},
+        coords={"valid_time": times, "latitude": [37.7, 37.6], "longitude": [261.8, 261.9]})
+    return ds
+
+
+def test_era5_hourly_to_daily_with_accumulated_precipitation(tmp_path):
+    """Hourly K -> daily mean degC; tp daily total = value at next 00 UTC, in mm."""
+    path = tmp_path / "era5.nc"
+    _era5_hourly().to_netcdf(path)
+    with pytest.warns(UserWarning, match=r"daily totals left NaN .*'precipitation': 1"):
+        ef = open_factors(path, lat=37.61, lon=-98.1)  # -98.1 E == 261.9 in 0..360
+    assert ef.sizes["time"] == 3
+    np.testing.assert_allclose(ef["air_temperature"], [0.0, 1.0, 2.0], atol=1e-9)
+    np.testing.assert_allclose(ef["precipitation"], [24.0, 48.0, np.nan])
+    np.testing.assert_allclose(ef["soil_moisture"], 0.3)
+    assert ef["soil_moisture"].attrs["units"] == "m3 m-3"
+    assert ef["precipitation"].attrs["era5_name"] == "tp"
+
+
+def test_era5_region_mean_and_missing_selection(tmp_path):
+    """bbox averages the cells inside; a multi-cell file without a selection is refused."""
+    path = tmp_path / "era5.nc"
+    _era5_hourly(days=2).to_netcdf(path)
+    with pytest.warns(UserWarning):
+        ef = open_factors(path, bbox=(-98.25, 37.55, -98.05, 37.75))
+    np.testing.assert_allclose(ef["air_temperature"], [2.5, 3.5], atol=1e-9)
+    with pytest.raises(ValueError, match="2 x 2 grid cells"):
+        open_factors(path)
+
+
+def test_era5_daily_file(tmp_path):
+    """Daily ERA5-Land values are kept per day (tp taken as the daily total in m)."""
+    times = pd.date_range("2020-01-01", periods=4, freq="D")
+    ds = xr.Dataset({"skt": ("time", np.array([263.15, 268.15, 273.15, 278.15])),
+                     "tp": ("time", np.array([0.0, 0.002, 0.0, 0.001])),
+                     "sde": ("time", np.array([0.1, 0.1, 0.05, 0.0]))},
+                    coords={"time": times})
+    ds.to_netcdf(tmp_path / "daily.nc")
+    ef = open_factors(tmp_path / "daily.nc")
+    np.testing.assert_allclose(ef["ground_surface_temperature"], [-10.0, -5.0, 0.0, 5.0])
+    np.testing.assert_allclose(ef["precipitation"], [0.0, 2.0, 0.0, 1.0])
+    np.testing.assert_allclose(ef["snow_depth"], [0.1, 0.1, 0.05, 0.0])
+
+
+def test_unit_conversion_errors_and_unknown_format(tmp_path):
+    """Units that cannot become the factor's units, and unknown formats, are clear errors."""
+    with pytest.raises(ValueError, match="cannot be converted to 'degC'"):
+        to_factor_units(np.ones(2), "m", "air_temperature")
+    (tmp_path / "x.grib").write_bytes(b"GRIB")
+    with pytest.raises(ValueError, match="Unknown factor format None"):
+        open_factors(tmp_path / "x.grib")
