@@ -1,0 +1,344 @@
+"""Score trained runs and the classical baselines on exactly the same test targets.
+
+Protocol (``evaluation.md``): all models forecast the same windows (issue dates whose ``H``
+targets lie in the test period, every valid pixel); one common mask keeps only the targets that
+are observed and forecast by every model; RMSE, MAE and R² in mm per horizon step and overall;
+against the clean signal too when the stack has ``displacement_clean`` (QTR-sim), with the noise
+floor (RMSE of the noisy observation against the clean signal on the same targets); skill
+against persistence and the best classical baseline; trend consistency; per-pixel RMSE maps;
+mean ± std over several runs of the same model (seeds).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from gler import __version__
+from gler.data.model import factor_names
+from gler.data.windows import WindowDataset
+from gler.forecast import FORECAST, predict, years_since
+from gler.metrics import correlation, mae, mean_std, r2, rmse, skill, trend
+from gler.models._registry import list_models, model_info
+from gler.train import DEGREE_DAY_FACTORS, Run, classical_run, load_run
+
+logger = logging.getLogger(__name__)
+
+CLEAN = "displacement_clean"
+#: A baseline forecasting fewer than this fraction of the targets is left out (with a warning)
+#: instead of shrinking the common mask for every model.
+MIN_COVERAGE = 0.5
+
+
+@dataclass
+class Evaluation:
+    """What :func:`evaluate` returns: the JSON report, per-pixel RMSE maps, the forecasts."""
+
+    report: dict
+    maps: xr.Dataset
+    forecasts: dict[str, xr.Dataset] = field(default_factory=dict)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the report as JSON (NaN written as null)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(_jsonable(self.report), indent=2))
+        return path
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float | np.floating):
+        return float(value) if np.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def resolve_baselines(baselines: str | Sequence[str] | None, stack: xr.Dataset) -> list[str]:
+    """Classical baseline names from ``"all"``, ``"none"``, a comma list or a list of names.
+
+    ``"all"`` leaves out (with a warning) baselines whose factors the data lack; a baseline
+    named explicitly must be classical and have its factors.
+
+    Raises
+    ------
+    ValueError
+        For an unknown or non-classical name, or a named baseline missing its factors.
+    """
+    classical = list_models("classical")
+    if baselines is None or baselines == "none":
+        return []
+    if baselines == "all":
+        present = factor_names(stack)
+        keep = [n for n in classical
+                if not model_info(n).uses_ef or all(f in present for f in DEGREE_DAY_FACTORS)]
+        skipped = sorted(set(classical) - set(keep))
+        if skipped:
+            logger.warning("Baselines %s left out: the data have no %s", skipped,
+                           " / ".join(DEGREE_DAY_FACTORS))
+        return keep
+    names = baselines.split(",") if isinstance(baselines, str) else list(baselines)
+    names = [n.strip() for n in names if n.strip()]
+    unknown = [n for n in names if n not in classical]
+    if unknown:
+        msg = (f"Unknown classical baseline(s) {unknown}. Available: {', '.join(classical)} "
+               "(or 'all'/'none'). Neural models are trained with gler train and passed as runs.")
+        raise ValueError(msg)
+    return names
+
+
+def evaluate(runs: Run | str | Path | Sequence[Run | str | Path], stack: xr.Dataset, *,
+             baselines: str | Sequence[str] | None = "all", split: str = "test",
+             device: str = "auto", batch_size: int = 4096, progress: bool = False,
+             ) -> Evaluation:
+    """Evaluate runs and classical baselines on the same targets of ``split``.
+
+    Parameters
+    ----------
+    runs
+        One or several run directories (or loaded runs). They must share window, horizon and
+        split dates. Several runs of one model (different seeds) also give a stability entry.
+    stack
+        The data (with the factors the runs need).
+    baselines
+        ``"all"`` (every classical baseline the data allow), ``"none"``, or names.
+        Persistence is always included: it is the reference of the skill score.
+    split
+        ``"test"`` (default) or ``"val"``/``"train"``.
+    device, batch_size, progress
+        Passed to :func:`gler.forecast.predict`.
+
+    Returns
+    -------
+    Evaluation
+
+    Raises
+    ------
+    ValueError
+        If the runs disagree on window/horizon/split, or a baseline is unknown.
+
+    Example
+    -------
+    >>> result = evaluate("runs/beiluhe-gler", stack)  # doctest: +SKIP
+    >>> result.report["models"]["gler"]["rmse"]  # doctest: +SKIP
+    """
+    runs = [runs] if isinstance(runs, Run | str | Path) else list(runs)
+    runs = [r if isinstance(r, Run) else load_run(r) for r in runs]
+    if not runs:
+        msg = "evaluate needs at least one run (a directory written by gler train)."
+        raise ValueError(msg)
+    ref = runs[0].train_config
+    for run in runs[1:]:
+        cfg = run.train_config
+        if (cfg.window, cfg.horizon, run.split) != (ref.window, ref.horizon, runs[0].split):
+            msg = (f"Runs differ in window/horizon/split ({run.run_dir}: {cfg.window}/"
+                   f"{cfg.horizon}/{run.split}; {runs[0].run_dir}: {ref.window}/{ref.horizon}/"
+                   f"{runs[0].split}); they cannot be scored on the same targets.")
+            raise ValueError(msg)
+    names = resolve_baselines(baselines, stack)
+    if "persistence" not in names:
+        names = ["persistence", *names]
+    base_config = ref.replace(train_end=str(runs[0].split.train_end.date()),
+                              val_end=str(runs[0].split.val_end.date()))
+    base_config = type(ref).from_dict({**base_config.to_dict(), "factors": None})
+    candidates = {_label(run, runs): run for run in runs}
+    for name in names:
+        candidates[name] = classical_run(stack, name, base_config)
+    windows = WindowDataset(stack, window=ref.window, horizon=ref.horizon, factors=[],
+                            split=runs[0].split, min_observed=ref.min_observed)
+    forecasts, refused = {}, {}
+    for label, run in candidates.items():
+        try:
+            forecasts[label] = predict(run, stack, issues=split, device=device,
+                                       batch_size=batch_size, progress=progress)
+        except ValueError as err:
+            # With "all", a baseline that cannot run in this setting (e.g. seasonal naive with
+            # a window shorter than a year) is reported, not fatal; a named one is fatal.
+            if run.kind != "classical" or baselines != "all" or label == "persistence":
+                raise
+            refused[label] = str(err)
+            logger.warning("Baseline %s left out: %s", label, err)
+    issue_index = windows.issues(split)
+    targets = issue_index[:, None] + np.arange(1, ref.horizon + 1)  # [I, H]
+    obs = windows.values[:, targets].transpose(1, 2, 0)  # [I, H, P]
+    clean = None
+    if CLEAN in stack:
+        clean_grid = stack[CLEAN].transpose("time", *windows.spatial_dims).values
+        clean = clean_grid.reshape(len(windows.times), -1)[targets].astype(np.float32)
+    preds = {k: v[FORECAST].values.reshape(*v[FORECAST].shape[:2], -1)
+             for k, v in forecasts.items()}
+    mask = _common_mask(obs, clean, preds, [_label(r, runs) for r in runs])
+    kept = {k: v for k, v in preds.items() if k in mask["models"]}
+    report = _report(kept, obs, clean, mask["mask"], windows, issue_index, targets, runs,
+                     stack, split)
+    report["left_out"] = {**refused, **mask["left_out"]}
+    maps = _maps(kept, obs, mask["mask"], windows, stack)
+    return Evaluation(report=report, maps=maps,
+                      forecasts={k: v for k, v in forecasts.items() if k in kept})
+
+
+def _label(run: Run, runs: list[Run]) -> str:
+    same = [r for r in runs if r.model_name == run.model_name]
+    if len(same) == 1:
+        return run.model_name
+    return f"{run.model_name}@{run.run_dir.name if run.run_dir else runs.index(run)}"
+
+
+def _common_mask(obs: np.ndarray, clean: np.ndarray | None, preds: dict[str, np.ndarray],
+                 required: list[str]) -> dict:
+    mask = np.isfinite(obs)
+    if clean is not None:
+        mask &= np.isfinite(clean)
+    for name in required:
+        mask &= np.isfinite(preds[name])
+    left_out = {}
+    models = list(required)
+    for name, pred in preds.items():
+        if name in required:
+            continue
+        coverage = float((np.isfinite(pred) & mask).sum() / max(mask.sum(), 1))
+        if coverage < MIN_COVERAGE:
+            left_out[name] = f"forecasts only {coverage:.0%} of the targets"
+            logger.warning("Baseline %s left out: it forecasts only %.0f%% of the targets",
+                           name, 100 * coverage)
+            continue
+        models.append(name)
+        mask &= np.isfinite(pred)
+    if not mask.any():
+        msg = ("No target is observed and forecast by every model in this period; check the "
+               "data for gaps and the split dates.")
+        raise ValueError(msg)
+    return {"mask": mask, "models": models, "left_out": left_out}
+
+
+def _scores(pred: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> dict:
+    return {
+        "rmse": float(rmse(pred, truth, mask=mask)),
+        "mae": float(mae(pred, truth, mask=mask)),
+        "r2": float(r2(pred, truth, mask=mask)),
+        "rmse_per_horizon": [float(v) for v in rmse(pred, truth, mask=mask, axis=(0, 2))],
+        "mae_per_horizon": [float(v) for v in mae(pred, truth, mask=mask, axis=(0, 2))],
+        "r2_per_horizon": [float(v) for v in r2(pred, truth, mask=mask, axis=(0, 2))],
+    }
+
+
+def _trend_consistency(pred: np.ndarray, obs: np.ndarray, mask: np.ndarray,
+                       years: np.ndarray) -> list[float]:
+    """Per horizon step: correlation over pixels of predicted vs observed linear trends."""
+    out = []
+    for h in range(pred.shape[1]):
+        p = np.where(mask[:, h], pred[:, h], np.nan).T  # [P, I]
+        o = np.where(mask[:, h], obs[:, h], np.nan).T
+        out.append(correlation(trend(p, years[:, h]), trend(o, years[:, h])))
+    return out
+
+
+def _report(preds: dict[str, np.ndarray], obs: np.ndarray, clean: np.ndarray | None,
+            mask: np.ndarray, windows: WindowDataset, issue_index: np.ndarray,
+            targets: np.ndarray, runs: list[Run], stack: xr.Dataset, split: str) -> dict:
+    years = years_since(windows.times[targets.ravel()], windows.times[0]).reshape(targets.shape)
+    models = {}
+    for name, pred in preds.items():
+        entry = {"kind": "classical" if name in list_models("classical") else "neural",
+                 **_scores(pred, obs, mask)}
+        if clean is not None:
+            vs_clean = _scores(pred, clean, mask)
+            entry["clean"] = {k: vs_clean[k] for k in ("rmse", "mae", "rmse_per_horizon")}
+        consistency = _trend_consistency(pred, obs, mask, years)
+        entry["trend_consistency"] = float(np.nanmean(consistency)) if np.isfinite(
+            consistency).any() else float("nan")
+        entry["trend_consistency_per_horizon"] = consistency
+        models[name] = entry
+    classical = {k: v["rmse"] for k, v in models.items() if v["kind"] == "classical"}
+    best_classical = min(classical, key=classical.get)
+    for entry in models.values():
+        entry["skill_vs_persistence"] = skill(entry["rmse"], models["persistence"]["rmse"])
+        entry["skill_vs_best_classical"] = skill(entry["rmse"], classical[best_classical])
+    report = {
+        "gler_version": __version__,
+        "region": stack.attrs.get("region"),
+        "split": split,
+        "period": [str(windows.times[targets.min()].date()),
+                   str(windows.times[targets.max()].date())],
+        "window": windows.window, "horizon": windows.horizon,
+        "n_issues": len(issue_index), "n_pixels": int(mask.any(axis=(0, 1)).sum()),
+        "n_targets": int(mask.sum()),
+        "runs": {_label(r, runs): str(r.run_dir) for r in runs},
+        "best_classical": best_classical,
+        "models": models,
+        "ranking": sorted(models, key=lambda k: models[k]["rmse"]),
+    }
+    if clean is not None:
+        floor = _scores(obs, clean, mask)
+        report["noise_floor"] = {k: floor[k] for k in ("rmse", "mae", "rmse_per_horizon")}
+        for entry in models.values():
+            entry["rmse_over_noise_floor"] = entry["rmse"] / floor["rmse"]
+    report["stability"] = _stability(runs, models)
+    return report
+
+
+def _stability(runs: list[Run], models: dict) -> dict:
+    groups: dict[str, list[str]] = {}
+    for run in runs:
+        groups.setdefault(run.model_name, []).append(_label(run, runs))
+    return {name: {"rmse": mean_std([models[k]["rmse"] for k in labels if k in models]),
+                   "mae": mean_std([models[k]["mae"] for k in labels if k in models])}
+            for name, labels in groups.items() if len(labels) > 1}
+
+
+def _maps(preds: dict[str, np.ndarray], obs: np.ndarray, mask: np.ndarray,
+          windows: WindowDataset, stack: xr.Dataset) -> xr.Dataset:
+    """Per-pixel RMSE (over issues and horizon steps) of each model, on the stack's grid."""
+    spatial = windows.spatial_dims
+    data = {}
+    for name, pred in preds.items():
+        values = rmse(pred, obs, mask=mask, axis=(0, 1)).reshape(windows.spatial_shape)
+        data[f"rmse_{name}"] = (spatial, values.astype(np.float32),
+                                {"units": "mm", "long_name": f"RMSE of {name} per pixel"})
+    coords = {k: v for k, v in stack.coords.items() if k != "time" and set(v.dims) <= set(spatial)}
+    return xr.Dataset(data, coords=coords, attrs={"Conventions": "CF-1.8",
+                                                  "source": f"gler {__version__} evaluate"})
+
+
+def summary_table(reports: dict[str, dict], metric: str = "rmse",
+                  against: str = "noisy") -> pd.DataFrame:
+    """Models × regions table of one metric from several reports, plus the regions' mean.
+
+    Parameters
+    ----------
+    reports
+        ``{region: report}`` as returned in :attr:`Evaluation.report`.
+    metric
+        ``"rmse"``, ``"mae"`` or ``"r2"``.
+    against
+        ``"noisy"`` (the InSAR observation) or ``"clean"`` (the simulator's clean signal).
+        The noise floor is added as a row when the reports have it.
+    """
+    rows: dict[str, dict[str, float]] = {}
+    for region, report in reports.items():
+        for name, entry in report["models"].items():
+            source = entry if against == "noisy" else entry.get("clean", {})
+            rows.setdefault(name, {})[region] = source.get(metric, np.nan)
+        if "noise_floor" in report and metric in report["noise_floor"]:
+            rows.setdefault("noise floor", {})[region] = report["noise_floor"][metric]
+    table = pd.DataFrame(rows).T
+    table["mean"] = table.mean(axis=1)
+    return table.sort_values("mean")
+
+
+def aggregate_seeds(reports: Sequence[dict], metric: str = "rmse") -> dict[str, dict]:
+    """Mean ± std of ``metric`` per model over reports of runs with different seeds."""
+    names = sorted({n for r in reports for n in r["models"]})
+    return {n: mean_std([r["models"][n][metric] for r in reports if n in r["models"]])
+            for n in names}

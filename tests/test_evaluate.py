@@ -1,0 +1,101 @@
+"""Tests for gler.evaluate: same targets for every model, noise floor, skill, maps, seeds."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from _pipeline_stack import make_stack, register_tiny
+
+from gler.evaluate import aggregate_seeds, evaluate, resolve_baselines, summary_table
+from gler.metrics import rmse
+from gler.train import TrainConfig, train
+
+CONFIG = TrainConfig(window=12, horizon=3, epochs=2, batch_size=64, device="cpu",
+                     pixel_fraction=1.0)
+
+
+@pytest.fixture(scope="module")
+def stack():
+    return make_stack(noise=1.0)
+
+
+@pytest.fixture
+def runs(tmp_path, stack, monkeypatch):
+    name = register_tiny(monkeypatch)
+    return [train(stack, name, CONFIG.replace(seed=s), out_dir=tmp_path / f"seed{s}",
+                  progress=False).run_dir for s in (0, 1)]
+
+
+def test_every_model_is_scored_on_the_same_targets(runs, stack):
+    """Persistence, the noise floor and a run are computed on one common mask."""
+    result = evaluate(runs[0], stack, baselines="all")
+    report = result.report
+    assert {"tiny", "persistence", "harmonic", "stefan"} <= set(report["models"])
+    assert report["period"][0] >= "2022-01-01"
+    # Recompute persistence and the noise floor by hand on the reported forecasts' mask.
+    fc = result.forecasts["persistence"].forecast.values
+    tiny = result.forecasts["tiny"].forecast.values
+    times = list(stack.time.values)
+    idx = np.array([[times.index(t) for t in row]
+                    for row in result.forecasts["tiny"].target_time.values])
+    obs = stack.displacement.values[idx]
+    clean = stack.displacement_clean.values[idx]
+    mask = np.isfinite(obs) & np.isfinite(clean) & np.isfinite(tiny)
+    for name in report["models"]:
+        mask &= np.isfinite(result.forecasts[name].forecast.values)
+    assert report["n_targets"] == int(mask.sum())
+    assert report["models"]["persistence"]["rmse"] == pytest.approx(
+        float(rmse(fc, obs, mask=mask)), rel=1e-6)
+    assert report["noise_floor"]["rmse"] == pytest.approx(
+        float(rmse(obs, clean, mask=mask)), rel=1e-6)
+    assert report["models"]["persistence"]["skill_vs_persistence"] == 0.0
+    assert len(report["models"]["tiny"]["rmse_per_horizon"]) == 3
+    # The noisy-vs-clean floor is about the simulated noise (1 mm).
+    assert 0.7 < report["noise_floor"]["rmse"] < 1.3
+    assert report["ranking"][0] in report["models"]
+
+
+def test_maps_and_json(tmp_path, runs, stack):
+    """Per-pixel RMSE maps on the grid; the JSON report writes NaN as null."""
+    result = evaluate(runs[0], stack, baselines=["harmonic"])
+    assert set(result.report["models"]) == {"tiny", "persistence", "harmonic"}
+    assert result.maps["rmse_tiny"].dims == ("y", "x")
+    assert np.isnan(result.maps["rmse_tiny"].values[0, 0])  # the lake pixel
+    path = result.save(tmp_path / "eval.json")
+    back = json.loads(path.read_text())
+    assert back["models"]["tiny"]["rmse"] == pytest.approx(result.report["models"]["tiny"]["rmse"])
+
+
+def test_stability_over_seeds_and_tables(runs, stack):
+    """Two seeds of one model give a mean ± std entry; tables gather regions."""
+    report = evaluate(runs, stack, baselines="none").report
+    labels = [k for k in report["models"] if k.startswith("tiny@")]
+    assert len(labels) == 2
+    spread = report["stability"]["tiny"]["rmse"]
+    values = [report["models"][k]["rmse"] for k in labels]
+    assert spread["mean"] == pytest.approx(np.mean(values))
+    assert spread["std"] == pytest.approx(np.std(values, ddof=1))
+    table = summary_table({"a": report, "b": report})
+    assert list(table.columns) == ["a", "b", "mean"] and "noise floor" in table.index
+    assert aggregate_seeds([report, report])["persistence"]["std"] == 0.0
+
+
+def test_baseline_selection_errors(stack):
+    """Unknown or neural names are refused; 'all' drops Stefan without degree-days."""
+    with pytest.raises(ValueError, match="Unknown classical baseline"):
+        resolve_baselines("harmonik", stack)
+    with pytest.raises(ValueError, match="Unknown classical baseline"):
+        resolve_baselines(["gler"], stack)
+    bare = stack.drop_vars(["thawing_degree_days", "freezing_degree_days"])
+    assert "stefan" not in resolve_baselines("all", bare)
+    assert "stefan" in resolve_baselines("all", stack)
+
+
+def test_runs_with_different_windows_are_refused(tmp_path, runs, stack, monkeypatch):
+    """Runs that cannot share targets are refused."""
+    other = train(stack, register_tiny(monkeypatch), CONFIG.replace(window=10),
+                  out_dir=tmp_path / "w10", progress=False).run_dir
+    with pytest.raises(ValueError, match="differ in window/horizon/split"):
+        evaluate([runs[0], other], stack, baselines="none")
