@@ -283,7 +283,7 @@ def align_factors(
             out[name] = xr.DataArray(values.astype(np.float32), dims=("time", *extra_dims),
                                      attrs=attrs)
 
-    coords = {"time": times.values}
+    coords = {"time": times.as_unit("ns").values}
     for dim_name in {d for v in out.values() for d in v.dims[1:]}:
         if dim_name in daily.coords:
             coords[dim_name] = daily[dim_name].values

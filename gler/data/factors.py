@@ -338,6 +338,7 @@ def open_factors(
         msg = (f"Unknown factor format {format!r} for {path}; use format='csv' (a table with a "
                "date column) or format='era5' (ERA5-Land NetCDF).")
         raise ValueError(msg)
-    check_times(ds["time"].values, what=f"daily factor dates of {path}")
+    times = check_times(ds["time"].values, what=f"daily factor dates of {path}")
+    ds = ds.assign_coords(time=times.as_unit("ns"))
     ds.attrs.update(source=str(path), source_format=format)
     return ds

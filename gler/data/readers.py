@@ -312,6 +312,8 @@ def open_stack(path: str | Path, format: str | None = None, *, units: str | None
                    "already.")
             raise ValueError(msg)
         return _read_dataset(path, fmt=fmt, **kwargs)
+    # The data model's dates are datetime64[ns] (pandas 3 would otherwise give us or s).
+    ds = ds.assign_coords(time=ds.indexes["time"].as_unit("ns"))
     ds.attrs.update(source=str(path), source_format=fmt)
     logger.info("read %s (%s): %s", path, fmt, dict(ds[DISPLACEMENT].sizes))
     return _validate(ds)
