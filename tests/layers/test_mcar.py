@@ -1,0 +1,52 @@
+"""MCAR: cross-attention from SD features to embedded factors, residual and layer norm."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from gler.layers import MCAR
+
+B, L, D, E, N = 2, 9, 8, 3, 2
+
+
+def test_shapes_and_rows_sum_to_one():
+    """out is [B, L, D]; attn is [B, N, L, L] per head with non-negative rows summing to 1."""
+    torch.manual_seed(0)
+    mcar = MCAR(d_model=D, n_ef=E, n_heads=N, dropout=0.5).train()
+    out, attn = mcar(torch.randn(B, L, D), torch.randn(B, L, E))
+    assert out.shape == (B, L, D)
+    assert attn.shape == (B, N, L, L)
+    assert (attn >= 0).all()
+    torch.testing.assert_close(attn.sum(-1), torch.ones(B, N, L))  # before dropout
+
+
+def test_zeroed_attention_branch_returns_normalised_sd():
+    """With the attention output projection at zero, MCAR returns LayerNorm(sd)."""
+    mcar = MCAR(d_model=D, n_ef=E, n_heads=N)
+    nn.init.zeros_(mcar.attn.proj.weight)
+    nn.init.zeros_(mcar.attn.proj.bias)
+    sd = torch.randn(B, L, D)
+    out, _ = mcar(sd, torch.randn(B, L, E))
+    torch.testing.assert_close(out, mcar.norm(sd))
+    torch.testing.assert_close(out, nn.functional.layer_norm(sd, (D,)))
+
+
+def test_factors_change_the_output():
+    """The EF series reaches the output (the cross-attention is not a no-op)."""
+    torch.manual_seed(0)
+    mcar = MCAR(d_model=D, n_ef=E, n_heads=N).eval()
+    sd = torch.randn(B, L, D)
+    out1, attn1 = mcar(sd, torch.randn(B, L, E))
+    out2, attn2 = mcar(sd, torch.randn(B, L, E))
+    assert not torch.allclose(out1, out2)
+    assert not torch.allclose(attn1, attn2)
+
+
+def test_invalid_sizes_raise():
+    """n_ef < 1 and d_model not divisible by n_heads are refused."""
+    with pytest.raises(ValueError, match="at least one environmental factor"):
+        MCAR(d_model=D, n_ef=0)
+    with pytest.raises(ValueError, match="divisible by n_heads=3"):
+        MCAR(d_model=D, n_ef=E, n_heads=3)

@@ -1,0 +1,66 @@
+"""The model registry: names, info, presets versus overrides."""
+
+from __future__ import annotations
+
+import pytest
+
+from gler.models import create_model, list_models, model_info, register_model
+from gler.models._registry import _REGISTRY
+
+
+def test_model_info():
+    """model_info gives kind, uses_ef and a one-line description."""
+    info = model_info("stefan")
+    assert (info.kind, info.uses_ef) == ("classical", True)
+    assert not model_info("gler-no-mcar").uses_ef and model_info("gler").uses_ef
+    assert all("\n" not in model_info(n).description for n in list_models())
+    with pytest.raises(ValueError, match=r"Available: .*bigru"):
+        model_info("nope")
+
+
+def test_overrides_win_over_presets():
+    """An explicit override beats the ablation preset of a name; sizes pass through."""
+    model = create_model("gler-gru", n_ef=2, bidirectional=True, d_model=16)
+    assert model.config.bidirectional and model.config.d_model == 16 and model.n_ef == 2
+    assert create_model("harmonic", window=10, horizon=2, semiannual=True).semiannual
+
+
+def test_unknown_override_is_refused():
+    """A misspelt config field raises ValueError listing the fields, for every kind."""
+    with pytest.raises(ValueError, match="Unknown BaselineConfig field"):
+        create_model("lstm", hiden=8)
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        create_model("persistence", hiden=8)
+
+
+def test_register_model_rejects_bad_kind_and_duplicates():
+    """A kind outside neural/classical and a taken name are refused."""
+    with pytest.raises(ValueError, match="kind must be one of"):
+        register_model("x", kind="deep", uses_ef=False, description="x")
+    with pytest.raises(ValueError, match="already registered"):
+        register_model("gler", kind="neural", uses_ef=True, description="x")(lambda **kw: None)
+
+
+def test_register_a_new_model():
+    """A new builder becomes available by name, with its kind."""
+    @register_model("test-dummy", kind="classical", uses_ef=False, description="dummy")
+    def dummy(*, window=30, horizon=6, n_ef=0):
+        return (window, horizon, n_ef)
+
+    try:
+        assert "test-dummy" in list_models("classical")
+        assert create_model("test-dummy", window=5) == (5, 6, 0)
+    finally:
+        del _REGISTRY["test-dummy"]
+
+
+def test_cli_lists_models(capsys):
+    """`gler models` prints every registered name with kind, EF use and parameter count."""
+    from gler.cli import main
+
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in list_models())
+    assert "31,206" in out  # gler at the default size with n_ef=5
+    assert main(["models", "--kind", "classical"]) == 0
+    assert "gler" not in capsys.readouterr().out.split("\n", 1)[1]
