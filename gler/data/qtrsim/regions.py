@@ -126,7 +126,7 @@ def region_table() -> pd.DataFrame:
 
     Example
     -------
-    >>> region_table().loc["beiluhe", "elevation_m"]
+    >>> float(region_table().loc["beiluhe", "elevation_m"])
     4620.0
     """
     return pd.DataFrame([asdict(r) for r in REGIONS.values()],
