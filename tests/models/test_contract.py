@@ -112,3 +112,22 @@ def test_wrong_shapes_raise(name):
     if model.uses_ef:
         with pytest.raises(ValueError, match="ef is None"):
             model(sd, None, mask)
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=pytest.mark.xfail(
+        n == "lstm", reason="oneDNN has no bf16 LSTM primitive on some CPUs (a PyTorch "
+                            "kernel limit; CUDA uses cuDNN)", raises=RuntimeError, strict=False))
+    for n in NEURAL
+])
+def test_cpu_bf16_autocast_forward_backward(name):
+    """Under bf16 autocast (CPU: the mixed-precision path available without a GPU) forward
+    and backward run, and the forecast stays close to float32."""
+    model = build(name).eval()
+    sd, ef, mask = inputs()
+    ref = model(sd, ef, mask)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(sd, ef, mask)
+    out.float().square().sum().backward()
+    torch.testing.assert_close(out.float(), ref, rtol=0.05, atol=0.05)
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
