@@ -65,7 +65,7 @@ def degree_days(
         msg = (f"temperature has {temperature.shape[-1]} days on its last axis but dates has "
                f"{len(dates)}; they must match.")
         raise ValueError(msg)
-    steps = np.diff(dates.normalize().asi8) / 86400e9
+    steps = np.diff(dates.values.astype("datetime64[D]").astype(np.int64))
     if np.any(steps != 1):
         first = int(np.flatnonzero(steps != 1)[0])
         msg = (f"Degree-days need consecutive daily temperatures; the series jumps from "

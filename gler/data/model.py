@@ -125,6 +125,7 @@ def validate_stack(ds: xr.Dataset) -> xr.Dataset:
 
 def decimal_years(times: Iterable, origin: np.datetime64 | str | None = None) -> np.ndarray:
     """Time in years (365.25 days) since ``origin`` (default: the first of ``times``)."""
-    t = pd.DatetimeIndex(pd.to_datetime(list(times))).asi8.astype(np.float64)
-    t0 = t[0] if origin is None else pd.Timestamp(origin).value
+    # Work in nanoseconds whatever unit pandas picked (pandas 3 defaults to microseconds).
+    t = pd.DatetimeIndex(pd.to_datetime(list(times))).as_unit("ns").asi8.astype(np.float64)
+    t0 = t[0] if origin is None else float(pd.Timestamp(origin).as_unit("ns").value)
     return (t - t0) / (365.25 * 86400e9)

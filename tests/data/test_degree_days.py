@@ -10,8 +10,7 @@ from gler.data.degree_days import degree_days, season_index
 
 
 def _days(start: str, periods: int) -> pd.DatetimeIndex:
-    # degree_days() counts day steps in nanoseconds (see the data engineer's report).
-    return pd.date_range(start, periods=periods, freq="D").as_unit("ns")
+    return pd.date_range(start, periods=periods, freq="D")
 
 
 def test_sums_are_running_positive_and_negative_parts():
@@ -63,3 +62,11 @@ def test_season_index_and_bad_season_start():
     np.testing.assert_array_equal(season_index(dates), [2019, 2020, 2020])
     with pytest.raises(ValueError, match="MM-DD"):
         season_index(dates, "April")
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+def test_any_datetime_unit_counts_days(unit):
+    """Day steps are counted in days whatever resolution pandas gives the dates."""
+    dates = pd.date_range("2020-05-01", periods=3, freq="D").as_unit(unit)
+    ddt, _ = degree_days(np.array([1.0, 2.0, 3.0]), dates)
+    np.testing.assert_allclose(ddt, [1, 3, 6])
