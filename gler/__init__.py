@@ -1,11 +1,70 @@
 """gler: GLER-BiGRUnet for InSAR surface-deformation forecasting, reproduced.
 
 Huo et al. (2024), IEEE JSTARS 17, 14848-14861, doi:10.1109/JSTARS.2024.3443833.
-The public API is re-exported here; notebooks import only these names.
+
+The public API is re-exported here; notebooks import only these names. The submodules are
+imported on first use (PEP 562), so ``import gler`` and ``gler --help`` stay fast and nothing
+touches the disk or the network at import.
+
+Example
+-------
+>>> import gler
+>>> "gler" in gler.list_models()
+True
 """
 
 from __future__ import annotations
 
+import importlib
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+#: public name -> module that defines it
+_EXPORTS = {
+    # data in
+    "REGIONS": "gler.data",
+    "align_factors": "gler.data",
+    "decimal_years": "gler.data",
+    "degree_days": "gler.data",
+    "detect_format": "gler.data",
+    "factor_names": "gler.data",
+    "fetch": "gler.data",
+    "list_datasets": "gler.data",
+    "load_menyuan": "gler.data",
+    "open_factors": "gler.data",
+    "open_stack": "gler.data",
+    "simulate": "gler.data",
+    "simulate_region": "gler.data",
+    "validate_stack": "gler.data",
+    # models
+    "BaselineConfig": "gler.models",
+    "Forecaster": "gler.models",
+    "GLERBiGRUNet": "gler.models",
+    "GLERConfig": "gler.models",
+    "GLEROutput": "gler.models",
+    "count_flops": "gler.models",
+    "count_parameters": "gler.models",
+    "create_model": "gler.models",
+    "list_models": "gler.models",
+    "model_info": "gler.models",
+    "register_model": "gler.models",
+    "Harmonic": "gler.baselines",
+    "Persistence": "gler.baselines",
+    "SeasonalNaive": "gler.baselines",
+    "Stefan": "gler.baselines",
+}
+
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        msg = f"module 'gler' has no attribute {name!r}"
+        raise AttributeError(msg)
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
