@@ -1,0 +1,112 @@
+"""Tests for gler.experiment: cache layout, reuse of finished runs, tidy tables."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gler.experiment import (
+    NOISE_FLOOR,
+    Experiment,
+    horizon_scores,
+    paper_table,
+    profile_key,
+    ranking_sentence,
+    runs_root,
+    scores,
+    stability,
+)
+from gler.profiles import Profile
+from gler.train import TrainConfig
+
+TINY = Profile(
+    name="tiny", description="test", regions=("beiluhe",), size=12, seeds=(0, 1),
+    train=TrainConfig(window=8, horizon=2, epochs=1, batch_size=128, pixel_fraction=1.0,
+                      max_samples_per_epoch=256, num_threads=1, device="cpu"),
+    gler_overrides={"d_model": 8, "n_heads": 2, "dense_dim": 4, "conv_dim": 4,
+                    "gru_hidden": 8, "dropout": 0.0},
+    baseline_overrides={"hidden": 8, "num_layers": 1, "n_heads": 2, "dropout": 0.0},
+)
+
+
+@pytest.fixture(scope="module")
+def experiment(tmp_path_factory):
+    return Experiment(TINY, root=tmp_path_factory.mktemp("runs"))
+
+
+def test_runs_root_follows_the_environment(monkeypatch, tmp_path):
+    """GLER_RUNS_DIR overrides the default cache root."""
+    monkeypatch.setenv("GLER_RUNS_DIR", str(tmp_path))
+    assert runs_root() == tmp_path
+    monkeypatch.delenv("GLER_RUNS_DIR")
+    assert runs_root().name == "runs"
+
+
+def test_profile_key_changes_with_settings():
+    """A different training setting gets a different cache directory; the device does not."""
+    other = Profile(**{**TINY.__dict__, "train": TINY.train.replace(epochs=2)})
+    moved = Profile(**{**TINY.__dict__, "train": TINY.train.replace(device="auto")})
+    assert profile_key(TINY) != profile_key(other)
+    assert profile_key(TINY) == profile_key(moved)
+    assert profile_key(TINY).startswith("tiny-")
+
+
+def test_stack_is_cached_on_disk(experiment):
+    """The stack is simulated once and read back from NetCDF."""
+    ds = experiment.stack("beiluhe")
+    assert (experiment.path / "data" / "beiluhe.nc").is_file()
+    assert ds.sizes["y"] == 12
+    experiment._stacks.clear()
+    again = experiment.stack("beiluhe")
+    np.testing.assert_array_equal(ds["displacement"].values, again["displacement"].values)
+
+
+def test_finished_run_is_reused(experiment):
+    """A second train() call returns the saved summary instead of training again."""
+    first = experiment.train("beiluhe", "gler", 0)
+    weights = experiment.run_dir("beiluhe", "gler", 0) / "best.pt"
+    stamp = weights.stat().st_mtime_ns
+    second = experiment.train("beiluhe", "gler", 0)
+    assert first == second
+    assert weights.stat().st_mtime_ns == stamp
+    assert experiment.is_done("beiluhe", "gler", 0)
+    history = experiment.history("beiluhe", "gler", 0)
+    assert list(history["epoch"]) == [1]
+
+
+def test_tables_from_evaluation(experiment):
+    """Evaluation is cached; the tables hold every model, seed and the noise floor."""
+    result = experiment.evaluate("beiluhe", models=("gler",), seeds=(0, 1))
+    again = experiment.evaluate("beiluhe", models=("gler",), seeds=(0, 1))
+    assert again.report == result.report
+    assert set(result.forecasts) >= {"gler@seed0", "gler@seed1", "persistence"}
+    table = scores({"beiluhe": result.report})
+    gler = table[table["model"] == "gler"]
+    assert sorted(gler["seed"]) == [0.0, 1.0]
+    assert NOISE_FLOOR in set(table["model"])
+    expected = result.report["models"]["gler@seed0"]["rmse"]
+    assert gler.loc[gler["seed"] == 0, "rmse"].item() == pytest.approx(expected)
+    wide = paper_table(table)
+    assert wide.loc["gler", ("beiluhe", "rmse")] == pytest.approx(gler["rmse"].mean())
+    assert wide[("mean", "rmse")].is_monotonic_increasing
+    spread = stability(table)
+    assert spread.loc[("beiluhe", "gler"), "seeds"] == 2
+    per_h = horizon_scores({"beiluhe": result.report})
+    assert sorted(per_h["horizon"].unique()) == [1, 2]
+
+
+def test_ranking_sentence_names_the_better_models():
+    """The sentence is generated from the numbers: a better baseline is named."""
+    table = pd.DataFrame([
+        {"region": "a", "model": "gler", "seed": 0, "kind": "neural", "rmse": 2.0},
+        {"region": "a", "model": "harmonic", "seed": np.nan, "kind": "classical", "rmse": 1.5},
+        {"region": "b", "model": "gler", "seed": 0, "kind": "neural", "rmse": 1.0},
+        {"region": "b", "model": "harmonic", "seed": np.nan, "kind": "classical", "rmse": 1.2},
+    ])
+    text = ranking_sentence(paper_table(table, metrics=("rmse",)))
+    assert "ranks 2 of 2" in text
+    assert "harmonic does better" in text
+    assert "a (harmonic, 1.50 vs 2.00 mm)" in text
+    with pytest.raises(ValueError, match="not in the table"):
+        ranking_sentence(paper_table(table, metrics=("rmse",)), model="lstm")
