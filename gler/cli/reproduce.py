@@ -1,0 +1,39 @@
+"""``gler reproduce``: run every book chapter with papermill, then build the HTML book."""
+
+from __future__ import annotations
+
+import argparse
+
+NAME = "reproduce"
+HELP = "re-run the book's chapters (papermill) with a profile and build the HTML book"
+ORDER = 90
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from gler.profiles import list_profiles
+
+    parser.add_argument("--profile", default="book",
+                        help=f"experiment profile ({', '.join(list_profiles())}; default: book, "
+                             "the published one)")
+    parser.add_argument("--chapters", nargs="+", metavar="CHAPTER",
+                        help="chapters to run, by number (02) or name (02_data); default: all")
+    parser.add_argument("--no-build", action="store_true",
+                        help="run the chapters but do not build the HTML book")
+    parser.add_argument("--book-dir", default="book",
+                        help="directory of the chapter notebooks (default: book)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from gler.reproduce import reproduce
+
+    results = reproduce(profile=args.profile, chapters=args.chapters, book_dir=args.book_dir,
+                        build=not args.no_build)
+    for r in results:
+        note = f"  {r.message}" if r.message else ""
+        print(f"{r.chapter:32s} {r.status:8s} {r.seconds:7.1f} s  log: {r.log}{note}")
+    skipped = [r.chapter for r in results if r.status == "skipped"]
+    if skipped:
+        print(f"Skipped (data not available offline): {', '.join(skipped)}")
+    if not args.no_build:
+        print("Book built: _build/html/index.html")
+    return 1 if any(r.status == "failed" for r in results) else 0
