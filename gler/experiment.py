@@ -34,6 +34,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from gler import __version__
+from gler.data.menyuan import load_menyuan
 from gler.data.qtrsim import simulate_region, write_simulation
 from gler.evaluate import Evaluation, evaluate
 from gler.models._registry import model_info
@@ -47,6 +48,8 @@ DONE_FILE = "done.json"
 #: The ablations of ``evaluation.md`` (registered GLER variants).
 ABLATIONS = ("gler-no-dense", "gler-no-conv", "gler-no-mcar", "gler-concat-ef", "gler-no-rcsa",
              "gler-gru")
+#: The real site, accepted by :meth:`Experiment.stack` next to the QTR-sim regions.
+MENYUAN = "menyuan"
 #: Label of the noise-floor rows in the tables.
 NOISE_FLOOR = "noise floor"
 
@@ -113,7 +116,11 @@ class Experiment:
 
     # -- data ---------------------------------------------------------------------------------
     def stack(self, region: str) -> xr.Dataset:
-        """The region's QTR-sim stack (simulated once, then read from the cache)."""
+        """The region's QTR-sim stack (simulated once, then read from the cache), or the real
+        Menyuan site for ``region="menyuan"`` (:func:`gler.data.load_menyuan`, which fetches it
+        through the data registry and raises ``ConnectionError`` offline without a copy)."""
+        if region == MENYUAN and region not in self._stacks:
+            self._stacks[region] = load_menyuan()
         if region not in self._stacks:
             path = self.path / "data" / f"{region}.nc"
             if not path.is_file():

@@ -165,3 +165,46 @@ def seasonal_attention(run: Run, stack: xr.Dataset, *, split: str = "test",
         attn = run.model.forward_with_attention(sd, ef, mask).mcar_attn
         out[label] = attn.mean(dim=(0, 1)).numpy()
     return out
+
+
+def lagged_correlation(series: pd.Series, driver: pd.Series, lags_days: Sequence[int], *,
+                       detrend: bool = True) -> pd.Series:
+    """Correlation of ``series`` with ``driver`` shifted by each lag (days; positive = the
+    driver leads), after removing a linear trend from ``series``.
+
+    Parameters
+    ----------
+    series
+        Values on a DatetimeIndex (e.g. displacement at the acquisition dates).
+    driver
+        Daily values on a DatetimeIndex (e.g. air temperature).
+    lags_days
+        Lags to test.
+    detrend
+        Remove a least-squares line from ``series`` first (the secular trend would otherwise
+        dominate the correlation).
+
+    Returns
+    -------
+    pandas.Series
+        Correlation per lag (index ``lag_days``); NaN where fewer than 3 pairs overlap.
+
+    Example
+    -------
+    >>> days = pd.date_range("2020-01-01", periods=400, freq="D")
+    >>> t = pd.Series(np.sin(np.arange(400) / 20), index=days)
+    >>> int(lagged_correlation(t.shift(5).dropna(), t, range(0, 10)).idxmax())
+    5
+    """
+    values = series.astype(float)
+    if detrend:
+        x = (values.index - values.index[0]) / pd.Timedelta(days=1)
+        ok = np.isfinite(values.to_numpy())
+        fit = np.polyfit(np.asarray(x)[ok], values.to_numpy()[ok], 1)
+        values = values - np.polyval(fit, np.asarray(x))
+    out = {}
+    for lag in lags_days:
+        shifted = driver.shift(int(lag), freq="D").reindex(values.index)
+        pairs = np.isfinite(shifted.to_numpy()) & np.isfinite(values.to_numpy())
+        out[int(lag)] = values[pairs].corr(shifted[pairs]) if pairs.sum() >= 3 else np.nan
+    return pd.Series(out, name="correlation").rename_axis("lag_days")

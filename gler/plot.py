@@ -593,3 +593,68 @@ def plot_training_curves(history: pd.DataFrame, *, ax: Axes | None = None,
     ax.set_yscale("log")
     ax.legend(fontsize="small")
     return ax
+
+
+def plot_feature_maps(maps: dict[str, np.ndarray], *, dates: pd.DatetimeIndex | None = None,
+                      row_labels: dict[str, list[str]] | None = None) -> Figure:
+    """Heatmaps of feature sequences ``[L, C]`` (one panel each; channels as rows, time as
+    columns), each with its own colour bar.
+
+    Parameters
+    ----------
+    maps
+        ``{panel title: array [L, C]}``.
+    dates
+        Dates of the L steps (tick labels).
+    row_labels
+        ``{panel title: channel names}`` where channels have names (e.g. factors).
+    """
+    fig, axes = plt.subplots(len(maps), 1, figsize=(8, 1.2 + 0.16 * sum(
+        m.shape[1] for m in maps.values()) + 0.8 * len(maps)), layout="constrained",
+        squeeze=False)
+    for ax, (title, values) in zip(axes[:, 0], maps.items(), strict=True):
+        limit = float(np.nanmax(np.abs(values))) or 1.0
+        image = ax.imshow(values.T, aspect="auto", cmap="RdBu_r", vmin=-limit, vmax=limit,
+                          interpolation="nearest")
+        fig.colorbar(image, ax=ax, label="activation", pad=0.01)
+        ax.set_title(title, fontsize="medium", loc="left")
+        names = (row_labels or {}).get(title)
+        if names:
+            ax.set_yticks(range(len(names)), names, fontsize=7)
+        else:
+            ax.set_ylabel("channel")
+        if dates is not None:
+            ticks = np.arange(0, len(dates), max(len(dates) // 8, 1))
+            ax.set_xticks(ticks, [pd.Timestamp(d).strftime("%Y-%m-%d")
+                                  for d in np.asarray(dates)[ticks]], fontsize=7)
+    axes[-1, 0].set_xlabel("input step (date)")
+    return fig
+
+
+def plot_splits(times: pd.DatetimeIndex, train_end: pd.Timestamp, val_end: pd.Timestamp, *,
+                window: int, horizon: int, ax: Axes | None = None) -> Axes:
+    """The acquisition timeline with the train/validation/test periods (by target date) and one
+    example sample per period (input window and horizon as bars)."""
+    times = pd.DatetimeIndex(times)
+    if ax is None:
+        ax = plt.figure(figsize=(9, 2.6), layout="constrained").add_subplot()
+    bounds = [times[0], train_end, val_end, times[-1]]
+    colours = ("tab:blue", "tab:orange", "tab:green")
+    for k, (name, colour) in enumerate(zip(("train", "validation", "test"), colours,
+                                           strict=True)):
+        ax.axvspan(bounds[k], bounds[k + 1], color=colour, alpha=0.12, label=f"{name} targets")
+        # The example issue: the last one whose horizon ends inside the period.
+        last = int(np.searchsorted(times, bounds[k + 1], side="right")) - 1
+        issue = last - horizon
+        ax.barh(k, times[issue] - times[issue - window + 1], left=times[issue - window + 1],
+                height=0.5, color="0.6", label="input window" if k == 0 else None)
+        ax.barh(k, times[last] - times[issue + 1], left=times[issue + 1], height=0.5,
+                color=colour, label="horizon" if k == 0 else None)
+    ax.plot(times, np.full(len(times), -0.8), "|", color="k", ms=6, label="acquisitions")
+    ax.set_yticks([0, 1, 2], ["train", "validation", "test"])
+    ax.set_ylim(-1.2, 2.6)
+    ax.set_xlabel("date")
+    ax.set_title(f"Chronological split by target date: window L = {window}, horizon H = "
+                 f"{horizon} acquisitions", fontsize="medium")
+    ax.legend(fontsize="x-small", ncols=4, loc="upper left")
+    return ax

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from gler.data.qtrsim import simulate_region
-from gler.inspect import module_outputs, receptive_field, seasonal_attention, window_at
+from gler.inspect import (
+    lagged_correlation,
+    module_outputs,
+    receptive_field,
+    seasonal_attention,
+    window_at,
+)
 from gler.train import TrainConfig, load_run, train
 
 
@@ -53,3 +60,14 @@ def test_receptive_field():
     """Two kernel-3 layers with dilations 1 and 2 see 7 steps."""
     assert receptive_field((3, 3), (1, 2)) == 7
     assert receptive_field((5,), (1,)) == 5
+
+
+def test_lagged_correlation_finds_the_lag():
+    """A series that lags its driver by 12 days correlates best at lag 12, despite a trend."""
+    days = pd.date_range("2018-01-01", periods=800, freq="D")
+    driver = pd.Series(np.cos(2 * np.pi * np.arange(800) / 365.25), index=days)
+    series = (driver.shift(12) + 0.002 * np.arange(800)).iloc[20::12]
+    corr = lagged_correlation(series, driver, range(0, 40))
+    assert abs(corr.idxmax() - 12) <= 2
+    assert corr.max() > 0.99
+    assert corr[12] > corr[0] and corr[12] > corr[39]

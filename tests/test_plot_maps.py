@@ -107,3 +107,16 @@ def test_series_and_error_figures(stack, forecast):
     history = pd.DataFrame({"epoch": [1, 2], "train_loss": [1.0, 0.5], "val_loss": [0.9, 0.7]})
     assert plot.plot_training_curves(history).get_yscale() == "log"
     plt.close("all")
+
+
+def test_feature_maps_and_splits(stack):
+    """Feature heatmaps get one colour bar each; the split timeline shows three periods."""
+    dates = stack.indexes["time"][:6]
+    fig = plot.plot_feature_maps({"dense": np.ones((6, 3)), "factors": np.zeros((6, 2))},
+                                 dates=dates, row_labels={"factors": ["a", "b"]})
+    assert sum(ax.get_ylabel() == "activation" for ax in fig.axes) == 2
+    times = stack.indexes["time"]
+    ax = plot.plot_splits(times, pd.Timestamp("2017-12-31"), pd.Timestamp("2018-06-30"),
+                          window=8, horizon=3)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["train", "validation", "test"]
+    plt.close("all")
