@@ -113,6 +113,8 @@ def predict(run: Run | str | Path, stack: xr.Dataset, *,
     if run.kind == "neural":
         torch_device = resolve_device(device)
         run.model.to(torch_device).eval()
+        if config.num_threads:
+            torch.set_num_threads(config.num_threads)
     for k, issue in enumerate(tqdm(issue_index, desc=f"predict {run.model_name}",
                                    unit="issue", disable=not progress)):
         index = windows.indices(issues=np.array([issue]))

@@ -46,6 +46,7 @@ RUN_FILE, SCALER_FILE, CHECKPOINT_FILE, BEST_FILE, LOG_FILE = (
     "run.json", "scaler.json", "checkpoint.pt", "best.pt", "train_log.jsonl")
 LOSSES = ("mse", "huber")
 DEVICES = ("auto", "cpu", "cuda")
+LR_SCHEDULES = ("cosine", "constant")
 #: Degree-day factors the Stefan-type classical baselines read.
 DEGREE_DAY_FACTORS = ("thawing_degree_days", "freezing_degree_days")
 
@@ -67,7 +68,10 @@ class TrainConfig:
     batch_size
         Samples per optimiser step.
     lr, weight_decay
-        AdamW learning rate and decoupled weight decay.
+        AdamW peak learning rate and decoupled weight decay.
+    lr_schedule
+        ``"cosine"`` (decay from ``lr`` to ``lr / 20`` over ``epochs``, set per epoch so a
+        resumed run follows the same schedule) or ``"constant"``.
     patience
         Epochs without validation improvement before stopping early.
     seed
@@ -83,6 +87,8 @@ class TrainConfig:
         Fraction of valid pixels sampled (seeded) for training and validation windows.
     max_samples_per_epoch
         Cap on training samples per epoch (a fresh seeded subset each epoch); None: all.
+    max_val_samples
+        Cap on validation samples (one fixed seeded subset); None: all.
     grad_clip
         Gradient-norm clipping threshold (0 disables it).
     num_threads
@@ -106,6 +112,7 @@ class TrainConfig:
     batch_size: int = 256
     lr: float = 2e-3
     weight_decay: float = 1e-4
+    lr_schedule: str = "cosine"
     patience: int = 8
     seed: int = 0
     device: str = "auto"
@@ -114,6 +121,7 @@ class TrainConfig:
     huber_delta: float = 1.0
     pixel_fraction: float = 0.25
     max_samples_per_epoch: int | None = None
+    max_val_samples: int | None = None
     grad_clip: float = 1.0
     num_threads: int | None = None
     train_end: str | None = None
@@ -129,6 +137,8 @@ class TrainConfig:
         if not 0 < self.pixel_fraction <= 1 or not 0 < self.min_observed <= 1:
             bad.append(f"pixel_fraction={self.pixel_fraction!r}, "
                        f"min_observed={self.min_observed!r} (both in (0, 1])")
+        if self.lr_schedule not in LR_SCHEDULES:
+            bad.append(f"lr_schedule={self.lr_schedule!r} (one of {LR_SCHEDULES})")
         if self.device not in DEVICES or self.loss not in LOSSES:
             bad.append(f"device={self.device!r} (one of {DEVICES}), loss={self.loss!r} "
                        f"(one of {LOSSES})")
@@ -161,6 +171,14 @@ class TrainConfig:
         if values.get("factors") is not None:
             values["factors"] = tuple(values["factors"])
         return cls(**values)
+
+    def lr_at(self, epoch: int) -> float:
+        """Learning rate of ``epoch`` (1-based) under :attr:`lr_schedule`."""
+        if self.lr_schedule == "constant" or self.epochs == 1:
+            return self.lr
+        progress = (epoch - 1) / (self.epochs - 1)
+        floor = self.lr / 20
+        return floor + 0.5 * (self.lr - floor) * (1 + np.cos(np.pi * progress))
 
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with some fields changed (``None`` values are ignored)."""
@@ -496,6 +514,10 @@ def _fit(model: torch.nn.Module, windows: WindowDataset, config: TrainConfig, ou
                f"(pixels sampled: {len(pixels)}); the windows have too many gaps. Lower "
                "min_observed or raise pixel_fraction.")
         raise ValueError(msg)
+    if config.max_val_samples and len(val_index) > config.max_val_samples:
+        rng = np.random.default_rng([config.seed, 0])
+        keep = np.sort(rng.choice(val_index.flat, config.max_val_samples, replace=False))
+        val_index = SampleIndex(val_index.pixels, val_index.issues, keep)
     scaler_path = out_dir / SCALER_FILE
     scaler = Scaler.fit(windows, pixels)
     scaler.save(scaler_path)
@@ -519,6 +541,9 @@ def _fit(model: torch.nn.Module, windows: WindowDataset, config: TrainConfig, ou
                 model_name, len(train_index), len(pixels), len(val_index), device)
     while not state["finished"] and state["epoch"] < config.epochs:
         epoch = state["epoch"] + 1
+        lr = config.lr_at(epoch)
+        for group in optimiser.param_groups:
+            group["lr"] = lr
         t0 = time.perf_counter()
         train_loss = _train_epoch(model, windows, train_index, scaler, optimiser, grad_scaler,
                                   autocast, config, device, epoch, progress, out_dir)
@@ -534,7 +559,7 @@ def _fit(model: torch.nn.Module, windows: WindowDataset, config: TrainConfig, ou
         state["finished"] = state["bad_epochs"] >= config.patience or epoch >= config.epochs
         entry = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
                  "best": improved, "train_s": round(t1 - t0, 3),
-                 "val_s": round(time.perf_counter() - t1, 3), "lr": config.lr}
+                 "val_s": round(time.perf_counter() - t1, 3), "lr": lr}
         state["history"].append(entry)
         _atomic_save({"model": model.state_dict(), "optimizer": optimiser.state_dict(),
                       "grad_scaler": grad_scaler.state_dict(), "rng": _rng_state(),

@@ -1,0 +1,72 @@
+"""``gler train``: train a forecaster on a stack and write a run directory."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from gler.cli._inputs import add_data_arguments, open_inputs
+
+NAME = "train"
+HELP = "train a forecaster (GLER-BiGRUnet or a baseline) and write a run directory"
+ORDER = 20
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_data_arguments(parser)
+    parser.add_argument("--model", default="gler",
+                        help="model name (see gler.models.list_models(); default: gler). "
+                             "Classical baselines store only their config")
+    parser.add_argument("--profile", default="paper",
+                        help="named parameter set from gler.profiles: smoke, book or paper "
+                             "(default: paper); the options below override it")
+    parser.add_argument("--epochs", type=int, default=None, help="maximum number of epochs")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="random seed (default: the profile's first seed)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None,
+                        help="where to train; auto picks CUDA when present (default: auto)")
+    parser.add_argument("--window", type=int, default=None,
+                        help="input window L in acquisitions (default: 30)")
+    parser.add_argument("--horizon", type=int, default=None,
+                        help="forecast horizon H in acquisitions (default: 6)")
+    parser.add_argument("--batch-size", type=int, default=None, help="samples per step")
+    parser.add_argument("--lr", type=float, default=None, help="AdamW learning rate")
+    parser.add_argument("--pixel-fraction", type=float, default=None,
+                        help="fraction of valid pixels sampled for training, in (0, 1]")
+    parser.add_argument("--train-end", default=None,
+                        help="last target date of the training period (YYYY-MM-DD; default: "
+                             "at 4/6 of the time span, snapped to a year end)")
+    parser.add_argument("--val-end", default=None,
+                        help="last target date of the validation period (default: at 5/6)")
+    parser.add_argument("--num-threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--no-amp", action="store_true",
+                        help="disable mixed precision on CUDA")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--out", required=True, type=Path,
+                        help="run directory (created; an interrupted run there is resumed)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from gler.data.model import factor_names
+    from gler.profiles import get_profile
+    from gler.train import train
+
+    profile = get_profile(args.profile)
+    stack = open_inputs(args)
+    config = profile.train_config(
+        seed=args.seed if args.seed is not None else profile.seeds[0],
+        epochs=args.epochs, device=args.device, window=args.window, horizon=args.horizon,
+        batch_size=args.batch_size, lr=args.lr, pixel_fraction=args.pixel_fraction,
+        train_end=args.train_end, val_end=args.val_end, num_threads=args.num_threads,
+        amp=False if args.no_amp else None, available=factor_names(stack))
+    result = train(stack, args.model, config, profile.model_overrides(args.model), args.out,
+                   progress=not args.no_progress)
+    if result.best_epoch is None:
+        print(f"{args.out}: {args.model} is a classical baseline; its config is saved")
+    else:
+        print(f"{args.out}: {args.model}, {result.epochs_run} epochs, best validation loss "
+              f"{result.best_val_loss:.4f} at epoch {result.best_epoch} "
+              f"({result.wall_time_s:.0f} s)")
+    return 0
+
+
