@@ -1,0 +1,349 @@
+"""Throughput of gler against the hardware: training, forecasting, FLOP/s and classical fits.
+
+Usage::
+
+    python benchmarks/bench.py                      # the published configuration
+    python benchmarks/bench.py --tiny --out r.json  # seconds; what CI runs
+
+Prints a table and writes JSON with
+
+- ``machine``: CPU model, cores, torch/numpy versions, threads, GPU name, load average;
+- ``peak``: the measured float32 matrix-multiply rate of each device (``torch.matmul`` of
+  two large square matrices, best of several), the denominator of the FLOP/s ratio;
+- ``train``: training throughput (windows/s) of GLER and each neural baseline: the trainer's
+  step (gather windows, normalise, forward, masked loss, backward, clip, AdamW);
+- ``forecast``: GLER forward throughput (pixels/s) at the default size over a batch-size
+  sweep, the forward FLOPs per pixel (``torch.utils.flop_counter.FlopCounterMode``), the
+  achieved FLOP/s and its ratio to the matmul peak; ``predict``: the whole
+  :func:`gler.forecast.predict` path (windowing and normalisation included);
+- ``classical``: each classical baseline over ``--classical-pixels`` pixels × ``--dates``
+  dates (complete series, and with 2 % missing values).
+
+On CUDA the neural parts run in bf16 autocast and, where it is faster, ``torch.compile``-d.
+Timings are wall-clock medians over ``--repeats`` after a warm-up (CUDA synchronised).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gler.data.scaling import Scaler
+from gler.data.windows import WindowDataset, resolve_split_dates
+from gler.forecast import predict
+from gler.models import count_flops, create_model, list_models
+from gler.outofcore import synthetic_stack
+from gler.train import Run, TrainConfig, masked_loss, to_tensors
+
+#: The neural models timed for training: GLER and the baselines (not the GLER ablations).
+TRAIN_MODELS = ("gler", "bigru", "gru", "lstm", "cnn-lstm", "tcn", "dlinear", "transformer")
+WINDOW, HORIZON = 30, 6
+
+CONFIGS = {
+    # name: matmul size, forecast pixels per timing, batch sizes, train steps, classical pixels
+    "tiny": {"matmul": 256, "pixels": 512, "batches": (128, 256), "train_steps": 2,
+             "train_batch": 64, "classical_pixels": 2048, "stack": 16, "repeats": 2},
+    "full": {"matmul": 2048, "pixels": 32768, "batches": (256, 1024, 2048, 4096, 16384),
+             "train_steps": 30, "train_batch": 256, "classical_pixels": 1_000_000,
+             "stack": 100, "repeats": 5},
+}
+CUDA_BATCHES = (4096, 16384, 65536, 262144)
+
+
+# -- measuring ------------------------------------------------------------------------------------
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(fn: Callable[[], object], *, device: torch.device, repeats: int,
+          warmup: int = 1) -> dict[str, float]:
+    """Best and median wall time of ``fn`` over ``repeats`` calls after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    return {"best_s": min(times), "median_s": statistics.median(times)}
+
+
+def machine_info() -> dict:
+    """CPU model, cores, versions, threads and GPU of this machine."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info = {
+        "cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__, "numpy": np.__version__, "python": sys.version.split()[0],
+        "platform": platform.platform(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "loadavg_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+    return info
+
+
+def matmul_peak(device: torch.device, n: int, repeats: int) -> dict[str, float]:
+    """Measured float32 matmul rate (FLOP/s) of ``device``: 2 n³ / best time."""
+    gen = torch.Generator(device="cpu").manual_seed(0)
+    a = torch.randn(n, n, generator=gen).to(device)
+    b = torch.randn(n, n, generator=gen).to(device)
+    out = torch.empty(n, n, device=device)
+    t = timed(lambda: torch.matmul(a, b, out=out), device=device, repeats=repeats)
+    return {"n": n, "flops": 2 * n**3 / t["best_s"], "median_flops": 2 * n**3 / t["median_s"]}
+
+
+# -- neural models --------------------------------------------------------------------------------
+
+def make_run(stack, model_name: str, device: torch.device) -> tuple[Run, WindowDataset]:
+    """An in-memory untrained run (fixed seed) with a scaler fitted on the stack."""
+    factors = [v for v in stack.data_vars if stack[v].dims == ("time",)]
+    split = resolve_split_dates(stack["time"].values)
+    windows = WindowDataset(stack, window=WINDOW, horizon=HORIZON, factors=factors, split=split)
+    torch.manual_seed(0)
+    model = create_model(model_name, window=WINDOW, horizon=HORIZON, n_ef=len(factors))
+    run = Run(run_dir=None, model_name=model_name, kind="neural", model=model.to(device).eval(),
+              train_config=TrainConfig(window=WINDOW, horizon=HORIZON), split=split,
+              factors=tuple(factors), scaler=Scaler.fit(windows), info={})
+    return run, windows
+
+
+def _autocast(device: torch.device) -> object:
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext()
+
+
+def train_throughput(stack, device: torch.device, *, models: tuple[str, ...], batch: int,
+                     steps: int, repeats: int) -> dict[str, dict]:
+    """Windows per second of the training step of each model (pipeline included)."""
+    results = {}
+    for name in models:
+        run, windows = make_run(stack, name, device)
+        model = run.model.train()
+        index = windows.indices("train")
+        optimiser = torch.optim.AdamW(model.parameters(), lr=1e-3)
+        order = np.random.default_rng(0).permutation(len(index))
+
+        def epoch(model=model, optimiser=optimiser, run=run, windows=windows, index=index,
+                  order=order) -> None:
+            for step in range(steps):
+                picked = order[(step * batch) % len(order):][:batch]
+                b = windows.batch(index, picked)
+                sd, ef, mask = to_tensors(run.scaler, b, device)
+                target = torch.from_numpy(run.scaler.target(b)).to(device)
+                with _autocast(device):
+                    pred = model(sd, ef, mask)
+                loss = masked_loss(pred.float(), target)
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                optimiser.step()
+
+        t = timed(epoch, device=device, repeats=repeats)
+        results[name] = {"windows_per_s": steps * batch / t["median_s"],
+                         "best_windows_per_s": steps * batch / t["best_s"], "batch": batch,
+                         "parameters": sum(p.numel() for p in model.parameters())}
+    return results
+
+
+def forecast_sweep(stack, device: torch.device, *, batches: tuple[int, ...], pixels: int,
+                   repeats: int, compile_model: bool, peak: float) -> dict:
+    """GLER forward pixels/s per batch size, FLOPs per pixel and the fraction of the peak."""
+    run, _ = make_run(stack, "gler", device)
+    model = run.model
+    flops = count_flops(create_model("gler", window=WINDOW, horizon=HORIZON,
+                                     n_ef=model.n_ef).eval())
+    gen = torch.Generator(device="cpu").manual_seed(1)
+    # Fresh random normalised inputs (not zeros): a series near 0 at its end, factors ~N(0, 1).
+    sd_all = torch.randn(pixels, WINDOW, generator=gen).cumsum(1).flip(1).to(device) * 0.3
+    ef_all = torch.randn(pixels, WINDOW, model.n_ef, generator=gen).to(device)
+    mask_all = (torch.rand(pixels, WINDOW, generator=gen) > 0.02).to(device)
+    variants = {"eager": model}
+    if compile_model:
+        variants["compiled"] = torch.compile(model, dynamic=False)
+    sweep = []
+    for variant, fn in variants.items():
+        for batch in batches:
+            n = max(batch, pixels // batch * batch)
+            if n > pixels:
+                continue
+
+            @torch.inference_mode()
+            def run_all(fn=fn, batch=batch, n=n) -> None:
+                with _autocast(device):
+                    for start in range(0, n, batch):
+                        fn(sd_all[start:start + batch], ef_all[start:start + batch],
+                           mask_all[start:start + batch])
+
+            t = timed(run_all, device=device, repeats=repeats)
+            rate = n / t["median_s"]
+            sweep.append({"variant": variant, "batch": batch, "pixels_per_s": rate,
+                          "best_pixels_per_s": n / t["best_s"], "flops_per_s": rate * flops,
+                          "peak_fraction": rate * flops / peak})
+    best = max(sweep, key=lambda r: r["pixels_per_s"])
+    return {"model": "gler", "n_ef": model.n_ef, "flops_per_pixel": flops,
+            "dtype": "bf16-autocast" if device.type == "cuda" else "float32",
+            "sweep": sweep, "best": best}
+
+
+def predict_throughput(stack, device: torch.device, *, batch: int, repeats: int) -> dict:
+    """Pixels/s of :func:`gler.forecast.predict` (last issue date, pipeline included)."""
+    run, windows = make_run(stack, "gler", device)
+    n = len(windows.valid_pixels)
+    t = timed(lambda: predict(run, stack, issues="last", batch_size=batch, device=device.type),
+              device=device, repeats=repeats)
+    return {"pixels": n, "batch": batch, "pixels_per_s": n / t["median_s"],
+            "best_pixels_per_s": n / t["best_s"]}
+
+
+# -- classical ----------------------------------------------------------------------------------
+
+def classical_throughput(*, pixels: int, dates: int, repeats: int) -> dict[str, dict]:
+    """Seconds for each classical baseline over ``pixels`` × ``dates`` (fit on all dates)."""
+    stack = synthetic_stack(ny=1, nx=pixels, nt=dates + HORIZON, gap_probability=0.0)
+    sd = stack["displacement"].values[:dates, 0].T  # [P, L], float32
+    t = (stack["time"].values - stack["time"].values[0]) / np.timedelta64(1, "D") / 365.25
+    ddt = stack["thawing_degree_days"].values.astype(np.float64)
+    ddf = stack["freezing_degree_days"].values.astype(np.float64)
+    rng = np.random.default_rng(0)
+    gappy = np.where(rng.random(sd.shape) < 0.02, np.nan, sd)
+    gappy[:, -1] = sd[:, -1]
+    cpu = torch.device("cpu")
+    results = {}
+    for name in list_models("classical"):
+        model = create_model(name, window=dates, horizon=HORIZON)
+        kwargs = {"ddt": ddt, "ddf": ddf} if model.needs_ef else {}
+        entry = {}
+        for label, data in (("complete", sd), ("gaps_2pct", gappy)):
+            timing = timed(lambda model=model, data=data, kwargs=kwargs:
+                           model.predict(data, t, **kwargs), device=cpu, repeats=repeats,
+                           warmup=0)
+            entry[label] = {"seconds": timing["median_s"], "best_seconds": timing["best_s"],
+                            "pixels_per_s": pixels / timing["median_s"]}
+        results[name] = entry
+    return {"pixels": pixels, "dates": dates, "models": results}
+
+
+# -- report ---------------------------------------------------------------------------------------
+
+def table(results: dict) -> str:
+    """The benchmark as a plain-text table."""
+    lines = [f"machine: {results['machine']['cpu']}, {results['machine']['cores']} cores, "
+             f"torch {results['machine']['torch']}, {results['machine']['torch_threads']} "
+             f"threads, load {results['machine']['loadavg_start']}"]
+    for dev, r in results["devices"].items():
+        lines.append(f"\n[{dev}] matmul peak {r['peak']['flops'] / 1e9:.1f} GFLOP/s (fp32, "
+                     f"n={r['peak']['n']})")
+        lines.append(f"{'training':<24}{'windows/s':>12}")
+        for name, v in r["train"].items():
+            lines.append(f"  {name:<22}{v['windows_per_s']:>12,.0f}")
+        f = r["forecast"]
+        lines.append(f"GLER forward ({f['flops_per_pixel'] / 1e6:.2f} MFLOP/pixel, {f['dtype']})")
+        lines.append(f"  {'variant':<10}{'batch':>8}{'pixels/s':>12}{'GFLOP/s':>10}{'% peak':>8}")
+        for s in f["sweep"]:
+            lines.append(f"  {s['variant']:<10}{s['batch']:>8}{s['pixels_per_s']:>12,.0f}"
+                         f"{s['flops_per_s'] / 1e9:>10.2f}{100 * s['peak_fraction']:>8.1f}")
+        p = r["predict"]
+        lines.append(f"gler.forecast.predict (pipeline included, batch {p['batch']}): "
+                     f"{p['pixels_per_s']:,.0f} pixels/s over {p['pixels']:,} pixels")
+    c = results["classical"]
+    lines.append(f"\nclassical over {c['pixels']:,} pixels x {c['dates']} dates (CPU)")
+    lines.append(f"  {'model':<16}{'complete s':>12}{'2% gaps s':>12}")
+    for name, v in c["models"].items():
+        lines.append(f"  {name:<16}{v['complete']['seconds']:>12.3f}"
+                     f"{v['gaps_2pct']['seconds']:>12.3f}")
+    lines.append(f"wall time {results['wall_s']:.1f} s")
+    return "\n".join(lines)
+
+
+def run_benchmark(*, tiny: bool = False, devices: list[str] | None = None,
+                  threads: int | None = None, compile_cpu: bool = False,
+                  classical_pixels: int | None = None, dates: int = 180,
+                  models: tuple[str, ...] = TRAIN_MODELS) -> dict:
+    """Run every measurement and return the results as a dict (see the module docstring)."""
+    start = time.perf_counter()
+    cfg = CONFIGS["tiny" if tiny else "full"]
+    if threads:
+        torch.set_num_threads(threads)
+    if devices is None:
+        devices = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
+    stack = synthetic_stack(ny=cfg["stack"], nx=cfg["stack"], nt=dates)
+    results = {"config": "tiny" if tiny else "full", "machine": machine_info(), "devices": {}}
+    for name in devices:
+        device = torch.device(name)
+        cuda = device.type == "cuda"
+        peak = matmul_peak(device, 8192 if cuda and not tiny else cfg["matmul"], cfg["repeats"])
+        results["devices"][name] = {
+            "peak": peak,
+            "train": train_throughput(stack, device, models=models,
+                                      batch=cfg["train_batch"] * (8 if cuda else 1),
+                                      steps=cfg["train_steps"], repeats=cfg["repeats"]),
+            "forecast": forecast_sweep(
+                stack, device, batches=CUDA_BATCHES if cuda and not tiny else cfg["batches"],
+                pixels=(1 << 20) if cuda and not tiny else cfg["pixels"],
+                repeats=cfg["repeats"], compile_model=cuda or compile_cpu, peak=peak["flops"]),
+        }
+        best_batch = results["devices"][name]["forecast"]["best"]["batch"]
+        results["devices"][name]["predict"] = predict_throughput(
+            stack, device, batch=best_batch, repeats=cfg["repeats"])
+    results["classical"] = classical_throughput(
+        pixels=classical_pixels or cfg["classical_pixels"], dates=dates, repeats=cfg["repeats"])
+    results["machine"]["loadavg_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+    results["wall_s"] = time.perf_counter() - start
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tiny", action="store_true",
+                        help="a configuration that runs in seconds (CI)")
+    parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
+    parser.add_argument("--device", action="append", choices=("cpu", "cuda"), default=None,
+                        help="device(s) to measure (repeatable; default: CPU, and CUDA if present)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: torch's own setting)")
+    parser.add_argument("--compile", action="store_true",
+                        help="also time torch.compile on CPU (always on CUDA); compiling takes "
+                             "minutes on a small CPU")
+    parser.add_argument("--classical-pixels", type=int, default=None,
+                        help="pixels for the classical baselines (default 1,000,000; tiny 2,048)")
+    parser.add_argument("--dates", type=int, default=180,
+                        help="acquisition dates of the synthetic data (default 180)")
+    parser.add_argument("--models", nargs="+", default=list(TRAIN_MODELS),
+                        help="neural models whose training throughput is measured")
+    args = parser.parse_args(argv)
+    if args.device and "cuda" in args.device and not torch.cuda.is_available():
+        parser.error("--device cuda was given but CUDA is not available")
+    results = run_benchmark(tiny=args.tiny, devices=args.device, threads=args.threads,
+                            compile_cpu=args.compile, classical_pixels=args.classical_pixels,
+                            dates=args.dates, models=tuple(args.models))
+    print(table(results))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""The benchmark script runs end to end in its tiny configuration and writes complete JSON."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("gler_bench", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _positive(value) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+
+
+def test_tiny_benchmark_writes_every_figure(bench, tmp_path, capsys):
+    out = tmp_path / "results.json"
+    assert bench.main(["--tiny", "--device", "cpu", "--models", "gler", "dlinear",
+                       "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "matmul peak" in printed and "harmonic" in printed
+    results = json.loads(out.read_text())
+    assert results["config"] == "tiny"
+    machine = results["machine"]
+    assert machine["cpu"] and _positive(machine["cores"]) and _positive(machine["torch_threads"])
+    assert machine["torch"]
+    cpu = results["devices"]["cpu"]
+    assert _positive(cpu["peak"]["flops"])
+    assert set(cpu["train"]) == {"gler", "dlinear"}
+    assert all(_positive(v["windows_per_s"]) for v in cpu["train"].values())
+    forecast = cpu["forecast"]
+    assert _positive(forecast["flops_per_pixel"])
+    assert [s["batch"] for s in forecast["sweep"]] == [128, 256]
+    for entry in forecast["sweep"]:
+        assert _positive(entry["pixels_per_s"]) and _positive(entry["flops_per_s"])
+        assert 0 < entry["peak_fraction"] < 10
+        assert entry["flops_per_s"] == pytest.approx(entry["pixels_per_s"]
+                                                     * forecast["flops_per_pixel"])
+    assert _positive(cpu["predict"]["pixels_per_s"])
+    classical = results["classical"]
+    assert classical["dates"] == 180
+    assert {"harmonic", "persistence", "seasonal-naive", "stefan"} <= set(classical["models"])
+    for entry in classical["models"].values():
+        assert _positive(entry["complete"]["seconds"]) and _positive(entry["gaps_2pct"]["seconds"])
+    assert _positive(results["wall_s"])
+
+
+def test_cuda_request_without_cuda_is_refused(bench):
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is present")
+    with pytest.raises(SystemExit):
+        bench.main(["--tiny", "--device", "cuda"])

@@ -1,0 +1,127 @@
+"""Out-of-core forecasts: chunked equals in-memory, chunks bound the work, LocalCluster, frames."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+
+import gler.outofcore as outofcore
+from gler.data.scaling import Scaler
+from gler.data.windows import WindowDataset, resolve_split_dates
+from gler.forecast import predict
+from gler.models import create_model
+from gler.outofcore import FRAME_FACTORS, forecast_zarr, make_synthetic_frame, synthetic_stack
+from gler.train import Run, TrainConfig, classical_run
+
+NY, NX, NT, CHUNK = 12, 10, 60, 5
+SMALL_GLER = {"d_model": 8, "n_heads": 2, "dense_dim": 4, "conv_dim": 4, "gru_hidden": 8}
+
+
+@pytest.fixture(scope="module")
+def frame(tmp_path_factory: pytest.TempPathFactory):
+    path = tmp_path_factory.mktemp("frame") / "frame.zarr"
+    make_synthetic_frame(path, ny=NY, nx=NX, nt=NT, chunks=(CHUNK, CHUNK), seed=3)
+    return path
+
+
+@pytest.fixture(scope="module")
+def neural_run(frame) -> Run:
+    stack = xr.open_zarr(frame, consolidated=False).load()
+    factors = list(FRAME_FACTORS)
+    split = resolve_split_dates(stack["time"].values)
+    windows = WindowDataset(stack, window=30, horizon=6, factors=factors, split=split)
+    torch.manual_seed(0)
+    model = create_model("gler", window=30, horizon=6, n_ef=len(factors), **SMALL_GLER).eval()
+    return Run(run_dir=None, model_name="gler", kind="neural", model=model,
+               train_config=TrainConfig(), split=split, factors=tuple(factors),
+               scaler=Scaler.fit(windows), info={})
+
+
+def test_frame_is_written_in_chunks_and_matches_the_in_memory_generator(frame, tmp_path):
+    ds = xr.open_zarr(frame, consolidated=False)
+    assert ds["displacement"].encoding["chunks"] == (NT, CHUNK, CHUNK)
+    assert set(FRAME_FACTORS) <= set(ds.data_vars)
+    values = ds["displacement"].values
+    assert np.isfinite(values).mean() > 0.9
+    assert np.all(values[0] == 0.0)
+    # One tile covering the frame is exactly synthetic_stack: the generator is the same.
+    whole = make_synthetic_frame(tmp_path / "one.zarr", ny=NY, nx=NX, nt=NT, chunks=(NY, NX),
+                                 seed=3)
+    xr.testing.assert_identical(xr.open_zarr(whole, consolidated=False).load(),
+                                synthetic_stack(ny=NY, nx=NX, nt=NT, seed=3))
+
+
+def test_frame_rejects_bad_sizes(tmp_path):
+    with pytest.raises(ValueError, match=r"positive integer sizes.*ny=0"):
+        make_synthetic_frame(tmp_path / "bad.zarr", ny=0, nx=4, nt=10)
+
+
+def test_classical_chunked_forecast_equals_in_memory(frame, tmp_path):
+    stack = xr.open_zarr(frame, consolidated=False).load()
+    run = classical_run(stack, "harmonic", TrainConfig())
+    out = forecast_zarr(run, frame, tmp_path / "fc.zarr", progress=False)
+    expected = predict(run, stack, issues="last")
+    assert out["forecast"].dims == ("issue_time", "horizon", "y", "x")
+    np.testing.assert_array_equal(out["forecast"].values, expected["forecast"].values)
+    np.testing.assert_array_equal(out["target_time"].values, expected["target_time"].values)
+    assert np.isfinite(out["forecast"].values).all()
+
+
+def test_neural_chunked_forecast_equals_in_memory_and_works_per_chunk(frame, neural_run,
+                                                                        tmp_path, monkeypatch):
+    seen: list[int] = []
+
+    def spy(run, block, **kwargs):
+        seen.append(block.sizes["y"] * block.sizes["x"])
+        return predict(run, block, **kwargs)
+
+    monkeypatch.setattr(outofcore, "predict", spy)
+    out = forecast_zarr(neural_run, frame, tmp_path / "fc.zarr", issues="all", chunks=4,
+                        workers=2, num_threads=1, progress=False)
+    stack = xr.open_zarr(frame, consolidated=False).load()
+    expected = predict(neural_run, stack, issues="all")
+    np.testing.assert_allclose(out["forecast"].values, expected["forecast"].values,
+                               rtol=1e-5, atol=1e-5)
+    assert np.isfinite(out["forecast"].values).mean() > 0.9
+    # Memory is bounded by the chunks: no model call saw more than one 4 x 4 chunk (the first
+    # call is the one-pixel probe of the issue dates), and each chunk was forecast once.
+    assert max(seen) <= 16
+    assert len(seen) == 1 + 3 * 3
+    assert xr.open_zarr(tmp_path / "fc.zarr", consolidated=False)["forecast"].encoding[
+        "chunks"][2:] == (4, 4)
+
+
+def test_forecast_zarr_rejects_missing_factors_and_bad_chunks(frame, neural_run, tmp_path):
+    stack = xr.open_zarr(frame, consolidated=False).drop_vars("air_temperature")
+    with pytest.raises(ValueError, match="lacks air_temperature"):
+        forecast_zarr(neural_run, stack, tmp_path / "fc.zarr", progress=False)
+    with pytest.raises(ValueError, match="chunks must be a positive int"):
+        forecast_zarr(neural_run, frame, tmp_path / "fc.zarr", chunks={"time": 5},
+                      progress=False)
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        forecast_zarr(neural_run, frame, tmp_path / "fc.zarr", batch_size=0, progress=False)
+
+
+@pytest.mark.slow  # starting two worker processes that import torch takes 10-30 s on 2 cores
+def test_local_cluster_of_processes_gives_the_same_forecast(frame, neural_run, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        out = forecast_zarr(neural_run, frame, tmp_path / "fc.zarr", client=client,
+                            num_threads=1, progress=False)
+        values = out["forecast"].values
+    expected = predict(neural_run, xr.open_zarr(frame, consolidated=False).load(), issues="last")
+    np.testing.assert_allclose(values, expected["forecast"].values, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_forecast_matches_cpu(frame, neural_run, tmp_path):
+    cpu = forecast_zarr(neural_run, frame, tmp_path / "cpu.zarr", progress=False)
+    gpu = forecast_zarr(neural_run, frame, tmp_path / "gpu.zarr", device="cuda",
+                        batch_size=65536, progress=False)
+    np.testing.assert_allclose(gpu["forecast"].values, cpu["forecast"].values, rtol=1e-4,
+                               atol=1e-4)
