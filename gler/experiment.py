@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 
 from gler import __version__
 from gler.data.menyuan import load_menyuan
+from gler.data.model import factor_names
 from gler.data.qtrsim import simulate_region, write_simulation
 from gler.evaluate import Evaluation, evaluate
 from gler.models._registry import model_info
@@ -70,6 +71,7 @@ def profile_key(profile: Profile) -> str:
                  if k not in ("device", "num_threads", "amp", "seed")}
     return f"{profile.name}-" + _hash({
         "size": profile.size, "noise": profile.noise, "train": train_cfg,
+        "factors": getattr(profile, "factors", None),
         "gler": profile.gler_overrides, "baselines": profile.baseline_overrides})
 
 
@@ -155,8 +157,10 @@ class Experiment:
         run_dir = self.run_dir(region, model, seed)
         done = run_dir / DONE_FILE
         if not done.is_file():
-            config = self.profile.train_config(seed=seed, device=self.device)
-            result = train(self.stack(region), model, config,
+            stack = self.stack(region)
+            config = self.profile.train_config(seed, available=factor_names(stack),
+                                               device=self.device)
+            result = train(stack, model, config,
                            self.profile.model_overrides(model), run_dir, progress=self.progress)
             summary = {
                 "run_dir": str(run_dir), "region": region, "model": model, "seed": seed,

@@ -2,8 +2,8 @@
 
 - ``smoke``: minutes on a 2-core CPU for train + predict + evaluate on QTR-sim Beiluhe (CI,
   notebook checks). Small model, few epochs, capped samples per epoch.
-- ``book``: what the published book runs on a CPU in reasonable time: four regions at 64 × 64,
-  a mid-sized model, one seed for the comparisons.
+- ``book``: what the published book runs on a 2-core CPU in about half an hour: four regions
+  at 32 × 32, small models, three seeds for GLER and the neural baselines.
 - ``paper``: the full experiment of ``evaluation.md``: four regions at 128 × 128, the default
   model sizes, every neural baseline, five seeds. Meant for a GPU (``--device auto``).
 
@@ -97,12 +97,15 @@ class Profile:
 
     def train_config(self, seed: int | None = None, *, available: list[str] | None = None,
                      **changes) -> TrainConfig:
-        """The profile's TrainConfig with ``seed`` and other non-None ``changes`` applied;
-        with ``available`` (the data's factor names) the factors are chosen by
-        :meth:`select_factors`."""
+        """The profile's TrainConfig with ``seed`` and other non-None ``changes`` applied.
+
+        Its factors are the profile's :attr:`factors`, or with ``available`` (the data's factor
+        names) those chosen by :meth:`select_factors`; a ``factors`` change wins.
+        """
         config = self.train.replace(seed=seed, **changes)
-        if available is not None and "factors" not in changes:
-            config = replace(config, factors=self.select_factors(available))
+        if changes.get("factors") is None:
+            factors = self.factors if available is None else self.select_factors(available)
+            config = replace(config, factors=factors)
         return config
 
 
@@ -123,13 +126,17 @@ PROFILES: dict[str, Profile] = {
     ),
     "book": Profile(
         name="book",
-        description="the published book on a CPU: four regions 64 x 64, mid-sized models",
+        description="the published book on a 2-core CPU in about half an hour: four regions "
+                    "32 x 32, small models, 8 epochs of 2,048 windows, three seeds",
         regions=REGIONS,
-        size=64,
+        size=32,
         seeds=(0, 1, 2),
-        train=TrainConfig(epochs=20, batch_size=256, lr=2e-3, weight_decay=0.01, patience=5,
-                          pixel_fraction=0.25, max_samples_per_epoch=20_000,
-                          max_val_samples=20_000),
+        # Sized so that gler reproduce runs every chapter on a shared 2-core CPU in about
+        # 30 minutes (GLER, seven neural baselines x 3 seeds and six ablations x 1 seed per
+        # region); one thread, as for smoke.
+        train=TrainConfig(epochs=8, batch_size=256, lr=3e-3, weight_decay=0.01, patience=3,
+                          pixel_fraction=0.25, max_samples_per_epoch=2048,
+                          max_val_samples=2048, num_threads=1),
         gler_overrides={"d_model": 24, "n_heads": 2, "dense_dim": 12, "conv_dim": 12,
                         "gru_hidden": 24, "dropout": 0.05},
         baseline_overrides={"hidden": 24, "num_layers": 1, "n_heads": 2, "dropout": 0.05},
