@@ -276,10 +276,12 @@ def scores(reports: dict[str, dict]) -> pd.DataFrame:
             })
         floor = report.get("noise_floor")
         if floor:
+            # Against the clean signal the floor row is the observation's own error: a model
+            # below it forecasts the ground better than the InSAR measurement shows it.
             rows.append({"region": region, "model": NOISE_FLOOR, "seed": np.nan,
                          "kind": "reference", "rmse": _none_nan(floor["rmse"]),
-                         "mae": _none_nan(floor["mae"]), "rmse_clean": 0.0, "mae_clean": 0.0,
-                         "rmse_over_noise_floor": 1.0})
+                         "mae": _none_nan(floor["mae"]), "rmse_clean": _none_nan(floor["rmse"]),
+                         "mae_clean": _none_nan(floor["mae"]), "rmse_over_noise_floor": 1.0})
     return pd.DataFrame(rows)
 
 
@@ -306,7 +308,7 @@ def horizon_scores(reports: dict[str, dict]) -> pd.DataFrame:
                     "mae": _per_step(entry, "mae_per_horizon", h),
                     "r2": _per_step(entry, "r2_per_horizon", h),
                     "rmse_clean": _none_nan(clean[h]) if clean else
-                    (0.0 if model == NOISE_FLOOR else np.nan),
+                    (_none_nan(value) if model == NOISE_FLOOR else np.nan),
                 })
     return pd.DataFrame(rows)
 
@@ -359,22 +361,23 @@ def ranking_sentence(wide: pd.DataFrame, model: str = "gler") -> str:
     models = wide.drop(index=NOISE_FLOOR, errors="ignore")
     mean = models[("mean", metric)]
     rank = int((mean < mean[model]).sum()) + 1
-    text = (f"Averaged over the regions, {model} has a {metric.upper()} of {mean[model]:.2f} mm "
+    regions = [r for r in dict.fromkeys(models.columns.get_level_values(0)) if r != "mean"]
+    scope = "Averaged over the regions" if len(regions) > 1 else f"On {regions[0]}"
+    text = (f"{scope}, {model} has a {metric.upper()} of {mean[model]:.2f} mm "
             f"and ranks {rank} of {len(mean)}")
     better = mean[mean < mean[model]].index.tolist()
     text += (f"; {', '.join(better)} {'does' if len(better) == 1 else 'do'} better." if better
              else ": no compared model does better.")
-    regions = [r for r in dict.fromkeys(models.columns.get_level_values(0)) if r != "mean"]
     per_region = []
-    for region in regions:
+    for region in regions if len(regions) > 1 else ():
         col = models[(region, metric)]
         winner = col.idxmin()
         if winner != model:
             per_region.append(f"{region} ({winner}, {col[winner]:.2f} vs {col[model]:.2f} mm)")
     if per_region:
         text += " A model beats it in " + "; ".join(per_region) + "."
-    if NOISE_FLOOR in wide.index:
-        floor = wide.loc[NOISE_FLOOR, ("mean", metric)]
+    floor = wide.loc[NOISE_FLOOR, ("mean", metric)] if NOISE_FLOOR in wide.index else np.nan
+    if floor > 0:
         text += (f" The noise floor is {floor:.2f} mm, so {model}'s error is "
                  f"{mean[model] / floor:.2f} times the floor.")
     return text

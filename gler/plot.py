@@ -260,8 +260,9 @@ def plot_overview_map(*, regions: list[str] | None = None, ax: Axes | None = Non
     grid = ax.gridlines(draw_labels=True, x_inline=False, y_inline=False, lw=0.4,
                         color="0.6", linestyle=":")
     grid.top_labels = grid.right_labels = False
+    grid.xlabel_style = {"rotation": 0}
     ax.plot([], [], "s", mfc="tab:red", mec="k", label="QTR-sim region")
-    ax.legend(loc="lower left", fontsize=8)
+    ax.legend(loc="upper left", fontsize=8)
     ax.set_title("QTR-sim regions along the Qinghai–Tibet Railway"
                  + ("" if drawn else "\n(Natural Earth layers not installed: none drawn)"),
                  fontsize="medium")
@@ -312,6 +313,9 @@ def plot_map(field: xr.DataArray, *, ax: Axes, stack: xr.Dataset | None = None,
         If ``field`` lacks 2-D ``lat``/``lon`` coordinates.
     """
     import cartopy.crs as ccrs
+    from cartopy.mpl.ticker import LatitudeFormatter, LongitudeFormatter
+    from matplotlib import patheffects
+    from matplotlib import ticker as mticker
 
     if "lat" not in field.coords or "lon" not in field.coords or field.ndim != 2:
         msg = (f"plot_map needs a 2-D field with lat/lon coordinates; got dims {field.dims} and "
@@ -324,17 +328,22 @@ def plot_map(field: xr.DataArray, *, ax: Axes, stack: xr.Dataset | None = None,
     mesh = ax.pcolormesh(field["lon"].values, field["lat"].values, values, cmap=cmap,
                          vmin=vmin, vmax=vmax, transform=ccrs.PlateCarree(), shading="auto")
     if stack is not None and "railway_lon" in stack:
-        ax.plot(stack["railway_lon"], stack["railway_lat"], "k--", lw=1.0,
-                transform=ccrs.PlateCarree())
+        # White under black: the railway stays visible on dark and light colours alike.
+        ax.plot(stack["railway_lon"], stack["railway_lat"], "--", color="k", lw=1.2,
+                transform=ccrs.PlateCarree(),
+                path_effects=[patheffects.withStroke(linewidth=3, foreground="white")])
     lon, lat = field["lon"].values, field["lat"].values
     ax.set_extent([lon.min(), lon.max(), lat.min(), lat.max()], crs=ccrs.PlateCarree())
-    grid = ax.gridlines(draw_labels=True, lw=0.3, color="0.5", linestyle=":")
+    grid = ax.gridlines(draw_labels=True, lw=0.3, color="0.5", linestyle=":",
+                        xlocs=mticker.MaxNLocator(3), ylocs=mticker.MaxNLocator(3))
     grid.top_labels = grid.right_labels = False
+    grid.xformatter = LongitudeFormatter(number_format=".3f")
+    grid.yformatter = LatitudeFormatter(number_format=".3f")
     grid.xlabel_style = grid.ylabel_style = {"size": 7}
     if colorbar:
         units = field.attrs.get("units", "")
         text = label or f"{field.attrs.get('long_name', field.name)} ({units})"
-        ax.figure.colorbar(mesh, ax=ax, label=text, shrink=0.8)
+        ax.figure.colorbar(mesh, ax=ax, label=text, shrink=0.7)
     if title:
         ax.set_title(title, fontsize="medium")
     return mesh
@@ -442,8 +451,9 @@ def plot_transect(stack: xr.Dataset, forecast: xr.Dataset, *, issue: int = -1,
         meanings = stack["land_cover"].attrs["flag_meanings"].split()
         embank = cover == codes[meanings.index("embankment")] if "embankment" in meanings else []
         if np.any(embank):
-            ax.axvspan(dist[embank].min(), dist[embank].max(), color="tab:red", alpha=0.12,
-                       label="embankment")
+            half = float(np.median(np.abs(np.diff(dist)))) / 2 if len(dist) > 1 else 15.0
+            ax.axvspan(dist[embank].min() - half, dist[embank].max() + half, color="tab:red",
+                       alpha=0.15, label="embankment")
     ax.axvline(0, color="k", lw=0.5, ls=":")
     ax.set_xlabel("distance across the railway (m)")
     ax.set_ylabel("cumulative displacement (mm)")
@@ -478,7 +488,7 @@ def plot_forecast_series(stack: xr.Dataset, forecast: xr.Dataset,
             ax.plot(np.r_[issues[k], fc["target_time"].values], np.r_[last, fc.values], "-",
                     color="black", lw=1.4, label=model if k == 0 else None)
         ax.axvspan(*span, color="tab:orange", alpha=0.08, label="forecast period")
-        ax.set_ylabel("mm")
+        ax.set_ylabel("displacement (mm)")
         ax.set_title(label.replace("_", " "), fontsize="small", loc="left")
     axes[0, 0].legend(fontsize="small", ncols=4, loc="lower left")
     axes[-1, 0].set_xlabel("date")

@@ -116,11 +116,27 @@ def run_chapter(path: Path, *, profile: str, log_dir: Path = LOG_DIR,
     return ChapterResult(path.stem, "ok", time.perf_counter() - start, log)
 
 
+def jupyter_book_command() -> str:
+    """The ``jupyter-book`` executable of this Python environment (else the one on PATH).
+
+    Raises
+    ------
+    FileNotFoundError
+        If jupyter-book is not installed (``pip install "gler[book]"``).
+    """
+    found = (shutil.which("jupyter-book", path=str(Path(sys.executable).parent))
+             or shutil.which("jupyter-book"))
+    if found is None:
+        msg = "jupyter-book is not installed; install the book extras: pip install 'gler[book]'."
+        raise FileNotFoundError(msg)
+    return found
+
+
 def build_book(root: str | Path = ".", *, log_dir: Path = LOG_DIR,
                extra: Sequence[str] = ()) -> subprocess.CompletedProcess:
     """``jupyter-book build root`` (outputs as committed), logged to ``<log_dir>/build.log``."""
     log_dir.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "jupyter_book", "build", str(root), *extra]
+    command = [jupyter_book_command(), "build", str(root), *extra]
     with open(log_dir / "build.log", "w") as stream:
         return subprocess.run(command, stdout=stream, stderr=subprocess.STDOUT, check=False)
 
