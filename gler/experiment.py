@@ -184,6 +184,11 @@ class Experiment:
                                                   disable=not self.progress)]
         return pd.DataFrame(rows)
 
+    def summaries(self) -> pd.DataFrame:
+        """One row per finished run in this profile's cache (what :meth:`train` recorded)."""
+        rows = [json.loads(p.read_text()) for p in sorted(self.path.glob(f"*/*/seed*/{DONE_FILE}"))]
+        return pd.DataFrame(rows)
+
     def history(self, region: str, model: str = "gler", seed: int = 0) -> pd.DataFrame:
         """The per-epoch log of a run (``epoch``, ``train_loss``, ``val_loss``, timings)."""
         path = self.run_dir(region, model, seed) / LOG_FILE

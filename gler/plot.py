@@ -273,7 +273,7 @@ def map_axes(ncols: int, *, nrows: int = 1, panel: float = 3.6) -> tuple[Figure,
     """A figure of ``nrows × ncols`` cartopy PlateCarree axes for :func:`plot_map` panels."""
     import cartopy.crs as ccrs
 
-    fig, axes = plt.subplots(nrows, ncols, figsize=(panel * ncols + 0.6, panel * nrows + 0.4),
+    fig, axes = plt.subplots(nrows, ncols, figsize=(panel * ncols + 0.6, 0.8 * panel * nrows + 0.4),
                              subplot_kw={"projection": ccrs.PlateCarree()},
                              layout="constrained", squeeze=False)
     return fig, axes
@@ -323,7 +323,9 @@ def plot_map(field: xr.DataArray, *, ax: Axes, stack: xr.Dataset | None = None,
         raise ValueError(msg)
     values = np.ma.masked_invalid(field.values)
     if symmetric:
-        limit = float(np.nanmax(np.abs(field.values))) if np.isfinite(field.values).any() else 1
+        # The 99th percentile, so that one outlier does not wash out the colour scale.
+        finite = np.isfinite(field.values).any()
+        limit = float(np.nanpercentile(np.abs(field.values), 99)) if finite else 1.0
         vmin, vmax = -limit, limit
     mesh = ax.pcolormesh(field["lon"].values, field["lat"].values, values, cmap=cmap,
                          vmin=vmin, vmax=vmax, transform=ccrs.PlateCarree(), shading="auto")

@@ -71,6 +71,8 @@ def test_finished_run_is_reused(experiment):
     assert first == second
     assert weights.stat().st_mtime_ns == stamp
     assert experiment.is_done("beiluhe", "gler", 0)
+    summaries = experiment.summaries()
+    assert list(summaries["model"]) == ["gler"] and summaries["wall_time_s"].item() > 0
     history = experiment.history("beiluhe", "gler", 0)
     assert list(history["epoch"]) == [1]
 
