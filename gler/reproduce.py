@@ -112,8 +112,20 @@ def run_chapter(path: Path, *, profile: str, log_dir: Path = LOG_DIR,
         with open(log, "a") as stream:
             stream.write(f"\n{status.upper()}: {message}\n{''.join(err.traceback)}\n")
         return ChapterResult(path.stem, status, seconds, log, message)
-    shutil.copyfile(executed, path)
+    _publish(executed, path)
     return ChapterResult(path.stem, "ok", time.perf_counter() - start, log)
+
+
+def _publish(executed: Path, path: Path) -> None:
+    """Write the executed notebook over the chapter, without papermill's injected-parameters
+    cell: the chapter keeps reading its profile from its own parameters cell (and from
+    ``GLER_BOOK_PROFILE``, which CI sets), while the provenance cell records what ran."""
+    import nbformat
+
+    notebook = nbformat.read(executed, as_version=4)
+    notebook.cells = [c for c in notebook.cells
+                      if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
+    nbformat.write(notebook, path)
 
 
 def jupyter_book_command() -> str:

@@ -50,6 +50,7 @@ def test_run_ok_skip_fail(tmp_path):
     assert [(r.chapter, r.status) for r in results] == [
         ("01_ok", "ok"), ("02_offline", "skipped"), ("03_broken", "failed")]
     assert "profile is smoke" in ok.read_text()
+    assert "injected-parameters" not in ok.read_text()
     assert (offline.read_text(), broken.read_text()) == before
     assert "cannot download menyuan" in results[1].message
     assert "ZeroDivisionError" in results[2].log.read_text()
