@@ -572,10 +572,13 @@ def plot_attention(weights: dict[str, np.ndarray], *, dates: pd.DatetimeIndex | 
     """
     fig, axes = plt.subplots(1, len(weights), figsize=(3.9 * len(weights) + 0.8, 3.9),
                              layout="constrained", squeeze=False)
+    # A shared scale over the data's own range: near-uniform attention (1/L everywhere) would
+    # look flat on a 0..max scale although its structure is what the figure is about.
+    vmin = min(float(np.min(w)) for w in weights.values())
     vmax = max(float(np.max(w)) for w in weights.values())
     image = None
     for ax, (title, matrix) in zip(axes[0], weights.items(), strict=True):
-        image = ax.imshow(matrix, cmap="magma", vmin=0, vmax=vmax, origin="upper")
+        image = ax.imshow(matrix, cmap="magma", vmin=vmin, vmax=vmax, origin="upper")
         ax.set_title(title, fontsize="medium")
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
@@ -584,8 +587,9 @@ def plot_attention(weights: dict[str, np.ndarray], *, dates: pd.DatetimeIndex | 
             labels = [pd.Timestamp(d).strftime("%b %d") for d in np.asarray(dates)[ticks]]
             ax.set_xticks(ticks, labels, rotation=45, ha="right", fontsize=7)
             ax.set_yticks(ticks, labels, fontsize=7)
-    fig.colorbar(image, ax=axes[0].tolist(), label="attention weight (rows sum to 1)",
-                 shrink=0.85)
+    size = next(iter(weights.values())).shape[-1]
+    fig.colorbar(image, ax=axes[0].tolist(), shrink=0.85,
+                 label=f"attention weight (rows sum to 1; uniform = 1/{size} = {1 / size:.3f})")
     return fig
 
 
@@ -636,9 +640,9 @@ def plot_feature_maps(maps: dict[str, np.ndarray], *, dates: pd.DatetimeIndex | 
         else:
             ax.set_ylabel("channel")
         if dates is not None:
-            ticks = np.arange(0, len(dates), max(len(dates) // 8, 1))
+            ticks = np.arange(0, len(dates), max(len(dates) // 6, 1))
             ax.set_xticks(ticks, [pd.Timestamp(d).strftime("%Y-%m-%d")
-                                  for d in np.asarray(dates)[ticks]], fontsize=7)
+                                  for d in np.asarray(dates)[ticks]], fontsize=7, rotation=20)
     axes[-1, 0].set_xlabel("input step (date)")
     return fig
 
