@@ -185,11 +185,19 @@ def natural_earth_path(name: str, category: str = "physical", resolution: str = 
     return None
 
 
-def _model_colour(name: str, index: int) -> str:
-    base = name.split("@")[0]
-    if base in MODEL_COLOURS:
-        return MODEL_COLOURS[base]
-    return plt.get_cmap("tab10")(index % 10)
+#: Colours for the other models, none of them used in :data:`MODEL_COLOURS`.
+FREE_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:cyan", "navy",
+                "goldenrod", "teal", "magenta", "lime")
+
+
+def model_palette(names) -> dict[str, str]:
+    """A colour per model name: fixed for GLER, the classical baselines and the noise floor,
+    the others in alphabetical order from :data:`FREE_COLOURS` (stable across figures)."""
+    others = sorted(n for n in set(names) if n.split("@")[0] not in MODEL_COLOURS)
+    palette = {n: FREE_COLOURS[k % len(FREE_COLOURS)] for k, n in enumerate(others)}
+    palette.update({n: MODEL_COLOURS[n.split("@")[0]] for n in names
+                    if n.split("@")[0] in MODEL_COLOURS})
+    return palette
 
 
 def plot_overview_map(*, regions: list[str] | None = None, ax: Axes | None = None,
@@ -509,10 +517,12 @@ def plot_horizon_errors(per_horizon: pd.DataFrame, *, metric: str = "rmse",
     if ax is None:
         ax = plt.figure(figsize=(6.5, 4), layout="constrained").add_subplot()
     mean = per_horizon.groupby(["model", "horizon"])[metric].mean().unstack("model")
-    order = mean.mean().sort_values().index
-    for k, name in enumerate(order):
+    # Colours follow the alphabetical order of the names, so that a model keeps its colour in
+    # every panel; the legend follows the error order.
+    palette = model_palette(mean.columns)
+    for name in mean.mean().sort_values().index:
         style = "--" if name == "noise floor" else "-o"
-        ax.plot(mean.index, mean[name], style, ms=3, color=_model_colour(name, k), label=name,
+        ax.plot(mean.index, mean[name], style, ms=3, color=palette[name], label=name,
                 lw=2.2 if name == "gler" else 1.2)
     ax.set_xlabel("steps ahead (12 days each)")
     ax.set_ylabel(f"{metric.upper()} (mm)")
@@ -536,7 +546,7 @@ def plot_stability(table: pd.DataFrame, *, metric: str = "rmse",
     regions = list(dict.fromkeys(neural["region"]))
     models = neural.groupby("model")[metric].mean().sort_values().index
     if ax is None:
-        ax = plt.figure(figsize=(7, 0.45 * len(models) * len(regions) ** 0.5 + 2),
+        ax = plt.figure(figsize=(7, 0.5 * len(models) + 1.6),
                         layout="constrained").add_subplot()
     offsets = np.linspace(-0.25, 0.25, len(regions)) if len(regions) > 1 else [0.0]
     for j, region in enumerate(regions):
