@@ -29,29 +29,32 @@ def fill_gaps(sd: np.ndarray) -> np.ndarray:
 def masked_lstsq(design: np.ndarray, y: np.ndarray, *, chunk: int = 65536) -> np.ndarray:
     """Least-squares coefficients of every pixel, skipping NaN observations.
 
-    Pixels without gaps that share one design matrix are solved by a single
-    :func:`numpy.linalg.lstsq` call with one right-hand side per pixel. Pixels with gaps (or
-    with their own design matrix) are solved together, in chunks of ``chunk`` pixels to bound
-    memory, through a batched pseudo-inverse of the design with the unobserved rows zeroed;
-    an unidentifiable coefficient (e.g. a degree-day term that is zero over the whole window)
-    gets the minimum-norm value 0. Pixels with fewer observations than coefficients get NaN,
-    with a warning giving their count.
+    Pixels without gaps that share one design matrix are fitted by one matrix product with the
+    design's pseudo-inverse (``[P, n] @ [n, k]``, no copy when every pixel is complete). Pixels
+    with gaps (or with their own design matrix) are fitted together, in chunks of ``chunk``
+    pixels to bound memory, through their ``k × k`` normal equations, built for the whole
+    chunk by one product and solved by one batched :func:`numpy.linalg.solve`; a chunk with a
+    singular system (e.g. a degree-day term that is zero over the whole window) is solved with
+    the pseudo-inverse instead, which gives the same minimum-norm solution as ``lstsq`` (the
+    unidentifiable coefficient is 0). Pixels with fewer observations than coefficients get
+    NaN, with a warning giving their count.
 
     Parameters
     ----------
     design
         ``[n, k]`` shared by all pixels, or ``[P, n, k]``.
     y
-        ``[P, n]`` observations, NaN where missing.
+        ``[P, n]`` observations, NaN where missing; float32 input is fitted in float32 where
+        complete (the normal equations always use float64).
 
     Returns
     -------
     np.ndarray
-        ``[P, k]`` coefficients.
+        ``[P, k]`` coefficients, in the floating dtype of ``y``.
     """
     observed = np.isfinite(y)
     P, k = y.shape[0], design.shape[-1]
-    coef = np.full((P, k), np.nan)
+    coef = np.full((P, k), np.nan, dtype=np.result_type(y.dtype, np.float32))
     solvable = observed.sum(axis=1) >= k
     if not solvable.all():
         msg = (f"{int((~solvable).sum())} of {P} pixels have fewer than {k} observations in "
@@ -59,17 +62,28 @@ def masked_lstsq(design: np.ndarray, y: np.ndarray, *, chunk: int = 65536) -> np
         warnings.warn(msg, RuntimeWarning, stacklevel=3)
     shared = design.ndim == 2
     if shared:
+        projector = np.linalg.pinv(design).T.astype(coef.dtype)  # [n, k]
         complete = observed.all(axis=1)
-        if complete.any():
-            coef[complete] = np.linalg.lstsq(design, y[complete].T, rcond=None)[0].T
+        if complete.all():
+            return y @ projector
+        coef[complete] = y[complete] @ projector
         solvable &= ~complete
     rest = np.flatnonzero(solvable)
     for start in range(0, rest.size, chunk):  # chunks bound memory; each is one batched solve
         sel = rest[start:start + chunk]
-        seen = observed[sel]
-        a = np.where(seen[..., None], design if shared else design[sel], 0.0)
-        b = np.where(seen, y[sel], 0.0)
-        coef[sel] = (np.linalg.pinv(a) @ b[..., None])[..., 0]
+        weight = observed[sel].astype(np.float64)
+        values = np.where(observed[sel], y[sel], 0.0)
+        if shared:
+            outer = (design[:, :, None] * design[:, None, :]).reshape(len(design), k * k)
+            normal = (weight @ outer).reshape(-1, k, k)
+            rhs = values @ design
+        else:
+            normal = np.einsum("pn,pnk,pnj->pkj", weight, design[sel], design[sel])
+            rhs = np.einsum("pn,pnk->pk", values, design[sel])
+        try:
+            coef[sel] = np.linalg.solve(normal, rhs[..., None])[..., 0]
+        except np.linalg.LinAlgError:  # a rank-deficient pixel: minimum-norm solution
+            coef[sel] = (np.linalg.pinv(normal) @ rhs[..., None])[..., 0]
     return coef
 
 
@@ -97,7 +111,7 @@ class ClassicalForecaster:
         return f"{type(self).__name__}(window={self.window}, horizon={self.horizon})"
 
     def check(self, sd: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Return ``sd`` as float64 ``[P, L]`` and ``t`` as float64 ``[L + H]``, checked.
+        """Return ``sd`` as floats ``[P, L]`` (float32 kept) and ``t`` as float64 ``[L + H]``.
 
         Raises
         ------
@@ -105,7 +119,8 @@ class ClassicalForecaster:
             On wrong shapes or non-increasing / non-finite times.
         """
         name = type(self).__name__
-        sd = np.asarray(sd, dtype=np.float64)
+        sd = np.asarray(sd)
+        sd = sd.astype(np.result_type(sd.dtype, np.float32), copy=False)
         t = np.asarray(t, dtype=np.float64)
         if sd.ndim != 2 or sd.shape[1] != self.window:
             msg = (f"{name}: sd has shape {sd.shape} but must be [P, L] with L = window = "
