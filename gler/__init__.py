@@ -52,6 +52,11 @@ _EXPORTS = {
     "Persistence": "gler.baselines",
     "SeasonalNaive": "gler.baselines",
     "Stefan": "gler.baselines",
+    # scale
+    "forecast_zarr": "gler.outofcore",
+    "make_synthetic_frame": "gler.outofcore",
+    "open_frame": "gler.outofcore",
+    "synthetic_stack": "gler.outofcore",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]
