@@ -2,7 +2,9 @@
 
 Huo et al. (2024), IEEE JSTARS 17, 14848-14861, doi:10.1109/JSTARS.2024.3443833.
 
-The public API is re-exported here; notebooks import only these names. The submodules are
+The public API is re-exported here; notebooks import only these names. ``train`` and
+``evaluate`` stay under their modules (``gler.train.train``, ``gler.evaluate.evaluate``): a
+package attribute cannot be both a submodule and a function. The submodules are
 imported on first use (PEP 562), so ``import gler`` and ``gler --help`` stay fast and nothing
 touches the disk or the network at import.
 
@@ -64,12 +66,10 @@ _EXPORTS = {
     "TrainConfig": "gler.train",
     "TrainResult": "gler.train",
     "load_run": "gler.train",
-    "train": "gler.train",
     "predict": "gler.forecast",
     "save_forecast": "gler.forecast",
     "Evaluation": "gler.evaluate",
     "aggregate_seeds": "gler.evaluate",
-    "evaluate": "gler.evaluate",
     "summary_table": "gler.evaluate",
     "mae": "gler.metrics",
     "r2": "gler.metrics",

@@ -16,6 +16,17 @@ def test_every_public_name_resolves(name):
     assert getattr(gler, name) is not None
 
 
+def test_names_are_not_shadowed_by_submodules():
+    """After every submodule is imported, each public name is still the object it names."""
+    import importlib
+    import pkgutil
+
+    for info in pkgutil.walk_packages(gler.__path__, "gler."):
+        importlib.import_module(info.name)
+    for name, module in gler._EXPORTS.items():
+        assert getattr(gler, name) is getattr(importlib.import_module(module), name), name
+
+
 def test_unknown_attribute_is_an_attribute_error():
     """A misspelt name raises AttributeError naming it."""
     with pytest.raises(AttributeError, match="no attribute 'simulat'"):
