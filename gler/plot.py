@@ -599,7 +599,7 @@ def plot_attention(weights: dict[str, np.ndarray], *, dates: pd.DatetimeIndex | 
             ax.set_yticks(ticks, labels, fontsize=7)
     size = next(iter(weights.values())).shape[-1]
     fig.colorbar(image, ax=axes[0].tolist(), shrink=0.85,
-                 label=f"attention weight (rows sum to 1; uniform = 1/{size} = {1 / size:.3f})")
+                 label=f"attention weight\n(rows sum to 1; uniform 1/{size} = {1 / size:.3f})")
     return fig
 
 
