@@ -282,8 +282,9 @@ def _report(preds: dict[str, np.ndarray], obs: np.ndarray, clean: np.ndarray | N
     if clean is not None:
         floor = _scores(obs, clean, mask)
         report["noise_floor"] = {k: floor[k] for k in ("rmse", "mae", "rmse_per_horizon")}
-        for entry in models.values():
-            entry["rmse_over_noise_floor"] = entry["rmse"] / floor["rmse"]
+        for entry in models.values():  # undefined (NaN) for noise-free data: the floor is 0
+            entry["rmse_over_noise_floor"] = (entry["rmse"] / floor["rmse"] if floor["rmse"] > 0
+                                              else float("nan"))
     report["stability"] = _stability(runs, models)
     return report
 

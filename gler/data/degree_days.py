@@ -6,10 +6,15 @@ A *freeze–thaw year* starts on ``season_start`` (default 1 April: on the Qingh
 the ground is still frozen then and frost heave is complete). Within each such year
 
 - ``DDT(d)`` is the sum of ``max(T, 0)`` (°C·day) from the season start to day ``d``;
-- ``DDF(d)`` is the sum of ``max(-T, 0)`` over the same days.
+- ``DDF(d)`` is the sum of ``max(-T, 0)`` from the season's thaw onset (its first day with
+  ``T > 0``) to day ``d``, and zero before it.
 
 Both restart at zero on the next season start. Settlement grows as ``-E·sqrt(DDT)`` through the
-thaw season and heave recovers it as ``+F·sqrt(DDF)`` through the following winter.
+thaw season and heave recovers it as ``+F·sqrt(DDF)`` through the following winter. Counting
+``DDF`` from the thaw onset keeps the cold days of spring, when the ground is still frozen and
+heave is complete, from heaving it again; it uses only days up to ``d``, so it can be computed
+for a forecast's issue date. (QTR-sim counts freezing from the *end* of the thaw, which needs
+the whole season; the two differ only by the few freezing days inside the thaw season.)
 """
 
 from __future__ import annotations
@@ -52,7 +57,7 @@ def degree_days(
     Returns
     -------
     ddt, ddf
-        Arrays shaped like ``temperature`` in °C·day.
+        Arrays shaped like ``temperature`` in °C·day (``ddf`` from the thaw onset).
 
     Raises
     ------
@@ -84,6 +89,6 @@ def degree_days(
         before_season = np.take(total, starts, axis=-1) - np.take(values, starts, axis=-1)
         return total - np.repeat(before_season, lengths, axis=-1)
 
-    return seasonal_cumsum(np.maximum(temperature, 0.0)), seasonal_cumsum(
-        np.maximum(-temperature, 0.0)
-    )
+    ddt = seasonal_cumsum(np.maximum(temperature, 0.0))
+    after_onset = ddt > 0  # the season has had a thawing day
+    return ddt, seasonal_cumsum(np.where(after_onset, np.maximum(-temperature, 0.0), 0.0))

@@ -57,17 +57,19 @@ def test_bad_aggregation_is_refused():
 
 def test_degree_days_sampled_on_acquisition_dates():
     """DDT/DDF come from the source temperature on each acquisition day and reset on 1 April."""
-    # 2020-03-20 .. 2020-04-28; -1 degC before April, +2 degC from 1 April on.
+    # 2020-03-20 .. 2020-04-28: +3 degC on 20-21 March (a thaw), then -1 degC until April,
+    # +2 degC from 1 April on. Freezing counts from the thaw onset (20 March) on.
     days = pd.date_range("2020-03-20", periods=40, freq="D")
     temp = np.where(days < "2020-04-01", -1.0, 2.0)
+    temp[:2] = 3.0
     daily = _daily(periods=40, ground_surface_temperature=temp, air_temperature=temp + 100)
     times = pd.DatetimeIndex(["2020-03-25", "2020-03-31", "2020-04-05"])
     ef = align_factors(daily, times)
-    np.testing.assert_allclose(ef["freezing_degree_days"], [6.0, 12.0, 0.0])
-    np.testing.assert_allclose(ef["thawing_degree_days"], [0.0, 0.0, 10.0])
-    np.testing.assert_allclose(ef["sqrt_thawing_degree_days"], [0.0, 0.0, np.sqrt(10.0)],
+    np.testing.assert_allclose(ef["freezing_degree_days"], [4.0, 10.0, 0.0])
+    np.testing.assert_allclose(ef["thawing_degree_days"], [6.0, 6.0, 10.0])
+    np.testing.assert_allclose(ef["sqrt_thawing_degree_days"], np.sqrt([6.0, 6.0, 10.0]),
                                rtol=1e-6)
-    np.testing.assert_allclose(ef["sqrt_freezing_degree_days"], np.sqrt([6.0, 12.0, 0.0]),
+    np.testing.assert_allclose(ef["sqrt_freezing_degree_days"], np.sqrt([4.0, 10.0, 0.0]),
                                rtol=1e-6)
     assert ef["thawing_degree_days"].attrs["source"] == "ground_surface_temperature"
     assert ef["thawing_degree_days"].attrs["units"] == "degC day"
@@ -138,14 +140,15 @@ def test_first_interval_before_series_start_is_only_logged(caplog):
 def test_stack_style_daily_dim_and_per_pixel_factors():
     """Factors on dim 'day' named '<factor>_daily', with extra spatial dims, are aligned too."""
     days = pd.date_range("2020-04-01", periods=10, freq="D")
-    temp = np.stack([np.full(10, 1.0), np.full(10, -1.0)], axis=1)  # [day, point]
+    # point 7 thaws every day; point 8 thaws on the first day only, then freezes
+    temp = np.stack([np.full(10, 1.0), np.r_[1.0, np.full(9, -1.0)]], axis=1)  # [day, point]
     daily = xr.Dataset({"air_temperature_daily": (("day", "point"), temp)},
                        coords={"day": days, "point": [7, 8]})
     ef = align_factors(daily, days[[4, 9]])
     assert ef["air_temperature"].dims == ("time", "point")
     assert ef["air_temperature"].attrs["role"] == "factor"
-    np.testing.assert_allclose(ef["thawing_degree_days"], [[5, 0], [10, 0]])
-    np.testing.assert_allclose(ef["freezing_degree_days"], [[0, 5], [0, 10]])
+    np.testing.assert_allclose(ef["thawing_degree_days"], [[5, 1], [10, 1]])
+    np.testing.assert_allclose(ef["freezing_degree_days"], [[0, 4], [0, 9]])
     assert list(ef["point"].values) == [7, 8]
 
 

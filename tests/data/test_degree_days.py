@@ -31,13 +31,21 @@ def test_season_reset_on_season_start():
     np.testing.assert_allclose(ddt_oct, [1, 1, 2, 3])
 
 
+def test_freezing_counts_from_the_thaw_onset():
+    """Cold days before the season's first thawing day add no freezing degree-days."""
+    dates = _days("2020-04-01", 6)
+    ddt, ddf = degree_days(np.array([-5.0, -5.0, 2.0, -1.0, 3.0, -2.0]), dates)
+    np.testing.assert_allclose(ddt, [0, 0, 2, 2, 5, 5])
+    np.testing.assert_allclose(ddf, [0, 0, 0, 1, 1, 3])
+
+
 def test_leading_axes_are_independent_series():
     """A [P, D] input gives one running sum per row."""
     dates = _days("2020-06-01", 3)
     temps = np.array([[1.0, 1.0, 1.0], [-1.0, 2.0, -3.0]])
     ddt, ddf = degree_days(temps, dates)
     np.testing.assert_allclose(ddt, [[1, 2, 3], [0, 2, 2]])
-    np.testing.assert_allclose(ddf, [[0, 0, 0], [1, 1, 4]])
+    np.testing.assert_allclose(ddf, [[0, 0, 0], [0, 0, 3]])
 
 
 def test_gap_in_dates_is_refused():
