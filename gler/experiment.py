@@ -66,11 +66,14 @@ def _hash(value: object) -> str:
 
 
 def profile_key(profile: Profile) -> str:
-    """``<name>-<hash>`` of the settings that change results (not where they run)."""
+    """``<name>-<hash>`` of the settings that change results (not where they run), and of the
+    gler version, so an upgrade never reuses runs of another version."""
+    from gler import __version__
+
     train_cfg = {k: v for k, v in profile.train.to_dict().items()
                  if k not in ("device", "num_threads", "amp", "seed")}
     return f"{profile.name}-" + _hash({
-        "size": profile.size, "noise": profile.noise, "train": train_cfg,
+        "version": __version__, "size": profile.size, "noise": profile.noise, "train": train_cfg,
         "factors": getattr(profile, "factors", None),
         "gler": profile.gler_overrides, "baselines": profile.baseline_overrides})
 
