@@ -28,6 +28,12 @@ FORECAST = "forecast"
 ISSUE_CHOICES = ("all", "last", *SPLITS)
 
 
+#: Samples per model call when ``batch_size`` is not given, by device type. On the 2-core CPU
+#: of ``benchmarks/NOTES.md`` the GLER forward ran 7,527 / 5,929 / 4,558 pixels/s at batch
+#: 256 / 1,024 / 4,096 (one thread).
+DEFAULT_BATCH_SIZE = {"cpu": 256, "cuda": 65536}
+
+
 def years_since(dates: pd.DatetimeIndex, origin: pd.Timestamp) -> np.ndarray:
     """Decimal years (365.25 days) from ``origin``, whatever the datetime unit."""
     return np.asarray((pd.DatetimeIndex(dates) - origin) / pd.Timedelta(days=365.25))
@@ -66,7 +72,7 @@ def resolve_issues(windows: WindowDataset, issues: str | Sequence | None = None)
 
 
 def predict(run: Run | str | Path, stack: xr.Dataset, *,
-            issues: str | Sequence | None = None, batch_size: int = 4096,
+            issues: str | Sequence | None = None, batch_size: int | None = None,
             device: str = "auto", progress: bool = False) -> xr.Dataset:
     """Forecasts of ``run`` for every valid pixel of ``stack`` at each issue date.
 
@@ -80,7 +86,8 @@ def predict(run: Run | str | Path, stack: xr.Dataset, *,
         ``"all"`` (default), ``"last"``, ``"train"``/``"val"``/``"test"`` or acquisition dates.
         Horizons past the last acquisition get extrapolated target dates.
     batch_size
-        Samples per model call (neural runs).
+        Samples per model call (neural runs); default :data:`DEFAULT_BATCH_SIZE` of the
+        device (small batches stay in cache on a CPU; a GPU wants large ones).
     device
         ``"auto"``, ``"cpu"`` or ``"cuda"`` (neural runs).
     progress
@@ -112,6 +119,7 @@ def predict(run: Run | str | Path, stack: xr.Dataset, *,
                   dtype=np.float32)
     if run.kind == "neural":
         torch_device = resolve_device(device)
+        batch_size = batch_size or DEFAULT_BATCH_SIZE[torch_device.type]
         run.model.to(torch_device).eval()
         if config.num_threads:
             torch.set_num_threads(config.num_threads)

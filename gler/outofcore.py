@@ -231,8 +231,8 @@ def make_synthetic_frame(path: str | Path, *, ny: int = 2000, nx: int = 2000, nt
 
 # -- chunked forecasts ----------------------------------------------------------------------------
 
-def _forecast_block(block: xr.Dataset, *, run: Run, issues: Any, batch_size: int, device: str,
-                    num_threads: int | None) -> xr.Dataset:
+def _forecast_block(block: xr.Dataset, *, run: Run, issues: Any, batch_size: int | None,
+                    device: str, num_threads: int | None) -> xr.Dataset:
     """The forecast of one spatial chunk, through the same :func:`predict` as in memory."""
     if num_threads:
         torch.set_num_threads(num_threads)
@@ -298,8 +298,9 @@ def open_frame(source: str | Path | xr.Dataset, run: Run, *,
 
 def forecast_zarr(run: Run | str | Path, source: str | Path | xr.Dataset, out: str | Path, *,
                   issues: str | Sequence = "last", chunks: int | dict[str, int] | None = None,
-                  batch_size: int = 4096, device: str = "cpu", num_threads: int | None = None,
-                  workers: int = 1, client: Any = None, progress: bool = True) -> xr.Dataset:
+                  batch_size: int | None = None, device: str = "cpu",
+                  num_threads: int | None = None, workers: int = 1, client: Any = None,
+                  progress: bool = True) -> xr.Dataset:
     """Forecast a frame stored in Zarr chunk by chunk and write the forecasts to Zarr.
 
     Memory is bounded by ``workers`` chunks in flight: each holds its ``T × chunk`` slice of
@@ -322,7 +323,8 @@ def forecast_zarr(run: Run | str | Path, source: str | Path | xr.Dataset, out: s
     chunks
         Spatial chunk size (see :func:`open_frame`).
     batch_size
-        Samples per model call (neural runs). On a GPU use 65,536 or more.
+        Samples per model call (neural runs); default that of :func:`gler.forecast.predict`
+        for the device (256 on a CPU, 65,536 on a GPU).
     device
         ``"cpu"``, ``"cuda"`` or ``"auto"``.
     num_threads
@@ -351,7 +353,8 @@ def forecast_zarr(run: Run | str | Path, source: str | Path | xr.Dataset, out: s
     >>> fc = forecast_zarr("runs/frame-gler", "frame.zarr", "forecast.zarr")  # doctest: +SKIP
     >>> fc.forecast.sel(horizon=6).isel(issue_time=0).plot()  # doctest: +SKIP
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
+                                   or batch_size < 1):
         msg = f"batch_size must be a positive integer; got {batch_size!r}."
         raise ValueError(msg)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:

@@ -22,8 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "comma-separated acquisition dates (default: all)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                         help="where to run the model (default: auto)")
-    parser.add_argument("--batch-size", type=int, default=4096,
-                        help="samples per model call (default: 4096)")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="samples per model call (default: 256 on a CPU, 65536 on a GPU)")
     parser.add_argument("--out", required=True, type=Path,
                         help="output file: .nc for NetCDF, .zarr for Zarr")
 
