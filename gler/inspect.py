@@ -98,7 +98,8 @@ def module_outputs(model: torch.nn.Module, window: Window) -> dict[str, np.ndarr
             handles.append(named[name].register_forward_hook(hook(name)))
     try:
         model.eval()
-        model(window.sd, window.ef, window.mask)
+        # forward_with_attention makes MCAR and RCSA compute (and return) their weights
+        getattr(model, "forward_with_attention", model)(window.sd, window.ef, window.mask)
     finally:
         for handle in handles:
             handle.remove()

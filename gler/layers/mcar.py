@@ -38,7 +38,8 @@ class MCAR(nn.Module):
     Returns
     -------
     out, attn
-        The fused features and the per-head attention weights (before dropout).
+        The fused features and, with ``need_weights=True``, the per-head attention weights
+        (before dropout); otherwise None (the fused attention kernel runs).
 
     Shapes
     ------
@@ -65,6 +66,7 @@ class MCAR(nn.Module):
         self.attn = Attention(d_model, n_heads=n_heads, attn_drop=dropout, proj_drop=dropout)
         self.norm = norm_layer(d_model)
 
-    def forward(self, sd: Tensor, ef: Tensor) -> tuple[Tensor, Tensor]:
-        fused, attn = self.attn(sd, self.ef_embed(ef))
+    def forward(self, sd: Tensor, ef: Tensor, *,
+                need_weights: bool = False) -> tuple[Tensor, Tensor | None]:
+        fused, attn = self.attn(sd, self.ef_embed(ef), need_weights=need_weights)
         return self.norm(sd + fused), attn

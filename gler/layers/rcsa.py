@@ -39,7 +39,8 @@ class RCSA(nn.Module):
     Returns
     -------
     out, attn
-        The merged features and the per-head self-attention weights (before dropout).
+        The merged features and, with ``need_weights=True``, the per-head self-attention
+        weights (before dropout); otherwise None (the fused attention kernel runs).
 
     Shapes
     ------
@@ -71,8 +72,8 @@ class RCSA(nn.Module):
         self.attn = Attention(d_model, n_heads=n_heads, attn_drop=dropout, proj_drop=dropout)
         self.norm2 = norm_layer(d_model)
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, x: Tensor, *, need_weights: bool = False) -> tuple[Tensor, Tensor | None]:
         local = self.conv_block(x.transpose(1, 2)).transpose(1, 2)  # conv runs on [B, D, L]
         x = self.norm1(x + local)
-        mixed, attn = self.attn(x)
+        mixed, attn = self.attn(x, need_weights=need_weights)
         return self.norm2(x + mixed), attn

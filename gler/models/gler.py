@@ -62,8 +62,9 @@ class GLERBiGRUNet(Forecaster):
     ====  ==========  ====================
 
     (FLOPs = 2 x multiply-accumulates of the matrix products and convolutions, GRU included;
-    element-wise operations are not counted.) Inference ran at about 13,000 pixels/s on a
-    shared 2-core CPU (batch 2048, ``torch.inference_mode``, two threads).
+    element-wise operations are not counted.) The plain forward runs MCAR and RCSA through the
+    fused attention kernel; ``forward_with_attention`` computes the same output with explicit
+    weights. Measured throughput: ``benchmarks/bench.py`` and ``benchmarks/NOTES.md``.
 
     Parameters
     ----------
@@ -98,8 +99,8 @@ class GLERBiGRUNet(Forecaster):
         self.head = MultiOutputHead(c.gru_hidden, c.horizon, bidirectional=c.bidirectional,
                                     dropout=c.dropout)
 
-    def _encode(self, sd: Tensor, ef: Tensor | None,
-                mask: Tensor | None) -> tuple[Tensor, Tensor | None, Tensor | None]:
+    def _encode(self, sd: Tensor, ef: Tensor | None, mask: Tensor | None,
+                need_weights: bool) -> tuple[Tensor, Tensor | None, Tensor | None]:
         sd, ef, mask = self.check_inputs(sd, ef, mask)
         sd = sd.masked_fill(~mask, 0.0)
         both = mask[:, 1:] & mask[:, :-1]
@@ -111,15 +112,15 @@ class GLERBiGRUNet(Forecaster):
             x = torch.cat([x, ef.to(x.dtype)], dim=-1)
         x = self.proj(x) + self.pos_embed
         if self.mcar is not None:
-            x, mcar_attn = self.mcar(x, ef)
+            x, mcar_attn = self.mcar(x, ef, need_weights=need_weights)
         if self.rcsa is not None:
-            x, rcsa_attn = self.rcsa(x)
+            x, rcsa_attn = self.rcsa(x, need_weights=need_weights)
         z, _ = self.bigru(x)
         return z, mcar_attn, rcsa_attn
 
     def encode(self, sd: Tensor, ef: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
         """The fused sequence (GRU outputs), ``[B, L, gru_hidden * (1 + bidirectional)]``."""
-        return self._encode(sd, ef, mask)[0]
+        return self._encode(sd, ef, mask, need_weights=False)[0]
 
     def forward(self, sd: Tensor, ef: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
         return self.head(self.encode(sd, ef, mask))
@@ -127,7 +128,7 @@ class GLERBiGRUNet(Forecaster):
     def forward_with_attention(self, sd: Tensor, ef: Tensor | None = None,
                                mask: Tensor | None = None) -> GLEROutput:
         """Forecast plus MCAR and RCSA attention weights (``None`` for a disabled module)."""
-        z, mcar_attn, rcsa_attn = self._encode(sd, ef, mask)
+        z, mcar_attn, rcsa_attn = self._encode(sd, ef, mask, need_weights=True)
         return GLEROutput(self.head(z), mcar_attn, rcsa_attn)
 
 

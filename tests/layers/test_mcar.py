@@ -15,7 +15,7 @@ def test_shapes_and_rows_sum_to_one():
     """out is [B, L, D]; attn is [B, N, L, L] per head with non-negative rows summing to 1."""
     torch.manual_seed(0)
     mcar = MCAR(d_model=D, n_ef=E, n_heads=N, dropout=0.5).train()
-    out, attn = mcar(torch.randn(B, L, D), torch.randn(B, L, E))
+    out, attn = mcar(torch.randn(B, L, D), torch.randn(B, L, E), need_weights=True)
     assert out.shape == (B, L, D)
     assert attn.shape == (B, N, L, L)
     assert (attn >= 0).all()
@@ -38,8 +38,8 @@ def test_factors_change_the_output():
     torch.manual_seed(0)
     mcar = MCAR(d_model=D, n_ef=E, n_heads=N).eval()
     sd = torch.randn(B, L, D)
-    out1, attn1 = mcar(sd, torch.randn(B, L, E))
-    out2, attn2 = mcar(sd, torch.randn(B, L, E))
+    out1, attn1 = mcar(sd, torch.randn(B, L, E), need_weights=True)
+    out2, attn2 = mcar(sd, torch.randn(B, L, E), need_weights=True)
     assert not torch.allclose(out1, out2)
     assert not torch.allclose(attn1, attn2)
 
@@ -50,3 +50,14 @@ def test_invalid_sizes_raise():
         MCAR(d_model=D, n_ef=0)
     with pytest.raises(ValueError, match="divisible by n_heads=3"):
         MCAR(d_model=D, n_ef=E, n_heads=3)
+
+
+def test_fused_kernel_matches_explicit_weights():
+    """Without need_weights the fused attention kernel gives the explicit path's output."""
+    torch.manual_seed(0)
+    mcar = MCAR(d_model=D, n_ef=E, n_heads=N).eval()
+    sd, ef = torch.randn(B, L, D), torch.randn(B, L, E)
+    fused, none = mcar(sd, ef)
+    explicit, attn = mcar(sd, ef, need_weights=True)
+    assert none is None and attn.shape == (B, N, L, L)
+    torch.testing.assert_close(fused, explicit)

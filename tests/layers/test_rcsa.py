@@ -14,7 +14,7 @@ B, L, D, N = 2, 9, 8, 2
 def test_shapes_and_rows_sum_to_one():
     """out keeps [B, L, D]; attn is [B, N, L, L] with rows summing to one."""
     torch.manual_seed(0)
-    out, attn = RCSA(d_model=D, n_heads=N)(torch.randn(B, L, D))
+    out, attn = RCSA(d_model=D, n_heads=N)(torch.randn(B, L, D), need_weights=True)
     assert out.shape == (B, L, D)
     assert attn.shape == (B, N, L, L)
     torch.testing.assert_close(attn.sum(-1), torch.ones(B, N, L))
