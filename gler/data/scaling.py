@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gler.data.multistack import MultiStackWindows
 from gler.data.windows import Batch, WindowDataset
 
 
@@ -41,30 +42,42 @@ class Scaler:
     factors: tuple[str, ...]
 
     @classmethod
-    def fit(cls, windows: WindowDataset, pixels: np.ndarray | None = None) -> Scaler:
+    def fit(cls, windows: WindowDataset | MultiStackWindows,
+            pixels: np.ndarray | None = None) -> Scaler:
         """Statistics from the training period of ``windows`` (optionally on ``pixels`` only).
+
+        Windows pooled from several stacks (:class:`~gler.data.multistack.MultiStackWindows`)
+        pool the training periods of those stacks: nothing of a stack left out of them (a
+        held-out region) enters the statistics.
 
         Raises
         ------
         ValueError
             If the training period has no finite increment to set the scale.
+
+        Example
+        -------
+        >>> scaler = Scaler.fit(WindowDataset(stack, window=30, horizon=6))  # doctest: +SKIP
         """
-        pixels = windows.valid_pixels if pixels is None else np.asarray(pixels)
-        n_train = int((windows.period_of(windows.times) == 0).sum())
-        values = windows.values[pixels, :n_train]
-        squares, count = 0.0, 0
-        for step in range(1, windows.horizon + 1):
-            diff = values[:, step:] - values[:, :-step]
-            finite = np.isfinite(diff)
-            squares += float(np.sum(np.square(diff[finite], dtype=np.float64)))
-            count += int(finite.sum())
+        parts = (windows.split_pixels(pixels) if isinstance(windows, MultiStackWindows) else
+                 [(windows, windows.valid_pixels if pixels is None else np.asarray(pixels))])
+        squares, count, ef_rows = 0.0, 0, []
+        for part, part_pixels in parts:
+            n_train = int((part.period_of(part.times) == 0).sum())
+            values = part.values[part_pixels, :n_train]
+            for step in range(1, part.horizon + 1):
+                diff = values[:, step:] - values[:, :-step]
+                finite = np.isfinite(diff)
+                squares += float(np.sum(np.square(diff[finite], dtype=np.float64)))
+                count += int(finite.sum())
+            rows = part.ef if part.ef.shape[0] == 1 else part.ef[part_pixels]
+            ef_rows.append(rows[:, :n_train].reshape(-1, part.ef.shape[-1]))
         if count == 0 or squares == 0.0:
             msg = ("The training period has no finite displacement increment to set the "
                    "normalisation scale (all NaN or constant). Check the data and the split "
                    "dates.")
             raise ValueError(msg)
-        ef_rows = windows.ef if windows.ef.shape[0] == 1 else windows.ef[pixels]
-        ef = ef_rows[:, :n_train].reshape(-1, windows.ef.shape[-1]).astype(np.float64)
+        ef = np.concatenate(ef_rows).astype(np.float64)
         std = ef.std(axis=0) if ef.size else np.zeros(0)
         return cls(
             scale=float(np.sqrt(squares / count)),

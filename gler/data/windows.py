@@ -14,6 +14,7 @@ target, and training inputs precede every validation and test target.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -261,8 +262,10 @@ class WindowDataset:
         start = bounds[code].date() if code == 0 else f"after {bounds[code].date()}"
         return f"{start} to {bounds[code + 1].date()}"
 
-    def pixels(self, fraction: float = 1.0, seed: int = 0) -> np.ndarray:
+    def pixels(self, fraction: float = 1.0, seed: int | Sequence[int] = 0) -> np.ndarray:
         """Valid pixel indices, or a seeded random ``fraction`` of them (sorted).
+
+        ``seed`` is anything :func:`numpy.random.default_rng` takes (an int or ints).
 
         Raises
         ------
@@ -332,6 +335,10 @@ class SampleIndex:
 
     def __len__(self) -> int:
         return len(self.flat)
+
+    def subset(self, positions: np.ndarray) -> SampleIndex:
+        """The samples at ``positions`` (sorted), e.g. a seeded validation subset."""
+        return SampleIndex(self.pixels, self.issues, self.flat[np.asarray(positions)])
 
 
 def extend_times(times: pd.DatetimeIndex, n: int) -> pd.DatetimeIndex:
