@@ -22,7 +22,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 
 from gler import __version__
 from gler.data.model import DISPLACEMENT, factor_names
+from gler.data.multistack import MultiStackIndex, MultiStackWindows, pool_windows
 from gler.data.scaling import Scaler
 from gler.data.windows import SampleIndex, SplitDates, WindowDataset, resolve_split_dates
 from gler.models._registry import create_model, model_info
@@ -232,9 +233,14 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def data_fingerprint(stack: xr.Dataset) -> str:
-    """SHA-256 (first 16 hex digits) of the displacement, dates and factor values."""
+def data_fingerprint(stack: xr.Dataset | Sequence[xr.Dataset]) -> str:
+    """SHA-256 (first 16 hex digits) of the displacement, dates and factor values (of each
+    stack in turn, for several)."""
     digest = hashlib.sha256()
+    if not isinstance(stack, xr.Dataset):
+        for each in stack:
+            digest.update(data_fingerprint(each).encode())
+        return digest.hexdigest()[:16]
     digest.update(np.ascontiguousarray(stack[DISPLACEMENT].values).tobytes())
     digest.update(np.asarray(stack["time"].values, dtype="datetime64[ns]").tobytes())
     for name in factor_names(stack):
@@ -435,16 +441,20 @@ def classical_run(stack: xr.Dataset, model_name: str, config: TrainConfig,
 
 # -- training -------------------------------------------------------------------------------------
 
-def train(stack: xr.Dataset, model_name: str = "gler", train_config: TrainConfig | None = None,
-          model_overrides: dict | None = None, out_dir: str | Path = "run", *,
-          progress: bool = True, on_epoch_end: Callable[[dict], None] | None = None,
-          ) -> TrainResult:
+def train(stack: xr.Dataset | Sequence[xr.Dataset], model_name: str = "gler",
+          train_config: TrainConfig | None = None, model_overrides: dict | None = None,
+          out_dir: str | Path = "run", *, progress: bool = True,
+          on_epoch_end: Callable[[dict], None] | None = None) -> TrainResult:
     """Train ``model_name`` on ``stack`` and write a run directory (resuming one if present).
 
     Parameters
     ----------
     stack
-        A stack in the data model with the factors the model needs.
+        A stack in the data model with the factors the model needs, or several (e.g. three
+        regions, for the spatial-transfer experiment): one model is then trained on windows of
+        all of them (:func:`gler.data.multistack.pool_windows`), under the same split dates,
+        with the pixel fraction sampled in each stack and the normalisation fitted on their
+        training periods only. Evaluate it on another stack with :func:`gler.evaluate.evaluate`.
     model_name
         A name from :func:`gler.models.list_models`.
     train_config
@@ -466,29 +476,36 @@ def train(stack: xr.Dataset, model_name: str = "gler", train_config: TrainConfig
     Raises
     ------
     ValueError
-        Bad data or settings (too few dates, missing factors, a run directory of another run).
+        Bad data or settings (too few dates, missing factors, a run directory of another run;
+        for several stacks also different factor sets or default split dates, naming the
+        stack).
     NonFiniteLossError
         When a loss becomes NaN/inf; the last good checkpoint is kept.
 
     Example
     -------
     >>> result = train(stack, "gler", TrainConfig(epochs=5), out_dir="runs/demo")  # doctest: +SKIP
+    >>> pooled = train([xidatan, wudaoliang, tuotuohe], "gler",
+    ...                out_dir="runs/to-beiluhe")  # doctest: +SKIP
     """
     config = train_config or TrainConfig()
     out_dir = Path(out_dir)
     info = model_info(model_name)
-    factors = list(config.factors) if config.factors is not None else factor_names(stack)
+    if not isinstance(stack, xr.Dataset):  # a list of one stack is that stack
+        stack = stack[0] if len(stack) == 1 else list(stack)
+    windows = _training_windows(stack, config)
+    factors = list(windows.factors)
     check_factors(model_name, factors)
-    split = resolve_split_dates(stack["time"].values, config.train_end, config.val_end)
-    windows = WindowDataset(stack, window=config.window, horizon=config.horizon,
-                            factors=factors, split=split, min_observed=config.min_observed)
     _seed_everything(config.seed)
     model = create_model(model_name, window=config.window, horizon=config.horizon,
                          n_ef=len(factors), **(model_overrides or {}))
     model_config = model.config.to_dict() if hasattr(model, "config") else dict(
         model_overrides or {})
-    record = _run_record(model_name, info.kind, model_config, config, split, factors,
+    record = _run_record(model_name, info.kind, model_config, config, windows.split, factors,
                          data_fingerprint(stack))
+    if isinstance(windows, MultiStackWindows):
+        record["stacks"] = [{"name": name, "data_fingerprint": data_fingerprint(each)}
+                            for name, each in zip(windows.names, stack, strict=True)]
     out_dir.mkdir(parents=True, exist_ok=True)
     if (out_dir / RUN_FILE).is_file():
         _check_same_run(out_dir, record)
@@ -500,7 +517,24 @@ def train(stack: xr.Dataset, model_name: str = "gler", train_config: TrainConfig
     return _fit(model, windows, config, out_dir, model_name, progress, on_epoch_end)
 
 
-def _fit(model: torch.nn.Module, windows: WindowDataset, config: TrainConfig, out_dir: Path,
+def _training_windows(stack: xr.Dataset | Sequence[xr.Dataset], config: TrainConfig,
+                      ) -> WindowDataset | MultiStackWindows:
+    """The windows of one stack, or pooled windows of several (checked to fit together)."""
+    settings = {"window": config.window, "horizon": config.horizon,
+                "min_observed": config.min_observed}
+    if isinstance(stack, xr.Dataset):
+        factors = list(config.factors) if config.factors is not None else factor_names(stack)
+        split = resolve_split_dates(stack["time"].values, config.train_end, config.val_end)
+        return WindowDataset(stack, factors=factors, split=split, **settings)
+    if not stack:
+        msg = "train needs a stack, or a non-empty sequence of stacks."
+        raise ValueError(msg)
+    return pool_windows(stack, factors=config.factors, train_end=config.train_end,
+                        val_end=config.val_end, **settings)
+
+
+def _fit(model: torch.nn.Module, windows: WindowDataset | MultiStackWindows,
+         config: TrainConfig, out_dir: Path,
          model_name: str, progress: bool, on_epoch_end: Callable[[dict], None] | None,
          ) -> TrainResult:
     start = time.perf_counter()
@@ -516,8 +550,8 @@ def _fit(model: torch.nn.Module, windows: WindowDataset, config: TrainConfig, ou
         raise ValueError(msg)
     if config.max_val_samples and len(val_index) > config.max_val_samples:
         rng = np.random.default_rng([config.seed, 0])
-        keep = np.sort(rng.choice(val_index.flat, config.max_val_samples, replace=False))
-        val_index = SampleIndex(val_index.pixels, val_index.issues, keep)
+        val_index = val_index.subset(
+            np.sort(rng.choice(len(val_index), config.max_val_samples, replace=False)))
     scaler_path = out_dir / SCALER_FILE
     scaler = Scaler.fit(windows, pixels)
     scaler.save(scaler_path)
@@ -576,7 +610,8 @@ def _fit(model: torch.nn.Module, windows: WindowDataset, config: TrainConfig, ou
                        wall_time_s=time.perf_counter() - start, history=state["history"])
 
 
-def _train_epoch(model: torch.nn.Module, windows: WindowDataset, index: SampleIndex,
+def _train_epoch(model: torch.nn.Module, windows: WindowDataset | MultiStackWindows,
+                 index: SampleIndex | MultiStackIndex,
                  scaler: Scaler, optimiser: torch.optim.Optimizer,
                  grad_scaler: torch.amp.GradScaler, autocast: contextlib.AbstractContextManager,
                  config: TrainConfig, device: torch.device, epoch: int, progress: bool,
@@ -621,7 +656,8 @@ def _train_epoch(model: torch.nn.Module, windows: WindowDataset, index: SampleIn
 
 
 @torch.no_grad()
-def evaluate_loss(model: torch.nn.Module, windows: WindowDataset, index: SampleIndex,
+def evaluate_loss(model: torch.nn.Module, windows: WindowDataset | MultiStackWindows,
+                  index: SampleIndex | MultiStackIndex,
                   scaler: Scaler, config: TrainConfig, device: torch.device,
                   autocast: contextlib.AbstractContextManager | None = None) -> float:
     """Mean masked loss over all samples of ``index`` (sample-weighted over batches)."""
