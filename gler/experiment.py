@@ -8,6 +8,8 @@ reused by the next instead of being trained again. Layout under the cache root
         data/<region>.nc               QTR-sim stack (NetCDF)
         <region>/<model>/seed<k>/      a gler run directory (gler.train) + done.json
         <region>/eval-<key>/           report.json, maps.nc, forecasts/<label>.nc
+        transfer/to-<held out>-from-<regions>/<model>/seed<k>/   spatial transfer runs
+        transfer/to-<held out>-from-<regions>/eval-<key>/        their evaluation
 
 A run counts as finished when its ``done.json`` exists; an interrupted run resumes from its
 checkpoint (:func:`gler.train.train`). Every table is computed from the saved evaluation report,
@@ -22,7 +24,7 @@ import logging
 import os
 import platform
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,11 +37,11 @@ from tqdm.auto import tqdm
 
 from gler import __version__
 from gler.data.menyuan import load_menyuan
-from gler.data.model import factor_names
+from gler.data.multistack import shared_factors
 from gler.data.qtrsim import simulate_region, write_simulation
 from gler.evaluate import Evaluation, evaluate
 from gler.models._registry import model_info
-from gler.profiles import Profile, get_profile
+from gler.profiles import REGIONS, Profile, get_profile
 from gler.train import LOG_FILE, resolve_device, train
 
 logger = logging.getLogger(__name__)
@@ -157,16 +159,23 @@ class Experiment:
             ``run_dir``, ``epochs_run``, ``best_epoch``, ``best_val_loss``, ``stopped_early``,
             ``wall_time_s``, ``device``, ``threads``, ``gler_version`` (from ``done.json``).
         """
-        run_dir = self.run_dir(region, model, seed)
+        return self._train_once(self.run_dir(region, model, seed), (region,), model, seed,
+                                {"region": region})
+
+    def _train_once(self, run_dir: Path, regions: Sequence[str], model: str, seed: int,
+                    where: dict) -> dict:
+        """Train ``model`` on the stacks of ``regions`` into ``run_dir`` unless done.json
+        says it finished; ``where`` opens the summary (region, or held-out and training
+        regions)."""
         done = run_dir / DONE_FILE
         if not done.is_file():
-            stack = self.stack(region)
-            config = self.profile.train_config(seed, available=factor_names(stack),
+            stacks = [self.stack(r) for r in regions]
+            config = self.profile.train_config(seed, available=shared_factors(stacks),
                                                device=self.device)
-            result = train(stack, model, config,
+            result = train(stacks, model, config,
                            self.profile.model_overrides(model), run_dir, progress=self.progress)
             summary = {
-                "run_dir": str(run_dir), "region": region, "model": model, "seed": seed,
+                "run_dir": str(run_dir), **where, "model": model, "seed": seed,
                 "epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
                 "best_val_loss": result.best_val_loss, "stopped_early": result.stopped_early,
                 "wall_time_s": round(result.wall_time_s, 2),
@@ -204,18 +213,102 @@ class Experiment:
         """Evaluate neural ``models`` × ``seeds`` and every classical baseline on the test
         split of ``region`` (training what is missing); cached with its forecasts."""
         seeds = tuple(seeds if seeds is not None else self.profile.seeds)
-        neural = [m for m in models if model_info(m).kind == "neural"]
-        runs = [self.run_dir(region, m, s) for m in neural for s in seeds]
-        out = self.path / region / f"eval-{_hash([str(r) for r in runs])}"
-        if (out / "report.json").is_file():
-            return _load_evaluation(out)
-        for m in neural:
-            for s in seeds:
-                self.train(region, m, s)
-        result = evaluate([str(r) for r in runs], self.stack(region), baselines="all",
-                          device=self.device, progress=self.progress)
-        _save_evaluation(result, out)
+        jobs = [(m, s) for m in models if model_info(m).kind == "neural" for s in seeds]
+        return self._evaluate_once(region, self.path / region,
+                                   [self.run_dir(region, m, s) for m, s in jobs],
+                                   lambda: [self.train(region, m, s) for m, s in jobs])
+
+    def _evaluate_once(self, region: str, folder: Path, runs: list[Path],
+                       train_missing: Callable[[], object]) -> Evaluation:
+        """The cached evaluation of ``runs`` on ``region``'s test split, under ``folder``."""
+        out = folder / f"eval-{_hash([str(r) for r in runs])}"
+        if not (out / "report.json").is_file():
+            train_missing()
+            result = evaluate([str(r) for r in runs], self.stack(region), baselines="all",
+                              device=self.device, progress=self.progress)
+            _save_evaluation(result, out)
         return _load_evaluation(out)
+
+    # -- spatial transfer ---------------------------------------------------------------------
+    def transfer_regions(self, held_out: str, regions: Sequence[str] | None = None,
+                         ) -> tuple[str, ...]:
+        """The training regions of a transfer to ``held_out``: ``regions`` (default the four
+        QTR-sim regions, :data:`gler.profiles.REGIONS`) without ``held_out``.
+
+        Raises
+        ------
+        ValueError
+            If no region is left to train on.
+        """
+        chosen = tuple(r for r in (regions or REGIONS) if r != held_out)
+        if not chosen:
+            msg = (f"No training region left for a transfer to {held_out!r} (regions: "
+                   f"{list(regions or REGIONS)}). Name at least one other region.")
+            raise ValueError(msg)
+        return chosen
+
+    def transfer_folder(self, held_out: str, regions: Sequence[str] | None = None) -> Path:
+        """Where the transfer runs to ``held_out`` and their evaluation live."""
+        sources = "+".join(self.transfer_regions(held_out, regions))
+        return self.path / "transfer" / f"to-{held_out}-from-{sources}"
+
+    def train_transfer(self, held_out: str, model: str = "gler", seed: int = 0, *,
+                       regions: Sequence[str] | None = None) -> dict:
+        """Train ``model`` on the other regions' stacks (or reuse the finished run).
+
+        One model learns from windows of every training region (:func:`gler.train.train`
+        with several stacks): the same split dates, the profile's pixel fraction in each
+        region, normalisation from their training periods only. ``held_out`` is never read.
+
+        Returns
+        -------
+        dict
+            The summary of :meth:`train`, with ``held_out`` and ``train_regions`` instead of
+            ``region``.
+        """
+        sources = self.transfer_regions(held_out, regions)
+        run_dir = self.transfer_folder(held_out, regions) / model / f"seed{seed}"
+        return self._train_once(run_dir, sources, model, seed,
+                                {"held_out": held_out, "train_regions": list(sources)})
+
+    def transfer(self, held_out: str, models: Sequence[str] = ("gler",),
+                 seeds: Sequence[int] | None = None, *, regions: Sequence[str] | None = None,
+                 ) -> Evaluation:
+        """Evaluate ``models`` trained on the other regions on ``held_out``'s test split.
+
+        The spatial-transfer experiment of ``evaluation.md`` (train on three regions, test on
+        the fourth), scored by :func:`gler.evaluate.evaluate` on the same targets as
+        :meth:`evaluate` scores the in-region runs; the classical baselines, fitted per window,
+        are in the report too. Cached like :meth:`evaluate`.
+
+        Example
+        -------
+        >>> exp = Experiment("book")  # doctest: +SKIP
+        >>> exp.transfer("beiluhe").report["models"]["gler@seed0"]["rmse"]  # doctest: +SKIP
+        """
+        seeds = tuple(seeds if seeds is not None else self.profile.seeds)
+        jobs = [(m, s) for m in models if model_info(m).kind == "neural" for s in seeds]
+        folder = self.transfer_folder(held_out, regions)
+        return self._evaluate_once(
+            held_out, folder, [folder / m / f"seed{s}" for m, s in jobs],
+            lambda: [self.train_transfer(held_out, m, s, regions=regions) for m, s in jobs])
+
+    def transfer_table(self, held_out: Iterable[str] | None = None,
+                       models: Sequence[str] = ("gler",), seeds: Sequence[int] | None = None,
+                       *, regions: Sequence[str] | None = None, metric: str = "rmse",
+                       ) -> pd.DataFrame:
+        """:func:`transfer_table` of each held-out region (default: every region of
+        ``regions``): the in-region runs (:meth:`evaluate`) next to the transfer runs
+        (:meth:`transfer`), training what is missing.
+
+        Example
+        -------
+        >>> Experiment("book").transfer_table(["beiluhe"])  # doctest: +SKIP
+        """
+        targets = list(held_out if held_out is not None else (regions or REGIONS))
+        inside = {r: self.evaluate(r, models, seeds).report for r in targets}
+        across = {r: self.transfer(r, models, seeds, regions=regions).report for r in targets}
+        return transfer_table(inside, across, metric)
 
 
 def _save_evaluation(result: Evaluation, out: Path) -> None:
@@ -239,6 +332,67 @@ def _load_evaluation(out: Path) -> Evaluation:
 
 
 # -- tidy tables ----------------------------------------------------------------------------------
+
+def transfer_table(inside: dict[str, dict], across: dict[str, dict],
+                   metric: str = "rmse") -> pd.DataFrame:
+    """Held-out-region scores of models trained elsewhere next to the same models trained
+    in-region: models × (region, ``in-region``/``transfer``), seeds averaged.
+
+    Classical baselines are fitted on each input window and learn nothing from other regions:
+    their two columns come from the two reports and agree (the same targets), which shows what
+    a neural model loses or gains by training elsewhere against a transfer-free reference.
+
+    Parameters
+    ----------
+    inside, across
+        ``{region: report}`` of the in-region runs and of the transfer runs, evaluated on the
+        same region's test split (:attr:`gler.evaluate.Evaluation.report`).
+    metric
+        A column of :func:`scores` (``rmse``, ``mae``, ``r2``, ``rmse_clean``, …).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Rows: models (and the noise floor); columns ``(region, training)``, plus ``mean``
+        over regions when there are several; sorted by the transfer mean.
+
+    Raises
+    ------
+    ValueError
+        If the two reports of a region were not scored on the same targets, or a region has
+        only one of them.
+
+    Example
+    -------
+    >>> exp = Experiment("book")  # doctest: +SKIP
+    >>> transfer_table({"beiluhe": exp.evaluate("beiluhe").report},
+    ...                {"beiluhe": exp.transfer("beiluhe").report})  # doctest: +SKIP
+    """
+    if set(inside) != set(across):
+        msg = (f"In-region reports ({sorted(inside)}) and transfer reports ({sorted(across)}) "
+               "must cover the same regions.")
+        raise ValueError(msg)
+    frames = []
+    for region in inside:
+        shape = [(r["period"], r["n_targets"]) for r in (inside[region], across[region])]
+        if shape[0] != shape[1]:
+            msg = (f"{region}: the in-region and transfer reports were scored on different "
+                   f"targets (period, count: {shape[0]} vs {shape[1]}); evaluate both with the "
+                   "same window, horizon and split dates.")
+            raise ValueError(msg)
+        for training, reports in (("in-region", inside), ("transfer", across)):
+            frames.append(scores({region: reports[region]}).assign(training=training))
+    table = pd.concat(frames, ignore_index=True)
+    mean = table.groupby(["model", "region", "training"], sort=False)[metric].mean()
+    wide = mean.unstack(["region", "training"])
+    regions = list(inside)
+    wide = wide.reindex(columns=pd.MultiIndex.from_product([regions, ["in-region", "transfer"]]))
+    if len(regions) > 1:
+        for training in ("in-region", "transfer"):
+            wide[("mean", training)] = wide.xs(training, axis=1, level=1).mean(axis=1)
+    wide.columns.names = ["region", "training"]
+    return wide.sort_values(wide.columns[-1])
+
 
 def _model_seed(label: str, run_dir: str | None) -> tuple[str, float]:
     """(model, seed) of an evaluation label; classical baselines have no seed (NaN)."""
