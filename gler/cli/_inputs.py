@@ -11,34 +11,63 @@ import xarray as xr
 logger = logging.getLogger(__name__)
 
 
-def add_data_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--data``, ``--format``, ``--units`` and ``--factors``."""
+def add_data_arguments(parser: argparse.ArgumentParser, *, several: bool = False) -> None:
+    """``--data``, ``--format``, ``--units`` and ``--factors``; with ``several``, ``--data``
+    (and ``--factors``, once per ``--data``) may be given more than once (:func:`open_stacks`).
+    """
     from gler.data.readers import FORMATS
 
-    parser.add_argument("--data", required=True, type=Path,
-                        help="InSAR displacement time series: NetCDF/Zarr in the gler data "
-                             "model (e.g. from 'gler simulate'), MintPy timeseries.h5, LiCSBAS "
-                             "cum.h5, an EGMS CSV or a generic wide/long CSV table")
+    data_help = ("InSAR displacement time series: NetCDF/Zarr in the gler data model (e.g. from "
+                 "'gler simulate'), MintPy timeseries.h5, LiCSBAS cum.h5, an EGMS CSV or a "
+                 "generic wide/long CSV table")
+    factors_help = ("environmental factors (daily CSV or NetCDF, e.g. ERA5-Land) when they are "
+                    "not in --data; aggregated to the acquisition dates, with thawing/freezing "
+                    "degree-days added")
+    if several:
+        data_help += (". Give --data several times to train one model on several stacks "
+                      "(e.g. three regions, for spatial transfer: evaluate it on a fourth): "
+                      "same split dates, pixels sampled in each, normalisation from their "
+                      "training periods; they need the same factors")
+        factors_help += ". With several --data: one --factors per --data, in the same order"
+    action = "append" if several else "store"
+    parser.add_argument("--data", required=True, type=Path, action=action, help=data_help)
     parser.add_argument("--format", choices=FORMATS, default=None,
                         help="format of --data (default: detected from the file)")
     parser.add_argument("--units", default=None,
                         help="displacement units of a generic CSV table: m, cm or mm")
-    parser.add_argument("--factors", type=Path, default=None,
-                        help="environmental factors (daily CSV or NetCDF, e.g. ERA5-Land) when "
-                             "they are not in --data; aggregated to the acquisition dates, "
-                             "with thawing/freezing degree-days added")
+    parser.add_argument("--factors", type=Path, default=None, action=action, help=factors_help)
 
 
 def open_inputs(args: argparse.Namespace) -> xr.Dataset:
     """The stack of ``--data`` with the factors of ``--factors`` aligned onto its dates."""
+    return _open(args.data, args.factors, args)
+
+
+def open_stacks(args: argparse.Namespace) -> list[xr.Dataset]:
+    """The stacks of a repeated ``--data``, each with its own ``--factors`` when given.
+
+    Raises
+    ------
+    ValueError
+        If ``--factors`` is given, but not once per ``--data``.
+    """
+    factors = args.factors or [None] * len(args.data)
+    if len(factors) != len(args.data):
+        msg = (f"{len(args.data)} --data but {len(factors)} --factors: give one --factors per "
+               "--data (in the same order), or none when the factors are in the data.")
+        raise ValueError(msg)
+    return [_open(data, factor, args) for data, factor in zip(args.data, factors, strict=True)]
+
+
+def _open(data: Path, factors: Path | None, args: argparse.Namespace) -> xr.Dataset:
     from gler.data.align import align_factors
     from gler.data.factors import open_factors
     from gler.data.readers import open_stack
 
-    stack = open_stack(args.data, format=args.format, units=args.units)
-    if args.factors is None:
+    stack = open_stack(data, format=args.format, units=args.units)
+    if factors is None:
         return stack
-    aligned = align_factors(open_factors(args.factors), stack["time"].values)
+    aligned = align_factors(open_factors(factors), stack["time"].values)
     replaced = sorted(set(aligned.data_vars) & set(stack.data_vars))
     if replaced:
         logger.warning("Factors %s in --data are replaced by those of --factors", replaced)

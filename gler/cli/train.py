@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gler.cli._inputs import add_data_arguments, open_inputs
+from gler.cli._inputs import add_data_arguments, open_stacks
 
 NAME = "train"
 HELP = "train a forecaster (GLER-BiGRUnet or a baseline) and write a run directory"
@@ -13,7 +13,7 @@ ORDER = 20
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_data_arguments(parser)
+    add_data_arguments(parser, several=True)
     parser.add_argument("--model", default="gler",
                         help="model name (see gler.models.list_models(); default: gler). "
                              "Classical baselines store only their config")
@@ -47,20 +47,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gler.data.model import factor_names
+    from gler.data.multistack import shared_factors
     from gler.profiles import get_profile
     from gler.train import train
 
     profile = get_profile(args.profile)
-    stack = open_inputs(args)
+    stacks = open_stacks(args)
     config = profile.train_config(
         seed=args.seed if args.seed is not None else profile.seeds[0],
         epochs=args.epochs, device=args.device, window=args.window, horizon=args.horizon,
         batch_size=args.batch_size, lr=args.lr, pixel_fraction=args.pixel_fraction,
         train_end=args.train_end, val_end=args.val_end, num_threads=args.num_threads,
-        amp=False if args.no_amp else None, available=factor_names(stack))
-    result = train(stack, args.model, config, profile.model_overrides(args.model), args.out,
+        amp=False if args.no_amp else None, available=shared_factors(stacks))
+    result = train(stacks, args.model, config, profile.model_overrides(args.model), args.out,
                    progress=not args.no_progress)
+    if len(stacks) > 1:
+        print(f"{args.out}: one model trained on {len(stacks)} stacks "
+              f"({', '.join(str(p) for p in args.data)})")
     if result.best_epoch is None:
         print(f"{args.out}: {args.model} is a classical baseline; its config is saved")
     else:
