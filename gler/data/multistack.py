@@ -258,7 +258,7 @@ def pool_windows(stacks: Sequence[xr.Dataset], *, window: int = 30, horizon: int
     Example
     -------
     >>> from gler.data.qtrsim import simulate_region
-    >>> stacks = [simulate_region(r, size=4) for r in ("beiluhe", "xidatan")]
+    >>> stacks = [simulate_region(r, size=8) for r in ("beiluhe", "xidatan")]
     >>> pooled = pool_windows(stacks, window=30, horizon=6)
     >>> pooled.names, str(pooled.split.train_end.date())
     (['beiluhe', 'xidatan'], '2020-12-31')
