@@ -61,6 +61,7 @@ _EXPORTS = {
     "Scaler": "gler.data.scaling",
     "SplitDates": "gler.data.windows",
     "WindowDataset": "gler.data.windows",
+    "pool_windows": "gler.data.multistack",
     "NonFiniteLossError": "gler.train",
     "Run": "gler.train",
     "TrainConfig": "gler.train",
@@ -75,6 +76,8 @@ _EXPORTS = {
     "r2": "gler.metrics",
     "rmse": "gler.metrics",
     "skill": "gler.metrics",
+    "Experiment": "gler.experiment",
+    "transfer_table": "gler.experiment",
     # scale
     "forecast_zarr": "gler.outofcore",
     "make_synthetic_frame": "gler.outofcore",

@@ -545,6 +545,36 @@ def ranking_sentence(wide: pd.DataFrame, model: str = "gler") -> str:
     return text
 
 
+def transfer_sentence(wide: pd.DataFrame, model: str = "gler") -> str:
+    """A sentence that states, from a :func:`transfer_table`, where ``model`` trained on the
+    other regions does better or worse than trained in-region, so the prose follows the table.
+
+    Raises
+    ------
+    ValueError
+        If ``model`` is not a row of the table.
+    """
+    if model not in wide.index:
+        msg = f"{model!r} is not in the table (rows: {', '.join(map(str, wide.index))})."
+        raise ValueError(msg)
+    row = wide.loc[model]
+    regions = [r for r in dict.fromkeys(wide.columns.get_level_values(0)) if r != "mean"]
+    parts = {"worse": [], "better": [], "equal": []}
+    for region in regions:
+        inside, across = row[(region, "in-region")], row[(region, "transfer")]
+        verdict = ("equal" if round(across, 2) == round(inside, 2)
+                   else "worse" if across > inside else "better")
+        parts[verdict].append(f"{region} ({across:.2f} vs {inside:.2f} mm)")
+    said = {"worse": "worse than trained in-region on", "better": "better on",
+            "equal": "the same on"}
+    clauses = [f"{said[k]} {', '.join(v)}" for k, v in parts.items() if v]
+    text = f"Trained on the other regions, {model} forecasts " + "; ".join(clauses) + "."
+    if "mean" in wide.columns.get_level_values(0):
+        text += (f" Averaged over the held-out regions: {row[('mean', 'transfer')]:.2f} mm "
+                 f"after transfer vs {row[('mean', 'in-region')]:.2f} mm in-region.")
+    return text
+
+
 def provenance(profile: Profile | str, start: float | None = None) -> dict[str, str]:
     """What a chapter ran with: profile, device, versions and (with ``start``) the wall time.
 

@@ -22,7 +22,7 @@ from gler.data.qtrsim import write_simulation
 from gler.data.scaling import Scaler
 from gler.data.windows import WindowDataset
 from gler.evaluate import evaluate
-from gler.experiment import NOISE_FLOOR, Experiment, transfer_table
+from gler.experiment import NOISE_FLOOR, Experiment, transfer_sentence, transfer_table
 from gler.profiles import Profile
 from gler.train import CHECKPOINT_FILE, LOG_FILE, TrainConfig, read_run_record, train
 
@@ -267,6 +267,21 @@ def test_transfer_table_refuses_reports_on_other_targets():
         "gler": {**entry, "rmse": 2.0}}}})
     assert table.loc["gler"].tolist() == [1.0, 2.0]
     assert isinstance(table.columns, pd.MultiIndex)
+
+
+def test_transfer_sentence_follows_the_table():
+    """The chapter's sentence says worse/better per region from the table's numbers."""
+    def report(rmse):
+        return {"models": {"gler": {"kind": "neural", "rmse": rmse, "mae": rmse, "r2": 0.5}},
+                "runs": {}, "period": ["2022-01-01", "2022-12-01"], "n_targets": 10}
+    table = transfer_table({"a": report(2.0), "b": report(3.0)},
+                           {"a": report(2.5), "b": report(2.0)})
+    text = transfer_sentence(table)
+    assert "worse than trained in-region on a (2.50 vs 2.00 mm)" in text
+    assert "better on b (2.00 vs 3.00 mm)" in text
+    assert "2.25 mm after transfer vs 2.50 mm in-region" in text
+    with pytest.raises(ValueError, match="'lstm' is not in the table"):
+        transfer_sentence(table, model="lstm")
 
 
 # -- the command line ---------------------------------------------------------------------------
