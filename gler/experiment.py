@@ -507,6 +507,12 @@ def stability(table: pd.DataFrame, metric: str = "rmse") -> pd.DataFrame:
     return stats[stats["count"] >= 2].rename(columns={"count": "seeds"})
 
 
+def _check_row(wide: pd.DataFrame, model: str) -> None:
+    if model not in wide.index:
+        msg = f"{model!r} is not in the table (rows: {', '.join(map(str, wide.index))})."
+        raise ValueError(msg)
+
+
 def ranking_sentence(wide: pd.DataFrame, model: str = "gler") -> str:
     """A sentence that states, from a :func:`paper_table`, where ``model`` ranks and which
     models beat it (in the mean and per region), so the prose cannot disagree with the table.
@@ -516,9 +522,7 @@ def ranking_sentence(wide: pd.DataFrame, model: str = "gler") -> str:
     ValueError
         If ``model`` is not a row of the table.
     """
-    if model not in wide.index:
-        msg = f"{model!r} is not in the table (rows: {', '.join(map(str, wide.index))})."
-        raise ValueError(msg)
+    _check_row(wide, model)
     metric = wide.columns[-1][1]
     models = wide.drop(index=NOISE_FLOOR, errors="ignore")
     mean = models[("mean", metric)]
@@ -554,9 +558,7 @@ def transfer_sentence(wide: pd.DataFrame, model: str = "gler") -> str:
     ValueError
         If ``model`` is not a row of the table.
     """
-    if model not in wide.index:
-        msg = f"{model!r} is not in the table (rows: {', '.join(map(str, wide.index))})."
-        raise ValueError(msg)
+    _check_row(wide, model)
     row = wide.loc[model]
     regions = [r for r in dict.fromkeys(wide.columns.get_level_values(0)) if r != "mean"]
     parts = {"worse": [], "better": [], "equal": []}
