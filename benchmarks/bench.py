@@ -27,6 +27,7 @@ Timings are wall-clock medians over ``--repeats`` after a warm-up (CUDA synchron
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -170,13 +171,27 @@ def train_throughput(stack, device: torch.device, *, models: tuple[str, ...], ba
     return results
 
 
+def flops_per_pixel(model: torch.nn.Module, batch: int, *, shared_factors: bool) -> float:
+    """Forward FLOPs per pixel at ``batch``; with one shared factor window, the per-pixel part
+    plus the once-per-batch factor part over ``batch`` (both counted exactly at batch 1 and 2)."""
+    if not shared_factors:
+        return count_flops(model)
+    one, two = (count_flops(model, batch=b, shared_factors=True) for b in (1, 2))
+    per_batch = 2 * (one - two)
+    return one - per_batch + per_batch / batch
+
+
 def forecast_sweep(stack, device: torch.device, *, batches: tuple[int, ...], pixels: int,
                    repeats: int, compile_model: bool, peak: float) -> dict:
-    """GLER forward pixels/s per batch size, FLOPs per pixel and the fraction of the peak."""
+    """GLER forward pixels/s per batch size, FLOPs per pixel and the fraction of the peak.
+
+    Two factor inputs: one window per pixel (``per-pixel``: the whole model's work, as in
+    training) and one window shared by the batch (``shared``: a map at one issue date, what
+    :func:`gler.forecast.predict` passes with scene-wide factors).
+    """
     run, _ = make_run(stack, "gler", device)
     model = run.model
-    flops = count_flops(create_model("gler", window=WINDOW, horizon=HORIZON,
-                                     n_ef=model.n_ef).eval())
+    counting = create_model("gler", window=WINDOW, horizon=HORIZON, n_ef=model.n_ef).eval()
     gen = torch.Generator(device="cpu").manual_seed(1)
     # Fresh random normalised inputs (not zeros): a series near 0 at its end, factors ~N(0, 1).
     sd_all = torch.randn(pixels, WINDOW, generator=gen).cumsum(1).flip(1).to(device) * 0.3
@@ -186,26 +201,29 @@ def forecast_sweep(stack, device: torch.device, *, batches: tuple[int, ...], pix
     if compile_model:
         variants["compiled"] = torch.compile(model, dynamic=False)
     sweep = []
-    for variant, fn in variants.items():
-        for batch in batches:
-            n = max(batch, pixels // batch * batch)
-            if n > pixels:
-                continue
+    for (variant, fn), factors, batch in itertools.product(variants.items(),
+                                                           ("per-pixel", "shared"), batches):
+        n = max(batch, pixels // batch * batch)
+        if n > pixels:
+            continue
+        shared = factors == "shared"
 
-            @torch.inference_mode()
-            def run_all(fn=fn, batch=batch, n=n) -> None:
-                with _autocast(device):
-                    for start in range(0, n, batch):
-                        fn(sd_all[start:start + batch], ef_all[start:start + batch],
-                           mask_all[start:start + batch])
+        @torch.inference_mode()
+        def run_all(fn=fn, batch=batch, n=n, shared=shared) -> None:
+            with _autocast(device):
+                for start in range(0, n, batch):
+                    ef = ef_all[start:start + (1 if shared else batch)]
+                    fn(sd_all[start:start + batch], ef, mask_all[start:start + batch])
 
-            t = timed(run_all, device=device, repeats=repeats)
-            rate = n / t["median_s"]
-            sweep.append({"variant": variant, "batch": batch, "pixels_per_s": rate,
-                          "best_pixels_per_s": n / t["best_s"], "flops_per_s": rate * flops,
-                          "peak_fraction": rate * flops / peak})
+        t = timed(run_all, device=device, repeats=repeats)
+        rate = n / t["median_s"]
+        flops = flops_per_pixel(counting, batch, shared_factors=shared)
+        sweep.append({"variant": variant, "factors": factors, "batch": batch,
+                      "pixels_per_s": rate, "best_pixels_per_s": n / t["best_s"],
+                      "flops_per_pixel": flops, "flops_per_s": rate * flops,
+                      "peak_fraction": rate * flops / peak})
     best = max(sweep, key=lambda r: r["pixels_per_s"])
-    return {"model": "gler", "n_ef": model.n_ef, "flops_per_pixel": flops,
+    return {"model": "gler", "n_ef": model.n_ef, "flops_per_pixel": count_flops(counting),
             "dtype": "bf16-autocast" if device.type == "cuda" else "float32",
             "sweep": sweep, "best": best}
 
@@ -266,9 +284,11 @@ def table(results: dict) -> str:
             lines.append(f"  {name:<22}{v['windows_per_s']:>12,.0f}")
         f = r["forecast"]
         lines.append(f"GLER forward ({f['flops_per_pixel'] / 1e6:.2f} MFLOP/pixel, {f['dtype']})")
-        lines.append(f"  {'variant':<10}{'batch':>8}{'pixels/s':>12}{'GFLOP/s':>10}{'% peak':>8}")
+        lines.append(f"  {'variant':<10}{'factors':<11}{'batch':>8}{'pixels/s':>12}"
+                     f"{'MFLOP/px':>10}{'GFLOP/s':>10}{'% peak':>8}")
         for s in f["sweep"]:
-            lines.append(f"  {s['variant']:<10}{s['batch']:>8}{s['pixels_per_s']:>12,.0f}"
+            lines.append(f"  {s['variant']:<10}{s['factors']:<11}{s['batch']:>8}"
+                         f"{s['pixels_per_s']:>12,.0f}{s['flops_per_pixel'] / 1e6:>10.3f}"
                          f"{s['flops_per_s'] / 1e9:>10.2f}{100 * s['peak_fraction']:>8.1f}")
         p = r["predict"]
         lines.append(f"gler.forecast.predict (pipeline included, batch {p['batch']}): "

@@ -117,6 +117,10 @@ def predict(run: Run | str | Path, stack: xr.Dataset, *,
     issue_index = resolve_issues(windows, issues)
     out = np.full((len(issue_index), config.horizon, windows.values.shape[0]), np.nan,
                   dtype=np.float32)
+    # Scene-wide factors: every window of one issue date has the same factor window, so the
+    # model gets it once per batch ([1, L, E]) and GLER's MCAR embeds it once, not per pixel.
+    shared_factors = (windows.ef.shape[0] == 1
+                      and getattr(run.model, "accepts_shared_factors", False))
     if run.kind == "neural":
         torch_device = resolve_device(device)
         batch_size = batch_size or DEFAULT_BATCH_SIZE[torch_device.type]
@@ -131,7 +135,8 @@ def predict(run: Run | str | Path, stack: xr.Dataset, *,
         if run.kind == "neural":
             for begin in range(0, len(index), batch_size):
                 batch = windows.batch(index, slice(begin, begin + batch_size))
-                out[k][:, batch.pixel] = _neural(run, batch, torch_device).T
+                out[k][:, batch.pixel] = _neural(run, batch, torch_device,
+                                                 shared_factors=shared_factors).T
         else:
             batch = windows.batch(index)
             out[k][:, batch.pixel] = _classical(run, windows, batch, int(issue)).T
@@ -139,8 +144,10 @@ def predict(run: Run | str | Path, stack: xr.Dataset, *,
 
 
 @torch.no_grad()
-def _neural(run: Run, batch, device: torch.device) -> np.ndarray:
+def _neural(run: Run, batch, device: torch.device, *, shared_factors: bool) -> np.ndarray:
     sd, ef, mask = to_tensors(run.scaler, batch, device)
+    if shared_factors:
+        ef = ef[:1]
     pred = run.model(sd, ef, mask).float().cpu().numpy()
     return run.scaler.inverse(pred, batch.anchor)
 

@@ -41,12 +41,15 @@ def test_tiny_benchmark_writes_every_figure(bench, tmp_path, capsys):
     assert all(_positive(v["windows_per_s"]) for v in cpu["train"].values())
     forecast = cpu["forecast"]
     assert _positive(forecast["flops_per_pixel"])
-    assert [s["batch"] for s in forecast["sweep"]] == [128, 256]
+    assert [(s["factors"], s["batch"]) for s in forecast["sweep"]] == [
+        ("per-pixel", 128), ("per-pixel", 256), ("shared", 128), ("shared", 256)]
     for entry in forecast["sweep"]:
         assert _positive(entry["pixels_per_s"]) and _positive(entry["flops_per_s"])
         assert 0 < entry["peak_fraction"] < 10
         assert entry["flops_per_s"] == pytest.approx(entry["pixels_per_s"]
-                                                     * forecast["flops_per_pixel"])
+                                                     * entry["flops_per_pixel"])
+        full = entry["flops_per_pixel"] == forecast["flops_per_pixel"]
+        assert full == (entry["factors"] == "per-pixel")
     assert _positive(cpu["predict"]["pixels_per_s"])
     classical = results["classical"]
     assert classical["dates"] == 180
@@ -54,6 +57,18 @@ def test_tiny_benchmark_writes_every_figure(bench, tmp_path, capsys):
     for entry in classical["models"].values():
         assert _positive(entry["complete"]["seconds"]) and _positive(entry["gaps_2pct"]["seconds"])
     assert _positive(results["wall_s"])
+
+
+def test_shared_factor_flops_are_the_counted_ones(bench):
+    """The per-pixel FLOPs with a shared factor window, derived from counts at batch 1 and 2,
+    equal FlopCounterMode's count at the batch itself."""
+    from gler.models import count_flops, create_model
+
+    model = create_model("gler", n_ef=3).eval()
+    for batch in (3, 64):
+        derived = bench.flops_per_pixel(model, batch, shared_factors=True)
+        assert derived == pytest.approx(count_flops(model, batch=batch, shared_factors=True))
+        assert derived < count_flops(model)
 
 
 def test_cuda_request_without_cuda_is_refused(bench):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import xarray as xr
 from _pipeline_stack import make_stack, register_tiny
 
@@ -98,3 +99,26 @@ def test_save_by_extension(tmp_path, run_dir, stack, suffix):
     np.testing.assert_array_equal(back.forecast.values, fc.forecast.values)
     with pytest.raises(ValueError, match=r"\.nc \(NetCDF\) or \.zarr"):
         save_forecast(fc, tmp_path / "fc.csv")
+
+
+def test_scene_wide_factors_reach_gler_once_per_batch(tmp_path, stack):
+    """With scene-wide factors predict hands GLER one factor window per batch ([1, L, E]),
+    and the map equals GLER fed the same window for every pixel."""
+    config = TrainConfig(window=12, horizon=3, epochs=1, batch_size=64, device="cpu",
+                         pixel_fraction=1.0)
+    train(stack, "gler", config, out_dir=tmp_path / "gler", progress=False)
+    run = load_run(tmp_path / "gler")
+    seen = []
+    run.model.register_forward_pre_hook(lambda _, args: seen.append(args[1].shape[0]))
+    fc = predict(run, stack, issues="last", batch_size=5)
+    assert seen and set(seen) == {1}
+    windows = WindowDataset(stack, window=12, horizon=3)
+    batch = windows.batch(windows.indices(issues=np.array([len(stack.time) - 1])))
+    from gler.train import to_tensors
+
+    sd, ef, mask = to_tensors(run.scaler, batch, "cpu")
+    assert ef.shape[0] == sd.shape[0] > 1
+    with torch.no_grad():
+        expected = run.scaler.inverse(run.model(sd, ef, mask).numpy(), batch.anchor)
+    got = fc.forecast.values[0].reshape(3, -1)[:, batch.pixel].T
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)

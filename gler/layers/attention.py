@@ -18,6 +18,11 @@ class Attention(nn.Module):
     memory: on one CPU core at batch 256 it halves the attention time (the explicit weights
     no longer fit in the L2 cache), and on CUDA it is the flash/memory-efficient kernel.
 
+    A ``context`` with batch 1 is shared by every sample (MCAR's factors on a map forecast):
+    its keys and values are projected once, and the fused kernel sees the ``B * Lq`` queries as
+    one long sequence attending to the same ``Lk`` keys (each query row is independent, so
+    this is the same attention), one kernel call instead of ``B`` small ones.
+
     Parameters
     ----------
     dim
@@ -33,7 +38,7 @@ class Attention(nn.Module):
 
     Shapes
     ------
-    - x: ``[B, Lq, D]``; context: ``[B, Lk, D]``
+    - x: ``[B, Lq, D]``; context: ``[B, Lk, D]`` or ``[1, Lk, D]`` (shared by the batch)
     - out: ``[B, Lq, D]``; attn: ``[B, N, Lq, Lk]``, rows sum to one (taken before dropout),
       or None without ``need_weights``.
     """
@@ -69,13 +74,20 @@ class Attention(nn.Module):
                 need_weights: bool = False) -> tuple[Tensor, Tensor | None]:
         B, Lq, D = x.shape
         context = x if context is None else context
-        q, k, v = self._split(self.q(x)), self._split(self.k(context)), self._split(self.v(context))
+        if context.shape[0] not in (1, B):
+            msg = (f"Attention context has batch {context.shape[0]} but the queries have {B}; "
+                   "pass one context per sample or a single one shared by all ([1, Lk, D]).")
+            raise ValueError(msg)
+        k, v = self._split(self.k(context)), self._split(self.v(context))  # [B or 1, N, Lk, D/N]
+        q = self.q(x)
         attn = None
         if need_weights:
+            q = self._split(q)
             # softmax in the logits' own dtype: under autocast that is what the kernel policy picks
-            attn = torch.softmax((q * self.scale) @ k.transpose(-2, -1), dim=-1)
+            attn = torch.softmax((q * self.scale) @ k.transpose(-2, -1), dim=-1)  # broadcasts
             out = self.attn_drop(attn) @ v  # [B, N, Lq, D/N]
         else:
+            q = self._split(q.reshape(k.shape[0], -1, D))  # shared context: [1, N, B * Lq, D/N]
             drop = self.attn_drop.p if self.training else 0.0
             out = F.scaled_dot_product_attention(q, k, v, dropout_p=drop, scale=self.scale)
         out = out.transpose(1, 2).reshape(B, Lq, D)

@@ -20,7 +20,8 @@ class MCAR(nn.Module):
     series embedded by one linear layer per time step; the attention output is added to the
     SD features and layer-normalised (post-norm): ``out = norm(sd + drop(attn(sd, ef)))``.
     Hence, with the attention branch zeroed (``attn.proj`` weights and bias at zero), MCAR
-    returns ``norm(sd)``, the normalised SD features.
+    returns ``norm(sd)``, the normalised SD features. Factors given once for the whole batch
+    (``ef [1, L, E]``, a map at one issue date) are embedded, keyed and valued once.
 
     Parameters
     ----------
@@ -43,7 +44,7 @@ class MCAR(nn.Module):
 
     Shapes
     ------
-    - sd: ``[B, L, D]``; ef: ``[B, L, E]``
+    - sd: ``[B, L, D]``; ef: ``[B, L, E]`` or ``[1, L, E]`` (shared by the batch)
     - out: ``[B, L, D]``
     - attn: ``[B, N, L, L]`` per head; ``attn[b, n, i, j]`` is the weight that SD step ``i``
       gives to EF step ``j``; each row (last axis) sums to one.

@@ -16,13 +16,23 @@ class Forecaster(nn.Module):
     masking rule: SD values where ``mask`` is False are zeroed and the mask is given as a
     channel, so those values cannot affect the output.
 
+    The factors may come as one window shared by the whole batch, ``ef [1, L, E]``: a map
+    forecast at one issue date with scene-wide factors (air temperature, degree-days) gives
+    every pixel the same factor window, and :func:`gler.forecast.predict` passes it once.
+    GLER's MCAR then embeds it and computes its keys and values once per batch instead of once
+    per pixel; the other models broadcast it.
+
     Shapes
     ------
-    - sd: ``[B, L]``; ef: ``[B, L, E]`` or None; mask: ``[B, L]`` bool or None (all observed)
+    - sd: ``[B, L]``; ef: ``[B, L, E]``, ``[1, L, E]`` (shared) or None; mask: ``[B, L]`` bool
+      or None (all observed)
     - out: ``[B, H]``
     """
 
     kind: ClassVar[str] = "neural"
+    #: Accepts ``ef [1, L, E]`` for the whole batch; models registered from outside that do
+    #: not set it keep getting ``[B, L, E]`` from :func:`gler.forecast.predict`.
+    accepts_shared_factors: ClassVar[bool] = True
 
     def __init__(self, config: Any, *, uses_ef: bool) -> None:
         super().__init__()
@@ -57,9 +67,11 @@ class Forecaster(nn.Module):
             msg = (f"{name} was built with n_ef={self.n_ef} and uses the factors, but ef is "
                    "None; pass ef [B, L, E] or build the model with n_ef=0.")
             raise ValueError(msg)
-        if ef is not None and tuple(ef.shape) != (B, self.window, self.n_ef):
+        if ef is not None and (ef.ndim != 3 or ef.shape[0] not in (1, B)
+                               or tuple(ef.shape[1:]) != (self.window, self.n_ef)):
             msg = (f"{name}: ef has shape {tuple(ef.shape)} but must be [B, L, E] = "
-                   f"[{B}, {self.window}, {self.n_ef}] (sd has {sd.shape[1]} steps, "
+                   f"[{B}, {self.window}, {self.n_ef}], or [1, {self.window}, {self.n_ef}] for "
+                   f"one factor window shared by the batch (sd has {sd.shape[1]} steps, "
                    f"window={self.window}, n_ef={self.n_ef}).")
             raise ValueError(msg)
         if mask is None:
@@ -75,5 +87,5 @@ class Forecaster(nn.Module):
         sd, ef, mask = self.check_inputs(sd, ef, mask)
         parts = [sd.masked_fill(~mask, 0.0).unsqueeze(-1), mask.to(sd.dtype).unsqueeze(-1)]
         if ef is not None:
-            parts.append(ef.to(sd.dtype))
+            parts.append(ef.to(sd.dtype).expand(sd.shape[0], -1, -1))
         return torch.cat(parts, dim=-1)

@@ -12,7 +12,7 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def count_flops(model: nn.Module, *, batch: int = 8) -> float:
+def count_flops(model: nn.Module, *, batch: int = 8, shared_factors: bool = False) -> float:
     """Forward FLOPs per sample, counted by :class:`torch.utils.flop_counter.FlopCounterMode`.
 
     Runs one forward pass in eval mode on zero inputs shaped from the model's ``window`` and
@@ -30,6 +30,10 @@ def count_flops(model: nn.Module, *, batch: int = 8) -> float:
         A neural forecaster (attributes ``window``, ``n_ef``, ``uses_ef``).
     batch
         Batch size of the measuring pass; the result is divided by it.
+    shared_factors
+        Give the batch one factor window (``ef [1, L, E]``, as :func:`gler.forecast.predict`
+        does on a map with scene-wide factors) instead of one per sample. GLER then computes
+        its factor keys and values once per batch, so its FLOPs per sample fall with ``batch``.
 
     Returns
     -------
@@ -44,8 +48,8 @@ def count_flops(model: nn.Module, *, batch: int = 8) -> float:
     """
     param = next(model.parameters())
     sd = torch.zeros(batch, model.window, device=param.device, dtype=param.dtype)
-    ef = (torch.zeros(batch, model.window, model.n_ef, device=param.device, dtype=param.dtype)
-          if model.uses_ef else None)
+    ef = (torch.zeros(1 if shared_factors else batch, model.window, model.n_ef,
+                      device=param.device, dtype=param.dtype) if model.uses_ef else None)
     was_training = model.training
     model.eval()
     try:

@@ -62,9 +62,12 @@ class GLERBiGRUNet(Forecaster):
     ====  ==========  ====================
 
     (FLOPs = 2 x multiply-accumulates of the matrix products and convolutions, GRU included;
-    element-wise operations are not counted.) The plain forward runs MCAR and RCSA through the
-    fused attention kernel; ``forward_with_attention`` computes the same output with explicit
-    weights. Measured throughput: ``benchmarks/bench.py`` and ``benchmarks/NOTES.md``.
+    element-wise operations are not counted.) With one factor window shared by a batch of
+    1,024 (``ef [1, L, E]``, a map at one issue date) MCAR embeds the factors and computes
+    their keys and values once per batch: 1,840,257 FLOPs per sample. The plain forward runs
+    MCAR and RCSA through the fused attention kernel; ``forward_with_attention`` computes the
+    same output with explicit weights. Measured throughput: ``benchmarks/bench.py`` and
+    ``benchmarks/NOTES.md``.
 
     Parameters
     ----------
@@ -73,7 +76,8 @@ class GLERBiGRUNet(Forecaster):
 
     Shapes
     ------
-    - sd: ``[B, L]``; ef: ``[B, L, E]`` or None; mask: ``[B, L]`` bool or None
+    - sd: ``[B, L]``; ef: ``[B, L, E]``, ``[1, L, E]`` (one window shared by the batch) or
+      None; mask: ``[B, L]`` bool or None
     - encode: ``[B, L, G]`` with ``G = gru_hidden * (1 + bidirectional)``
     - forward: ``[B, H]``
     """
@@ -109,7 +113,7 @@ class GLERBiGRUNet(Forecaster):
         x = self.glfe(torch.stack([sd, diff, mask.to(sd.dtype)], dim=-1))  # [B, L, 3] -> [B, L, G]
         mcar_attn = rcsa_attn = None
         if ef is not None and self.mcar is None:  # ef_mode == "concat"
-            x = torch.cat([x, ef.to(x.dtype)], dim=-1)
+            x = torch.cat([x, ef.to(x.dtype).expand(x.shape[0], -1, -1)], dim=-1)
         x = self.proj(x) + self.pos_embed
         if self.mcar is not None:
             x, mcar_attn = self.mcar(x, ef, need_weights=need_weights)

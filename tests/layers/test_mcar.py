@@ -61,3 +61,25 @@ def test_fused_kernel_matches_explicit_weights():
     explicit, attn = mcar(sd, ef, need_weights=True)
     assert none is None and attn.shape == (B, N, L, L)
     torch.testing.assert_close(fused, explicit)
+
+
+@pytest.mark.parametrize("need_weights", [False, True])
+def test_factors_shared_by_the_batch_match_per_sample_factors(need_weights):
+    """ef [1, L, E] (one window for the batch, as on a map) gives the output of that window
+    repeated for every sample, through the fused kernel and the explicit weights alike."""
+    torch.manual_seed(0)
+    mcar = MCAR(d_model=D, n_ef=E, n_heads=N).eval()
+    sd, ef = torch.randn(5, L, D), torch.randn(1, L, E)
+    shared, attn_shared = mcar(sd, ef, need_weights=need_weights)
+    repeated, attn_repeated = mcar(sd, ef.repeat(5, 1, 1), need_weights=need_weights)
+    torch.testing.assert_close(shared, repeated)
+    if need_weights:
+        assert attn_shared.shape == (5, N, L, L)
+        torch.testing.assert_close(attn_shared, attn_repeated)
+
+
+def test_factor_batch_neither_one_nor_b_is_refused():
+    """Three factor windows for five samples is an error that says what fits."""
+    mcar = MCAR(d_model=D, n_ef=E, n_heads=N)
+    with pytest.raises(ValueError, match=r"batch 3 but the queries have 5.*\[1, Lk, D\]"):
+        mcar(torch.randn(5, L, D), torch.randn(3, L, E))

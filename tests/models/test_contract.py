@@ -114,6 +114,19 @@ def test_wrong_shapes_raise(name):
             model(sd, None, mask)
 
 
+@pytest.mark.parametrize("name", NEURAL)
+def test_factors_shared_by_the_batch(name):
+    """ef [1, L, E] stands for the same window in every sample: same output as repeating it;
+    a factor batch that is neither 1 nor B is refused."""
+    model = build(name).eval()
+    sd, ef, mask = inputs()
+    shared = ef[:1]
+    torch.testing.assert_close(model(sd, shared, mask), model(sd, shared.repeat(B, 1, 1), mask))
+    assert model.accepts_shared_factors
+    with pytest.raises(ValueError, match=r"or \[1, 12, 2\] for one factor window shared"):
+        model(sd, ef[:2], mask)
+
+
 @pytest.mark.parametrize("name", [
     pytest.param(n, marks=pytest.mark.xfail(
         n == "lstm", reason="oneDNN has no bf16 LSTM primitive on some CPUs (a PyTorch "

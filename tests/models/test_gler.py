@@ -29,6 +29,8 @@ def test_documented_size_and_cost():
         assert count_parameters(model) == params
         assert count_flops(model) == flops
         assert f"{params:,}" in GLERBiGRUNet.__doc__ and f"{flops:,}" in GLERBiGRUNet.__doc__
+    shared = count_flops(create_model("gler", n_ef=5), batch=1024, shared_factors=True)
+    assert int(shared) == 1_840_257 and f"{int(shared):,}" in GLERBiGRUNet.__doc__
 
 
 def test_stable_submodule_names_and_encode_head_split():
@@ -134,3 +136,17 @@ def test_cuda_bf16_autocast_matches_float32():
     for p, g in zip(model.parameters(), ref_grads, strict=True):
         assert torch.isfinite(p.grad).all()
         assert torch.linalg.vector_norm(p.grad - g) <= 0.1 * torch.linalg.vector_norm(g) + 1e-3
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_shared_factor_window_matches_repeated():
+    """On CUDA (bf16 autocast) one factor window for the batch gives the repeated window's
+    forecast: the fused kernel's long query sequence is the same attention."""
+    torch.manual_seed(0)
+    model = create_model("gler", n_ef=5).cuda().eval()
+    sd, ef = torch.randn(4096, 30, device="cuda"), torch.randn(1, 30, 5, device="cuda")
+    with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16):
+        shared = model(sd, ef).float()
+        repeated = model(sd, ef.expand(4096, -1, -1).contiguous()).float()
+    torch.testing.assert_close(shared, repeated, rtol=0.02, atol=0.02)
