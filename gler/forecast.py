@@ -124,7 +124,13 @@ def predict(run: Run | str | Path, stack: xr.Dataset, *,
     if run.kind == "neural":
         torch_device = resolve_device(device)
         batch_size = batch_size or DEFAULT_BATCH_SIZE[torch_device.type]
-        run.model.to(torch_device).eval()
+        # Move and switch only when needed: forecast_zarr's threads share this model, and
+        # Module.to() re-registers a GRU's weights under a forward running in another thread.
+        placed = torch.empty(0, device=torch_device).device  # "cuda" -> "cuda:0"
+        if any(p.device != placed for p in run.model.parameters()):
+            run.model.to(placed)
+        if run.model.training:
+            run.model.eval()
         if config.num_threads:
             torch.set_num_threads(config.num_threads)
     for k, issue in enumerate(tqdm(issue_index, desc=f"predict {run.model_name}",

@@ -93,6 +93,20 @@ def test_neural_chunked_forecast_equals_in_memory_and_works_per_chunk(frame, neu
         "chunks"][2:] == (4, 4)
 
 
+def test_chunk_threads_share_the_model_without_moving_it(frame, neural_run, tmp_path,
+                                                        monkeypatch):
+    """Chunks forecast in threads share one model, so predict leaves a model already on its
+    device alone: Module.to() re-registers a GRU's weights, and a forward running in another
+    thread then fails ("zip() argument 2 is longer than argument 1", seen on a 2,000 x 2,000
+    frame with two worker threads)."""
+    moved = []
+    model = neural_run.model
+    monkeypatch.setattr(model, "_apply", lambda fn, *args, **kwargs: moved.append(fn) or model)
+    forecast_zarr(neural_run, frame, tmp_path / "fc.zarr", chunks=4, workers=2, num_threads=1,
+                  progress=False)
+    assert moved == []
+
+
 def test_forecast_zarr_rejects_missing_factors_and_bad_chunks(frame, neural_run, tmp_path):
     stack = xr.open_zarr(frame, consolidated=False).drop_vars("air_temperature")
     with pytest.raises(ValueError, match="lacks air_temperature"):
