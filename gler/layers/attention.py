@@ -6,22 +6,25 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gler import kernels
+
 
 class Attention(nn.Module):
     """Multi-head scaled dot-product attention returning ``(out, attn)``.
 
     Queries come from ``x``, keys and values from ``context`` (``x`` itself for
     self-attention). With ``need_weights=True`` the weights are computed explicitly and
-    returned (the book plots them); otherwise the fused kernel
-    :func:`torch.nn.functional.scaled_dot_product_attention` runs and ``attn`` is None. Both
-    give the same output. The fused kernel never writes the ``[B, N, L, L]`` weights to
-    memory: on one CPU core at batch 256 it halves the attention time (the explicit weights
-    no longer fit in the L2 cache), and on CUDA it is the flash/memory-efficient kernel.
+    returned (the book plots them); otherwise a fused kernel runs and ``attn`` is None: for
+    CPU inference :func:`gler.kernels.attention` (one pass per pixel, eight pixels per vector),
+    elsewhere :func:`torch.nn.functional.scaled_dot_product_attention` (on CUDA the
+    flash/memory-efficient kernel). All give the same output; the fused kernels never write
+    the ``[B, N, L, L]`` weights to memory.
 
     A ``context`` with batch 1 is shared by every sample (MCAR's factors on a map forecast):
-    its keys and values are projected once, and the fused kernel sees the ``B * Lq`` queries as
-    one long sequence attending to the same ``Lk`` keys (each query row is independent, so
-    this is the same attention), one kernel call instead of ``B`` small ones.
+    its keys and values are projected once. PyTorch's kernel then sees the ``B * Lq`` queries
+    as one long sequence attending to the same ``Lk`` keys (each query row is independent, so
+    this is the same attention), one call instead of ``B`` small ones; the CPU kernel reads
+    the one set of keys and values for every pixel.
 
     Parameters
     ----------
@@ -78,17 +81,19 @@ class Attention(nn.Module):
             msg = (f"Attention context has batch {context.shape[0]} but the queries have {B}; "
                    "pass one context per sample or a single one shared by all ([1, Lk, D]).")
             raise ValueError(msg)
-        k, v = self._split(self.k(context)), self._split(self.v(context))  # [B or 1, N, Lk, D/N]
-        q = self.q(x)
+        q, k, v = self.q(x), self.k(context), self.v(context)  # [B, Lq, D], [B or 1, Lk, D]
         attn = None
         if need_weights:
-            q = self._split(q)
+            q, k, v = self._split(q), self._split(k), self._split(v)
             # softmax in the logits' own dtype: under autocast that is what the kernel policy picks
             attn = torch.softmax((q * self.scale) @ k.transpose(-2, -1), dim=-1)  # broadcasts
-            out = self.attn_drop(attn) @ v  # [B, N, Lq, D/N]
+            out = (self.attn_drop(attn) @ v).transpose(1, 2).reshape(B, Lq, D)
+        elif not self.training and kernels.active(q):
+            out = kernels.attention(q, k, v, n_heads=self.n_heads, scale=self.scale)
         else:
+            k, v = self._split(k), self._split(v)  # [B or 1, N, Lk, D/N]
             q = self._split(q.reshape(k.shape[0], -1, D))  # shared context: [1, N, B * Lq, D/N]
             drop = self.attn_drop.p if self.training else 0.0
             out = F.scaled_dot_product_attention(q, k, v, dropout_p=drop, scale=self.scale)
-        out = out.transpose(1, 2).reshape(B, Lq, D)
+            out = out.transpose(1, 2).reshape(B, Lq, D)
         return self.proj_drop(self.proj(out)), attn

@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
+from gler import kernels
 from gler.layers import GLFE, MCAR, RCSA, MultiOutputHead
 from gler.models._registry import register_model
 from gler.models.base import Forecaster
@@ -65,8 +66,9 @@ class GLERBiGRUNet(Forecaster):
     element-wise operations are not counted.) With one factor window shared by a batch of
     1,024 (``ef [1, L, E]``, a map at one issue date) MCAR embeds the factors and computes
     their keys and values once per batch: 1,840,257 FLOPs per sample. The plain forward runs
-    MCAR and RCSA through the fused attention kernel; ``forward_with_attention`` computes the
-    same output with explicit weights. Measured throughput: ``benchmarks/bench.py`` and
+    MCAR and RCSA through a fused attention kernel and, for CPU inference, the BiGRU through
+    :mod:`gler.kernels` too; ``forward_with_attention`` computes the same output with explicit
+    weights. Measured throughput: ``benchmarks/bench.py`` and
     ``benchmarks/NOTES.md``.
 
     Parameters
@@ -119,7 +121,7 @@ class GLERBiGRUNet(Forecaster):
             x, mcar_attn = self.mcar(x, ef, need_weights=need_weights)
         if self.rcsa is not None:
             x, rcsa_attn = self.rcsa(x, need_weights=need_weights)
-        z, _ = self.bigru(x)
+        z = kernels.recurrent_outputs(self.bigru, x)
         return z, mcar_attn, rcsa_attn
 
     def encode(self, sd: Tensor, ef: Tensor | None = None, mask: Tensor | None = None) -> Tensor:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from gler import kernels
 from gler.layers import MultiOutputHead
 from gler.models.base import Forecaster
 from gler.models.config import BaselineConfig
@@ -38,5 +39,5 @@ class RecurrentForecaster(Forecaster):
                                     dropout=c.dropout)
 
     def forward(self, sd: Tensor, ef: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
-        z, _ = self.rnn(self.channels(sd, ef, mask))
+        z = kernels.recurrent_outputs(self.rnn, self.channels(sd, ef, mask))
         return self.head(z)

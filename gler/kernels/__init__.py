@@ -1,0 +1,243 @@
+"""Fused CPU inference kernels: GRU layers and small multi-head attention.
+
+PyTorch runs GLER's recurrence and its 30 x 30 attentions as many small operations over the
+whole batch, each a pass through memory; on one CPU core they took 70 % of the forward
+(``benchmarks/NOTES.md``). ``lanes.c`` computes each in one pass, eight pixels per vector, and
+keeps a pixel's work in the L1 cache. It is compiled on first use with the system C compiler
+(``$CC``, else ``cc``, ``gcc`` or ``clang``; well under a second) into a temporary file and
+loaded with :mod:`ctypes`; nothing is cached on disk. Without a compiler gler warns once and
+keeps PyTorch's path, which gives the same forecasts more slowly.
+
+The kernels run only for inference: float32 CPU tensors with autograd off (``torch.no_grad``
+or ``torch.inference_mode``) and modules in eval mode. Training, CUDA, autocast and anything
+needing gradients use PyTorch. Outputs agree with PyTorch to about 1e-6 (a polynomial
+``exp``); fixed inputs give identical outputs on every run. Set the environment variable
+``GLER_KERNELS=0``, or use :func:`disabled`, to use PyTorch everywhere.
+
+>>> import torch
+>>> from gler import kernels
+>>> gru = torch.nn.GRU(4, 8, batch_first=True).eval()
+>>> x = torch.randn(3, 5, 4)
+>>> with torch.no_grad():
+...     fused = kernels.recurrent_outputs(gru, x)
+...     with kernels.disabled():
+...         reference = kernels.recurrent_outputs(gru, x)
+>>> torch.allclose(fused, reference, atol=1e-5)
+True
+"""
+
+from __future__ import annotations
+
+import ctypes
+import itertools
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import warnings
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from contextvars import ContextVar
+from importlib import resources
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["ENV_SWITCH", "active", "attention", "available", "disabled", "gru",
+           "recurrent_outputs"]
+
+#: Environment variable; ``0`` turns the kernels off.
+ENV_SWITCH = "GLER_KERNELS"
+#: Samples per vector in ``lanes.c``; work is split between threads in multiples of it.
+LANES = 8
+
+_enabled: ContextVar[bool] = ContextVar("gler_kernels_enabled", default=True)
+_lock = threading.Lock()
+_library: list[ctypes.CDLL | None] = []  # empty until the first build attempt
+_pools: dict[int, ThreadPoolExecutor] = {}  # by thread count
+
+_P, _I, _I64 = ctypes.c_void_p, ctypes.c_int, ctypes.c_int64
+_SIGNATURES = {
+    "gru_direction": [_P, _I64, _I, _I, _P, _P, _P, _P, _I, _I, _P, _I, _I, _P],
+    "attention": [_P, _P, _P, _P, _I64, _I, _I, _I, _I, ctypes.c_float, _I64],
+}
+
+
+def _compiler() -> str:
+    compiler = os.environ.get("CC") or next(
+        (c for c in ("cc", "gcc", "clang") if shutil.which(c)), None)
+    if compiler is None:
+        msg = "no C compiler found (none of cc, gcc, clang on PATH, and CC is not set)"
+        raise RuntimeError(msg)
+    return compiler
+
+
+def _build() -> ctypes.CDLL:
+    """Compile ``lanes.c`` for this CPU (portable flags if ``-march=native`` is refused)."""
+    compiler = _compiler()
+    source = resources.files("gler.kernels") / "lanes.c"
+    with (resources.as_file(source) as src,
+          tempfile.TemporaryDirectory(prefix="gler-kernels-", ignore_cleanup_errors=True) as tmp):
+        target = Path(tmp) / "lanes.so"
+        errors = []
+        for arch in (["-march=native"], []):
+            cmd = [compiler, "-O3", "-std=gnu11", *arch, "-shared", "-fPIC", str(src),
+                   "-o", str(target)]
+            try:
+                done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            except OSError as err:
+                msg = f"cannot run the C compiler {compiler!r}: {err}"
+                raise RuntimeError(msg) from err
+            if done.returncode == 0:
+                library = ctypes.CDLL(str(target))  # stays loaded after the file is removed
+                for name, argtypes in _SIGNATURES.items():
+                    getattr(library, name).argtypes = argtypes
+                    getattr(library, name).restype = ctypes.c_int
+                return library
+            errors.append(done.stderr.strip().splitlines()[-1:] or [f"exit {done.returncode}"])
+    msg = f"{compiler} failed on {src.name}: {errors[-1][0]}"
+    raise RuntimeError(msg)
+
+
+def _lib() -> ctypes.CDLL | None:
+    """The compiled kernels, building them on first use; None (after one warning) if that fails."""
+    if not _library:
+        with _lock:
+            if not _library:
+                try:
+                    _library.append(_build())
+                except RuntimeError as err:
+                    _library.append(None)
+                    warnings.warn(
+                        f"gler's fused CPU kernels could not be built: {err}. CPU forecasts "
+                        f"use PyTorch's operations instead (same results, slower). Install "
+                        f"gcc or clang (or set CC), or set {ENV_SWITCH}=0 to silence this.",
+                        RuntimeWarning, stacklevel=4)
+    return _library[0]
+
+
+def available() -> bool:
+    """Whether the kernels are built (building them now if needed)."""
+    return _lib() is not None
+
+
+@contextmanager
+def disabled() -> Iterator[None]:
+    """Use PyTorch's operations inside this block (this thread or task only)."""
+    token = _enabled.set(False)
+    try:
+        yield
+    finally:
+        _enabled.reset(token)
+
+
+def active(x: Tensor) -> bool:
+    """Whether the kernels run for ``x``: float32 on CPU, autograd off, not switched off."""
+    return (x.device.type == "cpu" and x.dtype == torch.float32 and not torch.is_grad_enabled()
+            and _enabled.get() and os.environ.get(ENV_SWITCH, "1") != "0"
+            and _lib() is not None)
+
+
+def _ptr(t: Tensor) -> int:
+    return t.data_ptr()
+
+
+def _parallel(fn: Callable[[int, int], int], batch: int) -> None:
+    """Run ``fn(start, stop)`` over the batch, split between ``torch.get_num_threads()`` threads
+    (ctypes releases the GIL) in whole vectors of samples; raise if a call could not allocate."""
+    blocks = -(-batch // LANES)
+    parts = max(1, min(torch.get_num_threads(), blocks))
+    bounds = [min(batch, LANES * (blocks * i // parts)) for i in range(parts + 1)]
+    spans = list(itertools.pairwise(bounds))
+    if parts == 1:
+        status = [fn(*spans[0])]
+    else:
+        with _lock:
+            pool = _pools.setdefault(parts, ThreadPoolExecutor(parts, "gler-kernels"))
+        status = list(pool.map(lambda span: fn(*span), spans))
+    if any(status):
+        msg = "gler kernels could not allocate their work buffers; use a smaller batch."
+        raise MemoryError(msg)
+
+
+def gru(rnn: nn.GRU, x: Tensor) -> tuple[Tensor, Tensor]:
+    """``rnn(x)`` for a batch-first GRU with zero initial state (eval mode: no dropout).
+
+    Shapes
+    ------
+    - x: ``[B, L, D]``
+    - returns ``(out [B, L, dirs * H], h_n [layers * dirs, B, H])`` as :class:`torch.nn.GRU`.
+    """
+    library = _lib()
+    if library is None or not rnn.batch_first:
+        msg = "gler.kernels.gru needs the built kernels and a batch_first GRU."
+        raise RuntimeError(msg)
+    B, L, _ = x.shape
+    dirs, H = 1 + rnn.bidirectional, rnn.hidden_size
+    h_n = x.new_empty(rnn.num_layers * dirs, B, H)
+    for layer in range(rnn.num_layers):
+        x = x.contiguous()
+        out = x.new_empty(B, L, dirs * H)
+        for d in range(dirs):
+            suffix = f"_l{layer}" + "_reverse" * d
+            w_ih, w_hh = (getattr(rnn, f"weight_{n}{suffix}").detach().contiguous()
+                          for n in ("ih", "hh"))
+            b_ih, b_hh = ((getattr(rnn, f"bias_{n}{suffix}").detach().contiguous()
+                           if rnn.bias else x.new_zeros(3 * H)) for n in ("ih", "hh"))
+            hn = h_n[layer * dirs + d]
+
+            def run(a: int, b: int, x=x, out=out, hn=hn, w=(w_ih, b_ih, w_hh, b_hh), d=d) -> int:
+                return library.gru_direction(
+                    _ptr(x[a:b]), b - a, L, x.shape[2], *map(_ptr, w), H, d,
+                    _ptr(out[a:b]), dirs * H, d * H, _ptr(hn[a:b]))
+
+            _parallel(run, B)
+        x = out
+    return x, h_n
+
+
+def _hooked(module: nn.Module) -> bool:
+    """Whether calling ``module`` would run forward hooks (``gler.inspect`` records outputs so)."""
+    hooks = nn.modules.module  # the registries that Module.__call__ itself consults
+    return bool(module._forward_hooks or module._forward_pre_hooks
+                or hooks._global_forward_hooks or hooks._global_forward_pre_hooks)
+
+
+def recurrent_outputs(rnn: nn.RNNBase, x: Tensor) -> Tensor:
+    """The output sequence of ``rnn`` on ``x``: the fused kernel for a batch-first GRU in eval
+    mode without forward hooks when :func:`active`, otherwise ``rnn`` itself (LSTM, training,
+    CUDA, gradients, hooks)."""
+    if (isinstance(rnn, nn.GRU) and rnn.batch_first and not rnn.training and not _hooked(rnn)
+            and active(x)):
+        return gru(rnn, x)[0]
+    return rnn(x)[0]
+
+
+def attention(q: Tensor, k: Tensor, v: Tensor, *, n_heads: int, scale: float) -> Tensor:
+    """``softmax(q_h k_h^T * scale) v_h`` for each of ``n_heads`` heads, heads side by side.
+
+    Shapes
+    ------
+    - q: ``[B, Lq, D]``; k, v: ``[B, Lk, D]`` or ``[1, Lk, D]`` (shared by the batch)
+    - returns ``[B, Lq, D]``
+    """
+    library = _lib()
+    if library is None:
+        msg = "gler.kernels.attention needs the built kernels; see gler.kernels.available()."
+        raise RuntimeError(msg)
+    q, k, v = q.contiguous(), k.contiguous(), v.contiguous()
+    B, Lq, D = q.shape
+    Lk = k.shape[1]
+    shared = k.shape[0] == 1
+    out = torch.empty_like(q)
+
+    def run(a: int, b: int) -> int:
+        kv = slice(0, 1) if shared else slice(a, b)
+        return library.attention(_ptr(q[a:b]), _ptr(k[kv]), _ptr(v[kv]), _ptr(out[a:b]), b - a,
+                                 Lq, Lk, n_heads, D // n_heads, scale, 0 if shared else Lk * D)
+
+    _parallel(run, B)
+    return out

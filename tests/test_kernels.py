@@ -1,0 +1,170 @@
+"""Fused CPU kernels: PyTorch's results, only for inference, and a clear fallback."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import warnings
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from gler import kernels
+from gler.layers import Attention
+from gler.models import create_model, list_models
+
+HAS_COMPILER = bool(os.environ.get("CC") or any(shutil.which(c) for c in ("cc", "gcc", "clang")))
+pytestmark = pytest.mark.skipif(not HAS_COMPILER, reason="no C compiler to build the kernels")
+
+
+@pytest.fixture
+def threads():
+    before = torch.get_num_threads()
+    yield torch.set_num_threads
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("batch", [1, 13, 64])
+def test_gru_matches_torch(layers: int, bidirectional: bool, batch: int) -> None:
+    torch.manual_seed(layers + 2 * bidirectional + batch)
+    gru = nn.GRU(5, 7, num_layers=layers, bidirectional=bidirectional, batch_first=True).eval()
+    x = torch.randn(batch, 11, 5) * 2
+    with torch.no_grad():
+        out, h_n = kernels.gru(gru, x)
+        ref_out, ref_h = gru(x)
+    assert out.shape == ref_out.shape and h_n.shape == ref_h.shape
+    torch.testing.assert_close(out, ref_out, atol=2e-6, rtol=0)
+    torch.testing.assert_close(h_n, ref_h, atol=2e-6, rtol=0)
+
+
+def test_gru_without_bias_and_with_strided_input() -> None:
+    torch.manual_seed(1)
+    gru = nn.GRU(6, 4, bias=False, batch_first=True).eval()
+    x = torch.randn(9, 6, 8).transpose(1, 2)  # [9, 8, 6], not contiguous
+    with torch.no_grad():
+        torch.testing.assert_close(kernels.gru(gru, x)[0], gru(x)[0], atol=2e-6, rtol=0)
+
+
+@pytest.mark.parametrize(("heads", "head_dim", "lk"), [(4, 8, 30), (2, 3, 7)])
+@pytest.mark.parametrize("shared", [False, True])
+@pytest.mark.parametrize("batch", [1, 9, 33])
+def test_attention_matches_sdpa(heads: int, head_dim: int, lk: int, shared: bool,
+                                batch: int) -> None:
+    torch.manual_seed(batch + lk)
+    dim, lq = heads * head_dim, 30
+    q = torch.randn(batch, lq, dim) * 4  # large logits: the softmax must subtract its maximum
+    k, v = (torch.randn(1 if shared else batch, lk, dim) * 4 for _ in range(2))
+    scale = head_dim**-0.5
+    out = kernels.attention(q, k, v, n_heads=heads, scale=scale)
+
+    def sdpa(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        q, k, v = (t.reshape(t.shape[0], t.shape[1], heads, head_dim).transpose(1, 2)
+                   for t in (q, k, v))
+        out = F.scaled_dot_product_attention(q, k.expand(batch, -1, -1, -1),
+                                             v.expand(batch, -1, -1, -1), scale=scale)
+        return out.transpose(1, 2).reshape(batch, lq, dim)
+
+    exact = sdpa(q.double(), k.double(), v.double())
+    torch_error = (sdpa(q, k, v).double() - exact).abs().max().item()
+    # as accurate as PyTorch's float32 kernel (logits reach ~60 here: rounding shows)
+    assert (out.double() - exact).abs().max().item() <= max(2 * torch_error, 1e-5)
+
+
+def _inputs(model: nn.Module, batch: int) -> tuple[Tensor, Tensor | None, Tensor]:
+    gen = torch.Generator().manual_seed(0)
+    sd = torch.randn(batch, model.window, generator=gen).cumsum(1)
+    ef = torch.randn(batch, model.window, model.n_ef, generator=gen) if model.uses_ef else None
+    mask = torch.rand(batch, model.window, generator=gen) > 0.1
+    return sd, ef, mask
+
+
+@pytest.mark.parametrize("name", list_models("neural"))
+def test_models_give_pytorch_forecasts_and_repeat_exactly(name: str) -> None:
+    torch.manual_seed(0)
+    model = create_model(name, window=30, horizon=6, n_ef=3).eval()
+    inputs = _inputs(model, 21)
+    with torch.inference_mode():
+        fused, again = model(*inputs), model(*inputs)
+        with kernels.disabled():
+            reference = model(*inputs)
+    torch.testing.assert_close(fused, reference, atol=1e-5, rtol=1e-5)
+    assert torch.equal(fused, again)
+
+
+def test_thread_split_gives_identical_forecasts(threads) -> None:
+    torch.manual_seed(0)
+    model = create_model("gler", window=30, horizon=6, n_ef=3).eval()
+    inputs = _inputs(model, 203)
+    with torch.inference_mode():
+        threads(1)
+        one = model(*inputs)
+        threads(2)
+        two = model(*inputs)
+    assert torch.equal(one, two)
+
+
+def test_kernels_run_only_for_inference(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    real = kernels.attention
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(kernels, "attention", counting)
+    attn = Attention(8, n_heads=2, attn_drop=0.5).eval()
+    x = torch.randn(3, 5, 8)
+    out, _ = attn(x)  # autograd on: PyTorch
+    assert out.requires_grad and not calls
+    with torch.no_grad():
+        attn.train()
+        attn(x)  # training (dropout): PyTorch
+        assert not calls
+        attn.eval()
+        attn(x)
+    assert calls == [1]
+    assert not kernels.active(torch.zeros(2, dtype=torch.float64).requires_grad_(False))
+
+
+def test_hooked_gru_runs_as_a_module() -> None:
+    gru = nn.GRU(3, 4, batch_first=True).eval()
+    seen = []
+    gru.register_forward_hook(lambda _m, _i, out: seen.append(out[0].shape))
+    with torch.no_grad():
+        kernels.recurrent_outputs(gru, torch.randn(2, 5, 3))
+    assert seen == [torch.Size([2, 5, 4])]
+
+
+def test_switched_off_by_environment_or_context(monkeypatch: pytest.MonkeyPatch) -> None:
+    x = torch.zeros(2)
+    with torch.no_grad():
+        assert kernels.active(x)
+        with kernels.disabled():
+            assert not kernels.active(x)
+        monkeypatch.setenv(kernels.ENV_SWITCH, "0")
+        assert not kernels.active(x)
+
+
+def test_without_a_compiler_warns_once_and_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(kernels, "_library", [])
+    monkeypatch.setenv("CC", "/nonexistent/cc")
+    model = create_model("gler", window=30, horizon=6, n_ef=3).eval()
+    inputs = _inputs(model, 5)
+    with torch.no_grad():
+        with pytest.warns(RuntimeWarning, match=r"could not be built: cannot run the C compiler "
+                                                r"'/nonexistent/cc'.*Install gcc or clang"):
+            out = model(*inputs)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            again = model(*inputs)  # warned once only
+        assert torch.equal(out, again)
+        with kernels.disabled():
+            torch.testing.assert_close(out, model(*inputs), atol=0, rtol=0)
+        assert not kernels.available()
+    with pytest.raises(RuntimeError, match="needs the built kernels"):
+        kernels.attention(torch.zeros(1, 2, 4), torch.zeros(1, 2, 4), torch.zeros(1, 2, 4),
+                          n_heads=2, scale=1.0)
