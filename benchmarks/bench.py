@@ -13,8 +13,9 @@ Prints a table and writes JSON with
 - ``train``: training throughput (windows/s) of GLER and each neural baseline: the trainer's
   step (gather windows, normalise, forward, masked loss, backward, clip, AdamW);
 - ``forecast``: GLER forward throughput (pixels/s) at the default size over a batch-size
-  sweep, the forward FLOPs per pixel (``torch.utils.flop_counter.FlopCounterMode``), the
-  achieved FLOP/s and its ratio to the matmul peak; ``predict``: the whole
+  sweep (on CPU with gler's fused kernels, the default, and with PyTorch's operations only),
+  the forward FLOPs per pixel (``torch.utils.flop_counter.FlopCounterMode``), the achieved
+  FLOP/s and its ratio to the matmul peak; ``predict``: the whole
   :func:`gler.forecast.predict` path (windowing and normalisation included);
 - ``classical``: each classical baseline over ``--classical-pixels`` pixels × ``--dates``
   dates with complete series, and over at most 65,536 pixels with 2 % missing values (these
@@ -41,6 +42,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gler import kernels
 from gler.data.scaling import Scaler
 from gler.data.windows import WindowDataset, resolve_split_dates
 from gler.forecast import predict
@@ -185,8 +187,10 @@ def forecast_sweep(stack, device: torch.device, *, batches: tuple[int, ...], pix
                    repeats: int, compile_model: bool, peak: float) -> dict:
     """GLER forward pixels/s per batch size, FLOPs per pixel and the fraction of the peak.
 
-    Two factor inputs: one window per pixel (``per-pixel``: the whole model's work, as in
-    training) and one window shared by the batch (``shared``: a map at one issue date, what
+    Variants: ``eager`` (the default path: on CPU with :mod:`gler.kernels` when they are
+    built), ``pytorch`` (CPU, PyTorch's operations only) and ``compiled``. Two factor inputs:
+    one window per pixel (``per-pixel``: the whole model's work, as in training) and one
+    window shared by the batch (``shared``: a map at one issue date, what
     :func:`gler.forecast.predict` passes with scene-wide factors).
     """
     run, _ = make_run(stack, "gler", device)
@@ -197,20 +201,22 @@ def forecast_sweep(stack, device: torch.device, *, batches: tuple[int, ...], pix
     sd_all = torch.randn(pixels, WINDOW, generator=gen).cumsum(1).flip(1).to(device) * 0.3
     ef_all = torch.randn(pixels, WINDOW, model.n_ef, generator=gen).to(device)
     mask_all = (torch.rand(pixels, WINDOW, generator=gen) > 0.02).to(device)
-    variants = {"eager": model}
+    variants = {"eager": (model, nullcontext)}
+    if device.type == "cpu" and kernels.available():
+        variants["pytorch"] = (model, kernels.disabled)
     if compile_model:
-        variants["compiled"] = torch.compile(model, dynamic=False)
+        variants["compiled"] = (torch.compile(model, dynamic=False), nullcontext)
     sweep = []
-    for (variant, fn), factors, batch in itertools.product(variants.items(),
-                                                           ("per-pixel", "shared"), batches):
+    for (variant, (fn, context)), factors, batch in itertools.product(
+            variants.items(), ("per-pixel", "shared"), batches):
         n = max(batch, pixels // batch * batch)
         if n > pixels:
             continue
         shared = factors == "shared"
 
         @torch.inference_mode()
-        def run_all(fn=fn, batch=batch, n=n, shared=shared) -> None:
-            with _autocast(device):
+        def run_all(fn=fn, context=context, batch=batch, n=n, shared=shared) -> None:
+            with _autocast(device), context():
                 for start in range(0, n, batch):
                     ef = ef_all[start:start + (1 if shared else batch)]
                     fn(sd_all[start:start + batch], ef, mask_all[start:start + batch])

@@ -29,9 +29,9 @@ ISSUE_CHOICES = ("all", "last", *SPLITS)
 
 
 #: Samples per model call when ``batch_size`` is not given, by device type. On the 2-core CPU
-#: of ``benchmarks/NOTES.md`` the GLER forward ran 7,527 / 5,929 / 4,558 pixels/s at batch
-#: 256 / 1,024 / 4,096 (one thread).
-DEFAULT_BATCH_SIZE = {"cpu": 256, "cuda": 65536}
+#: of ``benchmarks/NOTES.md`` the GLER forward (with :mod:`gler.kernels`) ran 13,498 / 14,891
+#: / 14,650 / 11,613 pixels/s at batch 256 / 1,024 / 2,048 / 4,096 (one thread).
+DEFAULT_BATCH_SIZE = {"cpu": 1024, "cuda": 65536}
 
 
 def years_since(dates: pd.DatetimeIndex, origin: pd.Timestamp) -> np.ndarray:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from gler import kernels
+
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench.py"
 
 
@@ -41,8 +43,9 @@ def test_tiny_benchmark_writes_every_figure(bench, tmp_path, capsys):
     assert all(_positive(v["windows_per_s"]) for v in cpu["train"].values())
     forecast = cpu["forecast"]
     assert _positive(forecast["flops_per_pixel"])
-    assert [(s["factors"], s["batch"]) for s in forecast["sweep"]] == [
-        ("per-pixel", 128), ("per-pixel", 256), ("shared", 128), ("shared", 256)]
+    variants = ["eager", "pytorch"] if kernels.available() else ["eager"]
+    assert [(s["variant"], s["factors"], s["batch"]) for s in forecast["sweep"]] == [
+        (v, f, b) for v in variants for f in ("per-pixel", "shared") for b in (128, 256)]
     for entry in forecast["sweep"]:
         assert _positive(entry["pixels_per_s"]) and _positive(entry["flops_per_s"])
         assert 0 < entry["peak_fraction"] < 10
