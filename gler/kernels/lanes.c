@@ -126,11 +126,19 @@ int gru_direction(const float *x, int64_t B, int L, int D, const float *w_ih, co
 int attention(const float *q, const float *k, const float *v, float *out, int64_t B, int Lq,
               int Lk, int N, int d, float scale, int64_t kv_batch_stride) {
     const int D = N * d;
-    vf *qh = alloc_lanes((int64_t)Lq * d + 2 * (int64_t)Lk * d + Lk + d);
+    const int shared = kv_batch_stride == 0;
+    const int64_t per_head = (int64_t)Lk * d, kv = per_head * (shared ? N : 1);
+    vf *qh = alloc_lanes((int64_t)Lq * d + 2 * kv + Lk + d);
     if (!qh) return -1;
-    vf *kh = qh + (int64_t)Lq * d, *vh = kh + (int64_t)Lk * d, *s = vh + (int64_t)Lk * d;
-    vf *acc = s + Lk;
+    vf *kh = qh + (int64_t)Lq * d, *vh = kh + kv, *s = vh + kv, *acc = s + Lk;
     float *qf = (float *)qh, *kf = (float *)kh, *vff = (float *)vh;
+    if (shared) /* one set of keys and values for every sample: all heads, once */
+        for (int n = 0; n < N; ++n)
+            for (int j = 0; j < Lk; ++j)
+                for (int c = 0; c < d; ++c) {
+                    kh[n * per_head + (int64_t)j * d + c] = splat(k[(int64_t)j * D + n * d + c]);
+                    vh[n * per_head + (int64_t)j * d + c] = splat(v[(int64_t)j * D + n * d + c]);
+                }
     for (int64_t b0 = 0; b0 < B; b0 += LANES) {
         const int nb = B - b0 < LANES ? (int)(B - b0) : LANES;
         for (int n = 0; n < N; ++n) {
@@ -139,19 +147,21 @@ int attention(const float *q, const float *k, const float *v, float *out, int64_
                 for (int i = 0; i < Lq; ++i)
                     for (int c = 0; c < d; ++c)
                         qf[((int64_t)i * d + c) * LANES + l] = q[(b * Lq + i) * D + n * d + c] * scale;
-                for (int j = 0; j < Lk; ++j)
-                    for (int c = 0; c < d; ++c) {
-                        const int64_t at = b * kv_batch_stride + (int64_t)j * D + n * d + c;
-                        kf[((int64_t)j * d + c) * LANES + l] = k[at];
-                        vff[((int64_t)j * d + c) * LANES + l] = v[at];
-                    }
+                if (!shared)
+                    for (int j = 0; j < Lk; ++j)
+                        for (int c = 0; c < d; ++c) {
+                            const int64_t at = b * kv_batch_stride + (int64_t)j * D + n * d + c;
+                            kf[((int64_t)j * d + c) * LANES + l] = k[at];
+                            vff[((int64_t)j * d + c) * LANES + l] = v[at];
+                        }
             }
+            const vf *kn = kh + (shared ? n * per_head : 0), *vn = vh + (shared ? n * per_head : 0);
             for (int i = 0; i < Lq; ++i) {
                 const vf *qi = qh + (int64_t)i * d;
                 vf m = splat(-3.0e38f);
                 for (int j = 0; j < Lk; ++j) {
                     vf a = {0};
-                    for (int c = 0; c < d; ++c) a += qi[c] * kh[(int64_t)j * d + c];
+                    for (int c = 0; c < d; ++c) a += qi[c] * kn[(int64_t)j * d + c];
                     s[j] = a;
                     m = vmax(m, a);
                 }
@@ -160,7 +170,7 @@ int attention(const float *q, const float *k, const float *v, float *out, int64_
                 for (int j = 0; j < Lk; ++j) {
                     vf p = vexp(s[j] - m);
                     total += p;
-                    for (int c = 0; c < d; ++c) acc[c] += p * vh[(int64_t)j * d + c];
+                    for (int c = 0; c < d; ++c) acc[c] += p * vn[(int64_t)j * d + c];
                 }
                 vf inv = 1.0f / total;
                 for (int l = 0; l < nb; ++l) {
