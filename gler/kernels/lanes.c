@@ -75,6 +75,56 @@ static void *alloc_lanes(int64_t count) {
     return aligned_alloc(sizeof(vf), (size_t)count * sizeof(vf));
 }
 
+#ifdef __clang__
+#define SHUFFLE(a, b, ...) __builtin_shufflevector(a, b, __VA_ARGS__)
+#else
+#define SHUFFLE(a, b, ...) __builtin_shuffle(a, b, (vi){__VA_ARGS__})
+#endif
+
+/* r[l][c] -> r[c][l] for an 8 x 8 tile, in registers (unpack, shuffle, 128-bit swap). */
+static inline void transpose8(vf r[8]) {
+    vf t[8], u[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = SHUFFLE(r[i], r[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+        t[i + 1] = SHUFFLE(r[i], r[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+    }
+    for (int i = 0; i < 8; i += 4)
+        for (int j = 0; j < 2; ++j) {
+            u[i + 2 * j] = SHUFFLE(t[i + j], t[i + j + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+            u[i + 2 * j + 1] = SHUFFLE(t[i + j], t[i + j + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+        }
+    for (int i = 0; i < 4; ++i) {
+        r[i] = SHUFFLE(u[i], u[i + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+        r[i + 4] = SHUFFLE(u[i], u[i + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+    }
+}
+
+/* lanes[c][l] = rows[l][c] for c < width: row-major samples to lane-major vectors. */
+static void gather_rows(const float *const rows[LANES], int width, vf *lanes) {
+    int c = 0;
+    for (; c + LANES <= width; c += LANES) {
+        vf r[LANES];
+        for (int l = 0; l < LANES; ++l) memcpy(&r[l], rows[l] + c, sizeof(vf));
+        transpose8(r);
+        memcpy(lanes + c, r, sizeof r);
+    }
+    for (; c < width; ++c)
+        for (int l = 0; l < LANES; ++l) lanes[c][l] = rows[l][c];
+}
+
+/* rows[l][c] = lanes[c][l] for c < width and the first nb samples: the inverse. */
+static void scatter_rows(const vf *lanes, int width, float *const rows[LANES], int nb) {
+    int c = 0;
+    for (; c + LANES <= width; c += LANES) {
+        vf r[LANES];
+        memcpy(r, lanes + c, sizeof r);
+        transpose8(r);
+        for (int l = 0; l < nb; ++l) memcpy(rows[l] + c, &r[l], sizeof(vf));
+    }
+    for (; c < width; ++c)
+        for (int l = 0; l < nb; ++l) rows[l][c] = lanes[c][l];
+}
+
 /* One direction of one GRU layer, zero initial state.
  *   x    [B, L, D] input;  w_ih [3H, D], b_ih [3H], w_hh [3H, H], b_hh [3H] (torch layout)
  *   out  [B, L, out_width] (or NULL): this direction's outputs at columns out_offset..+H
@@ -87,14 +137,16 @@ int gru_direction(const float *x, int64_t B, int L, int D, const float *w_ih, co
     vf *xs = alloc_lanes((int64_t)L * D + 2 * G + H);
     if (!xs) return -1;
     vf *gi = xs + (int64_t)L * D, *gh = gi + G, *h = gh + G;
-    float *xf = (float *)xs;
     for (int64_t b0 = 0; b0 < B; b0 += LANES) {
         const int nb = B - b0 < LANES ? (int)(B - b0) : LANES;
-        memset(xs, 0, sizeof(vf) * (size_t)L * D);
-        for (int l = 0; l < nb; ++l) { /* transpose the block once: [L, D, LANES] */
-            const float *row = x + (b0 + l) * L * D;
-            for (int e = 0; e < L * D; ++e) xf[e * LANES + l] = row[e];
+        const float *rows[LANES]; /* lanes past the batch repeat its first sample */
+        float *y[LANES], *last[LANES];
+        for (int l = 0; l < LANES; ++l) {
+            const int64_t b = b0 + (l < nb ? l : 0);
+            rows[l] = x + b * L * D;
+            last[l] = hn + b * H;
         }
+        gather_rows(rows, L * D, xs); /* the block's whole input: [L, D] vectors */
         memset(h, 0, sizeof(vf) * H);
         for (int s = 0; s < L; ++s) {
             const int t = reverse ? L - 1 - s : s;
@@ -106,14 +158,13 @@ int gru_direction(const float *x, int64_t B, int L, int D, const float *w_ih, co
                 vf n = vtanh(gi[2 * H + j] + r * gh[2 * H + j]);
                 h[j] = n + z * (h[j] - n);
             }
-            if (out)
-                for (int l = 0; l < nb; ++l) {
-                    float *y = out + ((b0 + l) * L + t) * out_width + out_offset;
-                    for (int j = 0; j < H; ++j) y[j] = h[j][l];
-                }
+            if (out) {
+                for (int l = 0; l < LANES; ++l)
+                    y[l] = out + ((b0 + (l < nb ? l : 0)) * L + t) * out_width + out_offset;
+                scatter_rows(h, H, y, nb);
+            }
         }
-        for (int l = 0; l < nb; ++l)
-            for (int j = 0; j < H; ++j) hn[(b0 + l) * H + j] = h[j][l];
+        scatter_rows(h, H, last, nb);
     }
     free(xs);
     return 0;
@@ -131,7 +182,6 @@ int attention(const float *q, const float *k, const float *v, float *out, int64_
     vf *qh = alloc_lanes((int64_t)Lq * d + 2 * kv + Lk + d);
     if (!qh) return -1;
     vf *kh = qh + (int64_t)Lq * d, *vh = kh + kv, *s = vh + kv, *acc = s + Lk;
-    float *qf = (float *)qh, *kf = (float *)kh, *vff = (float *)vh;
     if (shared) /* one set of keys and values for every sample: all heads, once */
         for (int n = 0; n < N; ++n)
             for (int j = 0; j < Lk; ++j)
@@ -142,19 +192,23 @@ int attention(const float *q, const float *k, const float *v, float *out, int64_
     for (int64_t b0 = 0; b0 < B; b0 += LANES) {
         const int nb = B - b0 < LANES ? (int)(B - b0) : LANES;
         for (int n = 0; n < N; ++n) {
-            for (int l = 0; l < LANES; ++l) { /* lanes past the batch repeat its first sample */
-                const int64_t b = l < nb ? b0 + l : b0;
-                for (int i = 0; i < Lq; ++i)
-                    for (int c = 0; c < d; ++c)
-                        qf[((int64_t)i * d + c) * LANES + l] = q[(b * Lq + i) * D + n * d + c] * scale;
-                if (!shared)
-                    for (int j = 0; j < Lk; ++j)
-                        for (int c = 0; c < d; ++c) {
-                            const int64_t at = b * kv_batch_stride + (int64_t)j * D + n * d + c;
-                            kf[((int64_t)j * d + c) * LANES + l] = k[at];
-                            vff[((int64_t)j * d + c) * LANES + l] = v[at];
-                        }
+            const float *qrow[LANES], *krow[LANES], *vrow[LANES];
+            for (int i = 0; i < Lq; ++i) {
+                for (int l = 0; l < LANES; ++l) /* lanes past the batch repeat its first sample */
+                    qrow[l] = q + ((b0 + (l < nb ? l : 0)) * Lq + i) * D + n * d;
+                gather_rows(qrow, d, qh + (int64_t)i * d);
             }
+            for (int e = 0; e < Lq * d; ++e) qh[e] *= scale;
+            if (!shared)
+                for (int j = 0; j < Lk; ++j) {
+                    for (int l = 0; l < LANES; ++l) {
+                        const int64_t at = (b0 + (l < nb ? l : 0)) * kv_batch_stride + (int64_t)j * D + n * d;
+                        krow[l] = k + at;
+                        vrow[l] = v + at;
+                    }
+                    gather_rows(krow, d, kh + (int64_t)j * d);
+                    gather_rows(vrow, d, vh + (int64_t)j * d);
+                }
             const vf *kn = kh + (shared ? n * per_head : 0), *vn = vh + (shared ? n * per_head : 0);
             for (int i = 0; i < Lq; ++i) {
                 const vf *qi = qh + (int64_t)i * d;
@@ -173,10 +227,11 @@ int attention(const float *q, const float *k, const float *v, float *out, int64_
                     for (int c = 0; c < d; ++c) acc[c] += p * vn[(int64_t)j * d + c];
                 }
                 vf inv = 1.0f / total;
-                for (int l = 0; l < nb; ++l) {
-                    float *o = out + ((b0 + l) * Lq + i) * D + n * d;
-                    for (int c = 0; c < d; ++c) o[c] = acc[c][l] * inv[l];
-                }
+                float *orow[LANES];
+                for (int c = 0; c < d; ++c) acc[c] *= inv;
+                for (int l = 0; l < LANES; ++l)
+                    orow[l] = out + ((b0 + (l < nb ? l : 0)) * Lq + i) * D + n * d;
+                scatter_rows(acc, d, orow, nb);
             }
         }
     }
