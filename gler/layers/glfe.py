@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from gler.layers.conv import apply_over_time
+
 
 class ConvBranch(nn.Module):
     """Stacked 'same'-padded 1-D convolutions over time (GLFE's local branch).
@@ -42,7 +44,7 @@ class ConvBranch(nn.Module):
         self.layers = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.layers(x.transpose(1, 2)).transpose(1, 2)  # conv runs on [B, C, L]
+        return apply_over_time(self.layers, x)
 
 
 class GLFE(nn.Module):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from gler.layers.attention import Attention
+from gler.layers.conv import apply_over_time
 
 
 class RCSA(nn.Module):
@@ -73,7 +74,6 @@ class RCSA(nn.Module):
         self.norm2 = norm_layer(d_model)
 
     def forward(self, x: Tensor, *, need_weights: bool = False) -> tuple[Tensor, Tensor | None]:
-        local = self.conv_block(x.transpose(1, 2)).transpose(1, 2)  # conv runs on [B, D, L]
-        x = self.norm1(x + local)
+        x = self.norm1(x + apply_over_time(self.conv_block, x))
         mixed, attn = self.attn(x, need_weights=need_weights)
         return self.norm2(x + mixed), attn
