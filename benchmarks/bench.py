@@ -28,6 +28,7 @@ Timings are wall-clock medians over ``--repeats`` after a warm-up (CUDA synchron
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import os
@@ -74,19 +75,28 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def timed_side_by_side(fns: dict[str, Callable[[], object]], *, device: torch.device,
+                       repeats: int, warmup: int = 1) -> dict[str, dict[str, float]]:
+    """Best and median wall time of each of ``fns`` over ``repeats`` rounds after ``warmup``
+    rounds; each round calls every function once, so a machine whose speed drifts (a shared
+    VM) slows them all alike and the comparison between them holds."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for round_ in range(warmup + repeats):
+        for name, fn in fns.items():
+            _sync(device)
+            start = time.perf_counter()
+            fn()
+            _sync(device)
+            if round_ >= warmup:
+                times[name].append(time.perf_counter() - start)
+    return {name: {"best_s": min(t), "median_s": statistics.median(t)}
+            for name, t in times.items()}
+
+
 def timed(fn: Callable[[], object], *, device: torch.device, repeats: int,
           warmup: int = 1) -> dict[str, float]:
     """Best and median wall time of ``fn`` over ``repeats`` calls after ``warmup`` calls."""
-    for _ in range(warmup):
-        fn()
-    _sync(device)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append(time.perf_counter() - start)
-    return {"best_s": min(times), "median_s": statistics.median(times)}
+    return timed_side_by_side({"fn": fn}, device=device, repeats=repeats, warmup=warmup)["fn"]
 
 
 def machine_info() -> dict:
@@ -188,9 +198,10 @@ def forecast_sweep(stack, device: torch.device, *, batches: tuple[int, ...], pix
     """GLER forward pixels/s per batch size, FLOPs per pixel and the fraction of the peak.
 
     Variants: ``eager`` (the default path: on CPU with :mod:`gler.kernels` when they are
-    built), ``pytorch`` (CPU, PyTorch's operations only) and ``compiled``. Two factor inputs:
-    one window per pixel (``per-pixel``: the whole model's work, as in training) and one
-    window shared by the batch (``shared``: a map at one issue date, what
+    built), ``pytorch`` (CPU, PyTorch's operations only) and ``compiled`` (``torch.compile`` of
+    PyTorch's operations), timed side by side at each batch size (:func:`timed_side_by_side`).
+    Two factor inputs: one window per pixel (``per-pixel``: the whole model's work, as in
+    training) and one window shared by the batch (``shared``: a map at one issue date, what
     :func:`gler.forecast.predict` passes with scene-wide factors).
     """
     run, _ = make_run(stack, "gler", device)
@@ -205,29 +216,32 @@ def forecast_sweep(stack, device: torch.device, *, batches: tuple[int, ...], pix
     if device.type == "cpu" and kernels.available():
         variants["pytorch"] = (model, kernels.disabled)
     if compile_model:
-        variants["compiled"] = (torch.compile(model, dynamic=False), nullcontext)
+        variants["compiled"] = (torch.compile(model, dynamic=False), kernels.disabled)
     sweep = []
-    for (variant, (fn, context)), factors, batch in itertools.product(
-            variants.items(), ("per-pixel", "shared"), batches):
+    for factors, batch in itertools.product(("per-pixel", "shared"), batches):
         n = max(batch, pixels // batch * batch)
         if n > pixels:
             continue
         shared = factors == "shared"
 
         @torch.inference_mode()
-        def run_all(fn=fn, context=context, batch=batch, n=n, shared=shared) -> None:
+        def run_all(fn, context, batch=batch, n=n, shared=shared) -> None:
             with _autocast(device), context():
                 for start in range(0, n, batch):
                     ef = ef_all[start:start + (1 if shared else batch)]
                     fn(sd_all[start:start + batch], ef, mask_all[start:start + batch])
 
-        t = timed(run_all, device=device, repeats=repeats)
-        rate = n / t["median_s"]
+        times = timed_side_by_side({name: functools.partial(run_all, *v)
+                                    for name, v in variants.items()},
+                                   device=device, repeats=repeats)
         flops = flops_per_pixel(counting, batch, shared_factors=shared)
-        sweep.append({"variant": variant, "factors": factors, "batch": batch,
-                      "pixels_per_s": rate, "best_pixels_per_s": n / t["best_s"],
-                      "flops_per_pixel": flops, "flops_per_s": rate * flops,
-                      "peak_fraction": rate * flops / peak})
+        for variant, t in times.items():
+            rate = n / t["median_s"]
+            sweep.append({"variant": variant, "factors": factors, "batch": batch,
+                          "pixels_per_s": rate, "best_pixels_per_s": n / t["best_s"],
+                          "flops_per_pixel": flops, "flops_per_s": rate * flops,
+                          "peak_fraction": rate * flops / peak})
+    sweep.sort(key=lambda r: list(variants).index(r["variant"]))  # stable: by variant, then as run
     best = max(sweep, key=lambda r: r["pixels_per_s"])
     return {"model": "gler", "n_ef": model.n_ef, "flops_per_pixel": count_flops(counting),
             "dtype": "bf16-autocast" if device.type == "cuda" else "float32",

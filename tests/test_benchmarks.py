@@ -74,6 +74,18 @@ def test_shared_factor_flops_are_the_counted_ones(bench):
         assert derived < count_flops(model)
 
 
+def test_side_by_side_timing_alternates_the_functions(bench):
+    import torch
+
+    calls = []
+    result = bench.timed_side_by_side({"a": lambda: calls.append("a"),
+                                       "b": lambda: calls.append("b")},
+                                      device=torch.device("cpu"), repeats=3, warmup=1)
+    assert calls == ["a", "b"] * 4
+    assert set(result) == {"a", "b"}
+    assert all(0 <= r["best_s"] <= r["median_s"] for r in result.values())
+
+
 def test_cuda_request_without_cuda_is_refused(bench):
     torch = pytest.importorskip("torch")
     if torch.cuda.is_available():
