@@ -7,7 +7,9 @@ Usage::
 
 Prints a table and writes JSON with
 
-- ``machine``: CPU model, cores, torch/numpy versions, threads, GPU name, load average;
+- ``machine``: CPU model, cores, torch/numpy versions, threads, GPU name, load average, whether
+  :mod:`gler.kernels` are built and whether glibc keeps freed memory (:mod:`gler.allocator`,
+  set here as :func:`gler.forecast.predict` and :func:`gler.train.train` set it);
 - ``peak``: the measured float32 matrix-multiply rate of each device (``torch.matmul`` of
   two large square matrices, best of several), the denominator of the FLOP/s ratio;
 - ``train``: training throughput (windows/s) of GLER and each neural baseline: the trainer's
@@ -44,6 +46,7 @@ import numpy as np
 import torch
 
 from gler import kernels
+from gler.allocator import keep_freed_memory
 from gler.data.scaling import Scaler
 from gler.data.windows import WindowDataset, resolve_split_dates
 from gler.forecast import predict
@@ -115,6 +118,7 @@ def machine_info() -> dict:
         "platform": platform.platform(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "loadavg_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "gler_kernels": kernels.available(), "keep_freed_memory": keep_freed_memory(),
     }
     return info
 
@@ -333,6 +337,7 @@ def run_benchmark(*, tiny: bool = False, devices: list[str] | None = None,
     cfg = CONFIGS["tiny" if tiny else "full"]
     if threads:
         torch.set_num_threads(threads)
+    keep_freed_memory()  # as gler.forecast.predict and gler.train.train do
     if devices is None:
         devices = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
     stack = synthetic_stack(ny=cfg["stack"], nx=cfg["stack"], nt=dates)

@@ -19,6 +19,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from gler import __version__
+from gler.allocator import keep_freed_memory
 from gler.data.windows import SPLITS, WindowDataset, extend_times
 from gler.train import DEGREE_DAY_FACTORS, Run, load_run, resolve_device, to_tensors
 
@@ -121,6 +122,7 @@ def predict(run: Run | str | Path, stack: xr.Dataset, *,
     # model gets it once per batch ([1, L, E]) and GLER's MCAR embeds it once, not per pixel.
     shared_factors = (windows.ef.shape[0] == 1
                       and getattr(run.model, "accepts_shared_factors", False))
+    keep_freed_memory()  # the batches' activations reuse memory instead of page-faulting it in
     if run.kind == "neural":
         torch_device = resolve_device(device)
         batch_size = batch_size or DEFAULT_BATCH_SIZE[torch_device.type]

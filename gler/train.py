@@ -33,6 +33,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from gler import __version__
+from gler.allocator import keep_freed_memory
 from gler.data.model import DISPLACEMENT, factor_names
 from gler.data.multistack import MultiStackIndex, MultiStackWindows, pool_windows
 from gler.data.scaling import Scaler
@@ -490,6 +491,7 @@ def train(stack: xr.Dataset | Sequence[xr.Dataset], model_name: str = "gler",
     """
     config = train_config or TrainConfig()
     out_dir = Path(out_dir)
+    keep_freed_memory()
     info = model_info(model_name)
     if not isinstance(stack, xr.Dataset):  # a list of one stack is that stack
         stack = stack[0] if len(stack) == 1 else list(stack)
