@@ -107,6 +107,34 @@ def test_thread_split_gives_identical_forecasts(threads) -> None:
     assert torch.equal(one, two)
 
 
+def _attention_in_child(queue, q: Tensor) -> None:
+    queue.put(kernels.attention(q, q, q, n_heads=4, scale=0.5).numpy())
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_forked_child_makes_its_own_thread_pool(threads) -> None:
+    """The parent's pool threads do not exist in a forked child: the child starts its own
+    instead of waiting forever. (Only the kernels run in the child: PyTorch's own OpenMP
+    threads are not fork-safe once the parent has used them, a PyTorch limit.)"""
+    import multiprocessing
+
+    threads(2)
+    q = torch.randn(64, 30, 32)
+    expected = kernels.attention(q, q, q, n_heads=4, scale=0.5)  # creates the parent's pool
+    assert kernels._pools
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_attention_in_child, args=(queue, q))
+    child.start()
+    try:
+        got = queue.get(timeout=60)  # before join: the result is larger than a pipe's buffer
+    finally:
+        child.join(timeout=10)
+        if child.is_alive():
+            child.kill()
+    assert child.exitcode == 0 and torch.equal(torch.from_numpy(got), expected)
+
+
 def test_kernels_run_only_for_inference(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
     real = kernels.attention

@@ -59,6 +59,18 @@ _lock = threading.Lock()
 _library: list[ctypes.CDLL | None] = []  # empty until the first build attempt
 _pools: dict[int, ThreadPoolExecutor] = {}  # by thread count
 
+
+def _reset_after_fork() -> None:
+    """A forked child has none of its parent's pool threads (and maybe a held lock): start
+    afresh, keeping the loaded library."""
+    global _lock
+    _lock = threading.Lock()
+    _pools.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
+
 _P, _I, _I64 = ctypes.c_void_p, ctypes.c_int, ctypes.c_int64
 _SIGNATURES = {
     "gru_direction": [_P, _I64, _I, _I, _P, _P, _P, _P, _I, _I, _P, _I, _I, _P],
