@@ -30,8 +30,8 @@ ISSUE_CHOICES = ("all", "last", *SPLITS)
 
 
 #: Samples per model call when ``batch_size`` is not given, by device type. On the 2-core CPU
-#: of ``benchmarks/NOTES.md`` the GLER forward (with :mod:`gler.kernels`) ran 13,498 / 14,891
-#: / 14,650 / 11,613 pixels/s at batch 256 / 1,024 / 2,048 / 4,096 (one thread).
+#: of ``benchmarks/NOTES.md`` the GLER forward (with :mod:`gler.kernels`) ran 13,899 / 16,458
+#: / 16,478 / 16,274 pixels/s at batch 256 / 1,024 / 2,048 / 4,096 (one thread).
 DEFAULT_BATCH_SIZE = {"cpu": 1024, "cuda": 65536}
 
 
