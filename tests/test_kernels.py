@@ -177,6 +177,17 @@ def test_switched_off_by_environment_or_context(monkeypatch: pytest.MonkeyPatch)
         assert not kernels.active(x)
 
 
+def test_a_library_that_cannot_be_loaded_is_a_build_failure(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(path: str) -> None:
+        msg = f"{path}: failed to map segment from shared object"
+        raise OSError(msg)
+
+    monkeypatch.setattr(kernels.ctypes, "CDLL", refuse)
+    with pytest.raises(RuntimeError, match=r"cannot load the compiled kernels.*failed to map"):
+        kernels._build()
+
+
 def test_without_a_compiler_warns_once_and_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(kernels, "_library", [])
     monkeypatch.setenv("CC", "/nonexistent/cc")

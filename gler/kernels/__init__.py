@@ -104,7 +104,11 @@ def _build() -> ctypes.CDLL:
                 msg = f"cannot run the C compiler {compiler!r}: {err}"
                 raise RuntimeError(msg) from err
             if done.returncode == 0:
-                library = ctypes.CDLL(str(target))  # stays loaded after the file is removed
+                try:  # stays loaded after the file is removed
+                    library = ctypes.CDLL(str(target))
+                except OSError as err:  # e.g. a temporary directory mounted noexec
+                    msg = f"cannot load the compiled kernels from {tmp}: {err}"
+                    raise RuntimeError(msg) from err
                 for name, argtypes in _SIGNATURES.items():
                     getattr(library, name).argtypes = argtypes
                     getattr(library, name).restype = ctypes.c_int
