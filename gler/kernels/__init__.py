@@ -94,7 +94,7 @@ def _build() -> ctypes.CDLL:
     with (resources.as_file(source) as src,
           tempfile.TemporaryDirectory(prefix="gler-kernels-", ignore_cleanup_errors=True) as tmp):
         target = Path(tmp) / "lanes.so"
-        errors = []
+        error = ""
         for arch in (["-march=native"], []):
             cmd = [compiler, "-O3", "-std=gnu11", *arch, "-shared", "-fPIC", str(src),
                    "-o", str(target)]
@@ -113,8 +113,8 @@ def _build() -> ctypes.CDLL:
                     getattr(library, name).argtypes = argtypes
                     getattr(library, name).restype = ctypes.c_int
                 return library
-            errors.append(done.stderr.strip().splitlines()[-1:] or [f"exit {done.returncode}"])
-    msg = f"{compiler} failed on {src.name}: {errors[-1][0]}"
+            error = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
+    msg = f"{compiler} failed on {src.name}: {error}"
     raise RuntimeError(msg)
 
 
