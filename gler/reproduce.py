@@ -3,24 +3,37 @@
 ``gler reproduce`` is the one command behind the published book: each chapter in ``book/`` is
 executed in order with the chosen profile injected as its ``profile`` parameter, its log goes to
 ``_build/reproduce/<chapter>.log``, and the executed notebook replaces the committed one only
-when it ran without error, so the committed outputs are always those of a complete run. A
-chapter whose data cannot be fetched (no network, no local copy) is reported and skipped; any
-other error marks the chapter as failed. Then ``jupyter-book build`` renders the HTML.
+when it ran without error and every cell that draws holds its figure, so the committed outputs
+are always those of a complete run. The kernel embeds figures whatever matplotlib backend the
+calling shell sets (``MPLBACKEND=Agg`` included). A chapter whose data cannot be fetched (no
+network, no local copy) is reported and skipped; any other error marks the chapter as failed.
+Before running, each chapter's Colab cell is pointed at the repository URL of ``_config.yml``.
+Then ``jupyter-book build`` renders the HTML, and :func:`render_pages` can take a screenshot of
+every page with headless Chromium.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import re
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import yaml
 from tqdm.auto import tqdm
+
+from gler.notebook import INLINE_BACKEND, cells_missing_figures, skip_reason
+
+if TYPE_CHECKING:
+    import nbformat
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +42,8 @@ DATA_ERRORS = ("ConnectionError", "URLError", "HTTPError", "ConnectTimeout")
 #: A chapter notebook: ``NN_name.ipynb`` or an appendix ``A1_name.ipynb``.
 CHAPTER = re.compile(r"^(\d+|[A-Z]\d+)_[\w-]+\.ipynb$")
 LOG_DIR = Path("_build") / "reproduce"
+#: A web address in a Colab cell (up to a quote, a space or a pip ``@``).
+WEB_URL = re.compile(r"https?://[^\s\"'@]+")
 
 
 @dataclass
@@ -92,6 +107,7 @@ def select_chapters(chapters: Sequence[Path], wanted: Sequence[str] | None) -> l
 def run_chapter(path: Path, *, profile: str, log_dir: Path = LOG_DIR,
                 parameters: dict | None = None) -> ChapterResult:
     """Execute one chapter with papermill; replace it in place only if it ran cleanly."""
+    import nbformat
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -100,32 +116,103 @@ def run_chapter(path: Path, *, profile: str, log_dir: Path = LOG_DIR,
     executed = log_dir / path.name
     start = time.perf_counter()
     try:
-        with open(log, "w") as stream:
+        with open(log, "w") as stream, _inline_figures():
             papermill.execute_notebook(
                 str(path), str(executed), parameters={"profile": profile, **(parameters or {})},
                 cwd=str(path.parent), log_output=True, stdout_file=stream, stderr_file=stream,
                 progress_bar=False, kernel_name="python3")
     except PapermillExecutionError as err:
-        seconds = time.perf_counter() - start
         status = "skipped" if err.ename in DATA_ERRORS else "failed"
         message = f"{err.ename}: {err.evalue}".splitlines()[0]
-        with open(log, "a") as stream:
-            stream.write(f"\n{status.upper()}: {message}\n{''.join(err.traceback)}\n")
-        return ChapterResult(path.stem, status, seconds, log, message)
-    _publish(executed, path)
-    return ChapterResult(path.stem, "ok", time.perf_counter() - start, log)
-
-
-def _publish(executed: Path, path: Path) -> None:
-    """Write the executed notebook over the chapter, without papermill's injected-parameters
-    cell: the chapter keeps reading its profile from its own parameters cell (and from
-    ``GLER_BOOK_PROFILE``, which CI sets), while the provenance cell records what ran."""
-    import nbformat
-
+        return _not_published(path, status, message, start, log, "".join(err.traceback))
     notebook = nbformat.read(executed, as_version=4)
     notebook.cells = [c for c in notebook.cells
                       if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
+    reason = skip_reason(notebook)
+    if reason:
+        return _not_published(path, "skipped", reason, start, log)
+    missing = cells_missing_figures(notebook)
+    if missing:
+        message = (f"code cells {', '.join(map(str, missing))} (counted from 0) draw but hold "
+                   "no figure; check that the chapter does not switch matplotlib to a "
+                   "non-inline backend")
+        return _not_published(path, "failed", message, start, log)
+    _publish(notebook, path)
+    return ChapterResult(path.stem, "ok", time.perf_counter() - start, log)
+
+
+def _not_published(path: Path, status: str, message: str, start: float, log: Path,
+                   details: str = "") -> ChapterResult:
+    """A chapter left as committed: ``status`` and ``message`` appended to its log."""
+    with open(log, "a") as stream:
+        stream.write(f"\n{status.upper()}: {message}\n{details}\n")
+    return ChapterResult(path.stem, status, time.perf_counter() - start, log, message)
+
+
+@contextlib.contextmanager
+def _inline_figures() -> Iterator[None]:
+    """Kernels started inside use the inline backend, which embeds figures in the outputs (a
+    shell's ``MPLBACKEND=Agg`` would make ``plt.show()`` emit nothing)."""
+    saved = os.environ.get("MPLBACKEND")
+    os.environ["MPLBACKEND"] = INLINE_BACKEND
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ["MPLBACKEND"]
+        else:
+            os.environ["MPLBACKEND"] = saved
+
+
+def _publish(notebook: nbformat.NotebookNode, path: Path) -> None:
+    """Write the executed notebook (papermill's injected-parameters cell removed) over the
+    chapter: the chapter keeps reading its profile from its own parameters cell (and from
+    ``GLER_BOOK_PROFILE``, which CI sets), while the provenance cell records what ran."""
+    import nbformat
+
     nbformat.write(notebook, path)
+
+
+def repository_url(root: str | Path = ".") -> str:
+    """The repository URL of the book's ``_config.yml`` (``repository: url:``), the one place
+    that names it: the launch buttons read it there, the Colab cells from :func:`point_colab_cell`.
+
+    Raises
+    ------
+    ValueError
+        If ``_config.yml`` has no ``repository: url:``.
+    """
+    config_path = Path(root) / "_config.yml"
+    config = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
+    url = (config.get("repository") or {}).get("url")
+    if not url:
+        msg = f"{config_path} has no 'repository: url:'; add the project's repository URL there."
+        raise ValueError(msg)
+    return url.rstrip("/")
+
+
+def point_colab_cell(path: Path, url: str) -> bool:
+    """Point the Colab cell of chapter ``path`` (the code cell that checks for
+    ``google.colab``) at repository ``url``; True if the chapter changed."""
+    import nbformat
+
+    notebook = nbformat.read(path, as_version=4)
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and "google.colab" in cell.source:
+            pointed = WEB_URL.sub(url, cell.source)
+            if pointed == cell.source:
+                return False
+            cell.source = pointed
+            nbformat.write(notebook, path)
+            return True
+    return False
+
+
+def colab_urls(notebook: dict) -> list[str]:
+    """The URLs in a chapter's Colab cell."""
+    return [url for cell in notebook.get("cells", []) if cell.get("cell_type") == "code"
+            for source in ["".join(cell.get("source", ""))] if "google.colab" in source
+            for url in WEB_URL.findall(source)]
 
 
 def jupyter_book_command() -> str:
@@ -193,6 +280,11 @@ def reproduce(*, profile: str = "book", chapters: Sequence[str] | None = None,
     book_dir = Path(book_dir)
     log_dir = book_dir.parent / LOG_DIR
     selected = select_chapters(list_chapters(book_dir), chapters)
+    if (book_dir.parent / "_config.yml").is_file():
+        url = repository_url(book_dir.parent)
+        for path in selected:
+            if point_colab_cell(path, url):
+                logger.info("%s: Colab cell pointed at %s", path.stem, url)
     results = []
     bar = tqdm(selected, desc="reproduce", unit="chapter", disable=not progress)
     for path in bar:
@@ -208,3 +300,85 @@ def reproduce(*, profile: str = "book", chapters: Sequence[str] | None = None,
             msg = f"jupyter-book build failed; see {log_dir / 'build.log'}."
             raise RuntimeError(msg)
     return results
+
+
+#: Browser executables tried by :func:`render_pages`, in order.
+CHROMIUM = ("chromium", "chromium-browser", "google-chrome", "chrome")
+
+
+def built_pages(html_dir: str | Path = "_build/html") -> list[Path]:
+    """The built HTML pages of the book's chapters (``<html_dir>/book/*.html``), sorted.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the book has not been built (``gler reproduce`` or ``jupyter-book build .``).
+    """
+    pages = sorted((Path(html_dir) / "book").glob("*.html"))
+    if not pages:
+        msg = (f"No built chapter pages in {Path(html_dir) / 'book'}; build the book first "
+               "(gler reproduce, or jupyter-book build .).")
+        raise FileNotFoundError(msg)
+    return pages
+
+
+def render_pages(html_dir: str | Path = "_build/html", out_dir: str | Path = "_build/pages", *,
+                 width: int = 1280, height: int = 16000, browser: str | None = None,
+                 ) -> list[Path]:
+    """A PNG of every built chapter page, as a reader's browser shows it (headless Chromium).
+
+    Each page is drawn in a ``width`` x ``height`` window and cropped below its last content;
+    a page longer than ``height`` pixels is cut there (a warning says which).
+
+    Parameters
+    ----------
+    html_dir
+        The built book (``_build/html``).
+    out_dir
+        Where the PNGs go, one per page, named like the page.
+    browser
+        A Chromium executable; default the first of :data:`CHROMIUM` on the PATH.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The PNG files.
+
+    Raises
+    ------
+    FileNotFoundError
+        No built pages, or no Chromium (install Debian's ``chromium`` package, or pass
+        ``--browser``).
+    RuntimeError
+        If Chromium fails on a page.
+    """
+    from PIL import Image, ImageChops
+
+    pages = built_pages(html_dir)
+    found = browser or next(filter(None, map(shutil.which, CHROMIUM)), None)
+    if found is None:
+        msg = (f"No Chromium found (tried {', '.join(CHROMIUM)}); install it (Debian: apt-get "
+               "install chromium) or pass --browser PATH.")
+        raise FileNotFoundError(msg)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shots = []
+    for page in pages:
+        png = out_dir / f"{page.stem}.png"
+        done = subprocess.run(
+            [found, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+             "--force-device-scale-factor=1", f"--window-size={width},{height}",
+             f"--screenshot={png.resolve()}", page.resolve().as_uri()],
+            capture_output=True, text=True, check=False, timeout=300)
+        if done.returncode or not png.is_file():
+            msg = f"Chromium could not render {page}: {done.stderr.strip()[-500:]}"
+            raise RuntimeError(msg)
+        with Image.open(png) as image:
+            rgb = image.convert("RGB")
+        box = ImageChops.difference(rgb, Image.new("RGB", rgb.size, "white")).getbbox()
+        bottom = box[3] if box else 1
+        if bottom >= height - 1:
+            logger.warning("%s is longer than %d px: its PNG is cut there", page.name, height)
+        rgb.crop((0, 0, width, min(height, bottom + 40))).save(png)
+        shots.append(png)
+    return shots

@@ -29,7 +29,7 @@ def _pyproject() -> dict[str, str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     extras = project["optional-dependencies"]
     requirements = project["dependencies"] + extras["book"] + extras["dask"]
-    return dict(_split(r) for r in requirements)
+    return {name: spec for name, spec in map(_split, requirements) if name != "gler"}
 
 
 def _environment() -> tuple[dict[str, str], list[str]]:

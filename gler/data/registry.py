@@ -166,7 +166,10 @@ def _download(pup: pooch.Pooch, name: str, fname: str,
     except requests.exceptions.RequestException as err:
         where = (f"{DATA_DIR_ENV}={data_dir} has no {name}/{fname}" if data_dir
                  else f"{DATA_DIR_ENV} is not set")
-        msg = (f"Could not download {key} from {url} ({type(err).__name__}: {err}); {where}. "
+        # A connection error's text repeats the URL and the retry chain: its name is enough.
+        detail = (type(err).__name__ if isinstance(err, requests.exceptions.ConnectionError)
+                  else f"{type(err).__name__}: {err}")
+        msg = (f"Could not download {key} from {url} ({detail}); {where}. "
                f"If this machine is offline, copy the file to <dir>/{key} and set "
                f"{DATA_DIR_ENV}=<dir>; otherwise retry later or check the URL.")
         raise ConnectionError(msg) from err

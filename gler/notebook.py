@@ -1,0 +1,129 @@
+"""Helpers the book's chapters call: a chapter whose data cannot be had, and figures that show.
+
+A chapter that needs downloaded data (the real-site chapter) loads it through
+:func:`load_or_skip`. Offline, without a cache and without ``GLER_DATA_DIR``, it shows one note
+that names the file, where it comes from and how to provide it, and switches the chapter's
+remaining cells off, so the chapter ends cleanly (under nbval too) instead of failing cell
+after cell. ``gler reproduce`` recognises the note by its output metadata (:data:`SKIP_KEY`),
+reports the chapter as skipped and keeps the committed one.
+
+Example
+-------
+>>> from gler.notebook import load_or_skip
+>>> load_or_skip(lambda: 42)
+42
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+#: Output-metadata key of the note that :func:`skip_rest_of_chapter` shows.
+SKIP_KEY = "gler_skipped"
+#: The matplotlib backend that embeds figures in a notebook's outputs.
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
+
+
+def load_or_skip(load: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
+    """``load(*args, **kwargs)``; if its data cannot be downloaded, a note and None.
+
+    Parameters
+    ----------
+    load
+        A loader that fetches through the manifest (e.g. :func:`gler.load_menyuan`), which
+        raises :class:`ConnectionError` with a one-line message when a file cannot be had.
+
+    Returns
+    -------
+    The loader's result, or None after :func:`skip_rest_of_chapter` (inside IPython).
+
+    Raises
+    ------
+    ConnectionError
+        Outside IPython, the loader's error as it is.
+    """
+    try:
+        return load(*args, **kwargs)
+    except ConnectionError as err:
+        skip_rest_of_chapter(str(err))
+        return None
+
+
+def skip_rest_of_chapter(reason: str) -> None:
+    """Show one note with ``reason`` and turn every later cell of this kernel into a no-op.
+
+    Raises
+    ------
+    RuntimeError
+        Outside an IPython kernel (there is no chapter to skip).
+    """
+    from IPython import get_ipython
+    from IPython.display import Markdown, display
+
+    shell = get_ipython()
+    if shell is None:
+        msg = f"skip_rest_of_chapter needs an IPython kernel; the chapter stopped: {reason}"
+        raise RuntimeError(msg)
+    note = (f"**This chapter's data are not available here, so the rest of the chapter is "
+            f"skipped.** {reason}")
+    display(Markdown(note), metadata={SKIP_KEY: reason})
+    if _empty_cell not in shell.input_transformers_cleanup:
+        shell.input_transformers_cleanup.append(_empty_cell)
+
+
+def _empty_cell(lines: list[str]) -> list[str]:
+    """IPython input transformer: the cell runs as an empty one."""
+    return []
+
+
+def skip_reason(notebook: dict) -> str | None:
+    """The reason of a :func:`skip_rest_of_chapter` note in an executed notebook, else None."""
+    for cell in notebook.get("cells", []):
+        for output in cell.get("outputs", []):
+            reason = output.get("metadata", {}).get(SKIP_KEY)
+            if reason:
+                return reason
+    return None
+
+
+#: Source patterns of a code cell that draws: a ``gler.plot`` figure, a new matplotlib figure,
+#: or a pandas/xarray/Axes ``.plot(`` call.
+DRAWS = re.compile(r"\bplot\.(plot_\w+|quicklook|map_axes)\(|\bplt\.(subplots|figure|subplot)\("
+                   r"|\.plot\(|\.(imshow|pcolormesh|contourf?)\(")
+#: Cell tag for a cell that draws only under some parameters (the drawing line is in a branch).
+FIGURE_OPTIONAL = "figure-optional"
+IMAGE_TYPES = ("image/png", "image/svg+xml", "image/jpeg")
+
+
+def image_count(cell: dict) -> int:
+    """How many image outputs a code cell holds."""
+    return sum(any(kind in output.get("data", {}) for kind in IMAGE_TYPES)
+               for output in cell.get("outputs", []))
+
+
+def cells_missing_figures(notebook: dict) -> list[int]:
+    """Indices of the code cells that draw (see :data:`DRAWS`) but hold no image output.
+
+    Cells tagged :data:`FIGURE_OPTIONAL` and cells of a skipped chapter (:func:`skip_reason`)
+    are not counted.
+
+    Example
+    -------
+    >>> cell = {"cell_type": "code", "source": "fig, ax = plt.subplots()", "outputs": []}
+    >>> cells_missing_figures({"cells": [cell]})
+    [0]
+    """
+    if skip_reason(notebook):
+        return []
+    missing = []
+    for index, cell in enumerate(notebook.get("cells", [])):
+        source = "".join(cell.get("source", ""))
+        tags = cell.get("metadata", {}).get("tags", [])
+        if (cell.get("cell_type") == "code" and FIGURE_OPTIONAL not in tags
+                and DRAWS.search(source) and not image_count(cell)):
+            missing.append(index)
+    return missing
