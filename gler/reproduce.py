@@ -304,6 +304,8 @@ def reproduce(*, profile: str = "book", chapters: Sequence[str] | None = None,
 
 #: Browser executables tried by :func:`render_pages`, in order.
 CHROMIUM = ("chromium", "chromium-browser", "google-chrome", "chrome")
+#: Height of the book theme's footer, which stays at the bottom of the window (pixels).
+FOOTER = 120
 
 
 def built_pages(html_dir: str | Path = "_build/html") -> list[Path]:
@@ -327,8 +329,9 @@ def render_pages(html_dir: str | Path = "_build/html", out_dir: str | Path = "_b
                  ) -> list[Path]:
     """A PNG of every built chapter page, as a reader's browser shows it (headless Chromium).
 
-    Each page is drawn in a ``width`` x ``height`` window and cropped below its last content;
-    a page longer than ``height`` pixels is cut there (a warning says which).
+    Each page is drawn in a ``width`` x ``height`` window and cropped below the last content of
+    its text column (the middle of the window, above the footer); a page longer than that is
+    cut there (a warning says which).
 
     Parameters
     ----------
@@ -375,9 +378,12 @@ def render_pages(html_dir: str | Path = "_build/html", out_dir: str | Path = "_b
             raise RuntimeError(msg)
         with Image.open(png) as image:
             rgb = image.convert("RGB")
-        box = ImageChops.difference(rgb, Image.new("RGB", rgb.size, "white")).getbbox()
+        # The sidebars run the window's full height and the footer sits at its bottom: the page
+        # ends where its text column does, above the footer.
+        column = rgb.crop((width // 4, 0, width * 4 // 5, height - FOOTER))
+        box = ImageChops.difference(column, Image.new("RGB", column.size, "white")).getbbox()
         bottom = box[3] if box else 1
-        if bottom >= height - 1:
+        if bottom >= height - FOOTER - 1:
             logger.warning("%s is longer than %d px: its PNG is cut there", page.name, height)
         rgb.crop((0, 0, width, min(height, bottom + 40))).save(png)
         shots.append(png)

@@ -156,8 +156,10 @@ def test_render_pages(tmp_path):
 
     pages = tmp_path / "html" / "book"
     pages.mkdir(parents=True)
-    (pages / "01_a.html").write_text("<html><body><h1>Chapter</h1>"
-                                     "<div style='height:300px;background:#036'></div></body>")
+    (pages / "01_a.html").write_text(
+        "<html><body style='margin:0'><h1>Chapter</h1><div style='position:fixed;top:0;left:0;"
+        "width:50px;height:100%;background:#999'></div>"
+        "<div style='height:300px;background:#036'></div></body></html>")
     [png] = rp.render_pages(tmp_path / "html", tmp_path / "png", width=400, height=2000)
     with Image.open(png) as image:
         assert image.width == 400 and 300 < image.height < 600
