@@ -20,7 +20,6 @@ import numpy as np
 from gler.data.multistack import MultiStackWindows
 from gler.data.windows import Batch, WindowDataset
 
-
 #: Increments further than this many robust standard deviations (1.4826 MAD) from their median
 #: are left out of the displacement scale: on clean data none is, while one corrupt cell
 #: (say 1e30 mm) would otherwise set the scale and every forecast.
