@@ -652,6 +652,8 @@ def _fit(model: torch.nn.Module, windows: WindowDataset | MultiStackWindows,
         remedy = (f"delete it to train {out_dir} from the start, or use a new --out "
                   "directory")
         saved = load_file(checkpoint_path, remedy, map_location=device)
+        if (out_dir / BEST_FILE).is_file():  # resuming keeps it: refuse a damaged or planted one
+            load_file(out_dir / BEST_FILE, remedy, map_location="cpu")
         try:
             model.load_state_dict(saved["model"])
             optimiser.load_state_dict(saved["optimizer"])

@@ -52,11 +52,6 @@ def check_outputs(outputs: Sequence[tuple[str, Path | None]], *, runs: Iterable[
         if path is None:
             continue
         where = _resolve(path)
-        allowed = (suffixes or {}).get(flag)
-        if allowed and path.suffix.lower() not in allowed:
-            msg = (f"{flag} {path}: unknown output format {path.suffix or '(no suffix)'!r}; use "
-                   f"a path ending in {' or '.join(allowed)}.")
-            raise ValueError(msg)
         if where in input_paths:
             msg = f"{flag} {path} is an input of this command; write the output elsewhere."
             raise ValueError(msg)
@@ -65,6 +60,11 @@ def check_outputs(outputs: Sequence[tuple[str, Path | None]], *, runs: Iterable[
                     else f"a file of the run directory {where.parent}")
             msg = (f"{flag} {path} is {what}, which only gler train writes; choose another "
                    f"name (e.g. {where.parent / 'evaluation.json'}).")
+            raise ValueError(msg)
+        allowed = (suffixes or {}).get(flag)
+        if allowed and path.suffix.lower() not in allowed:
+            msg = (f"{flag} {path}: unknown output format {path.suffix or '(no suffix)'!r}; use "
+                   f"a path ending in {' or '.join(allowed)}.")
             raise ValueError(msg)
         if where in seen:
             msg = f"{flag} and {seen[where]} are the same file ({path}); give them different paths."

@@ -68,8 +68,8 @@ _SLASHED = re.compile(r"^(\d{1,2})([/.\-])(\d{1,2})\2(\d{2,4})$")
 
 def parse_dates(values: Iterable, date_format: str | None = None, *, what: str = "dates",
                 lines: Sequence[int] | None = None) -> pd.DatetimeIndex:
-    """Dates from text: ISO 8601 (``2018-01-04``, ``20180104``, with or without a time) unless
-    ``date_format`` (a :func:`~datetime.datetime.strptime` format) says otherwise.
+    """Dates from text: ISO 8601 (``2018-01-04``, ``20180104``, with or without a time), or
+    ``date_format`` (a :func:`~datetime.datetime.strptime` format; ISO 8601 is still accepted).
 
     Day/month orders are never guessed: ``03/04/2018`` without ``date_format`` is refused with
     the two formats that would read it. Time zones are converted to UTC and dropped.
@@ -105,6 +105,10 @@ def parse_dates(values: Iterable, date_format: str | None = None, *, what: str =
     except (ValueError, TypeError) as err:  # a format pandas cannot use
         msg = f"date format {date_format!r} (--date-format) is not usable: {err}."
         raise ValueError(msg) from None
+    if date_format is not None and pd.isna(parsed).any():
+        # ISO 8601 is unambiguous: always accepted, next to the given format.
+        iso = pd.to_datetime(strings, format="ISO8601", errors="coerce")
+        parsed = parsed.where(~pd.isna(parsed), iso)
     bad = np.flatnonzero(pd.isna(parsed))
     if len(bad):
         first = int(bad[0])

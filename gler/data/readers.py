@@ -340,6 +340,10 @@ def _points(values: np.ndarray, table: _Table, keep: pd.DataFrame, times: pd.Dat
         if col not in (pid, lat, lon) and pd.api.types.is_numeric_dtype(keep[col]):
             ds[col] = ("point", keep[col].to_numpy())
     empty = ds[DISPLACEMENT].isnull().all("time").values
+    if empty.size and empty.all():
+        msg = (f"{path}: no point has a displacement value at any date (every cell is empty "
+               "or NaN); nothing can be trained or forecast. Check the file.")
+        raise ValueError(msg)
     if empty.any():
         warnings.warn(f"{path}: dropped {int(empty.sum())} of {empty.size} points that have no "
                       "displacement value at any date.", stacklevel=3)
