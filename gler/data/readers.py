@@ -97,8 +97,7 @@ def detect_format(path: str | Path) -> str:
     if path.suffix.lower() in (".nc", ".nc4", ".netcdf", ".cdf"):
         return "netcdf"
     if ".csv" in suffixes or path.suffix.lower() in (".txt", ".tsv"):
-        columns = [c.strip() for c in pd.read_csv(path, nrows=0, sep=None, engine="python")
-                   .columns]
+        columns = _header(path)
         dates = [c for c in columns if _DATE_COLUMN.match(c)]
         lower = [c.lower() for c in columns]
         if dates and "pid" in lower and all(c in lower for c in _EGMS_COLUMNS):
@@ -114,6 +113,18 @@ def detect_format(path: str | Path) -> str:
     msg = (f"Cannot tell the format of {path}. Known formats: {', '.join(FORMATS)}; pass "
            "format= explicitly.")
     raise ValueError(msg)
+
+
+def _header(path: Path) -> list[str]:
+    """The column names of a table: its first non-empty line, split at ',', ';' or tabs."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as stream:
+            line = next((row for row in stream if row.strip()), "")
+    except UnicodeDecodeError:
+        msg = f"{path} is not a text file in utf-8; is it really a CSV table?"
+        raise ValueError(msg) from None
+    sep = max((",", ";", "\t"), key=line.count)
+    return [c.strip() for c in next(csv.reader([line], delimiter=sep), [])]
 
 
 def _displacement(values: np.ndarray, units: str, dims: tuple[str, ...]) -> xr.DataArray:
@@ -362,8 +373,8 @@ def _read_wide(path: Path, *, units: str | None, point_col: str | None = None,
         raise ValueError(_NO_UNITS.format(path=path, kind="generic point"))
     table = _Table(path, read_kw)
     if date_format is not None:
-        date_cols = [c for c in table.frame.columns
-                     if not pd.isna(pd.to_datetime(c, format=date_format, errors="coerce"))]
+        date_cols = [c for c in table.frame.columns if _DATE_COLUMN.match(c)
+                     or not pd.isna(pd.to_datetime(c, format=date_format, errors="coerce"))]
     else:
         date_cols = [c for c in table.frame.columns if _DATE_COLUMN.match(c)]
     if len(date_cols) < 2:
@@ -435,7 +446,12 @@ def _read_dataset(path: Path, *, fmt: str, units: str | None = None,
                "already (--units mm only confirms it). Convert the displacement to mm and set "
                "its units attribute.")
         raise ValueError(msg)
-    return _validate(ds), f"{stated} (the file's units attribute)"
+    try:
+        ds = _validate(ds)
+    except ValueError as err:
+        msg = f"{path}: {err}"
+        raise ValueError(msg) from None
+    return ds, f"{stated} (the file's units attribute)"
 
 
 def open_stack(path: str | Path, format: str | None = None, *, units: str | None = None,
