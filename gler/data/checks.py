@@ -74,10 +74,11 @@ def check_displacement(ds: xr.Dataset, *, outliers: str = "error", units_stated:
         finite = np.isfinite(values)
         any_finite = any_finite or bool(finite.any())
         bad = (~finite & ~np.isnan(values)) | (finite & (np.abs(values) > MAX_ABS_MM))
-        spikes, steps = _jumps(np.where(bad, np.nan, values))
-        if outliers == "mask":
-            # What is left after masking the spikes: a step that masking cannot remove.
-            _, steps = _jumps(np.where(bad | spikes, np.nan, values))
+        spikes, _ = _jumps(np.where(bad, np.nan, values))
+        # What is left without the outliers and spikes: a step that masking cannot remove
+        # (the neighbours of a spike jump too, but only to the spike).
+        new_spikes, steps = _jumps(np.where(bad | spikes, np.nan, values))
+        steps |= new_spikes
         t, p = np.nonzero(bad | spikes)
         flagged.append((t, p + offset))
         t, p = np.nonzero(steps)
