@@ -294,10 +294,20 @@ def _rng_state() -> dict:
 
 def _set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
-    random.setstate((state["python_version"], tuple(int(v) for v in state["python"].tolist()),
-                     state["python_gauss"]))
+    if "python_version" in state:
+        random.setstate((state["python_version"],
+                         tuple(int(v) for v in state["python"].tolist()), state["python_gauss"]))
+    else:  # checkpoints written before the state became a tensor: the tuple itself
+        random.setstate(state["python"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+#: Numpy scalars (plain numbers, no code), which checkpoints written before gler stored only
+#: tensors and plain values hold: allowed, so those still resume.
+_NUMPY_SCALARS = [np._core.multiarray.scalar, np.dtype,
+                  *(getattr(np.dtypes, name) for name in ("Float64DType", "Float32DType",
+                                                          "Int64DType", "BoolDType"))]
 
 
 def load_file(path: Path, remedy: str, *, map_location: str | torch.device = "cpu") -> Any:
@@ -312,7 +322,7 @@ def load_file(path: Path, remedy: str, *, map_location: str | torch.device = "cp
         One line: the file, what is wrong with it and ``remedy``.
     """
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), torch.serialization.safe_globals(_NUMPY_SCALARS):
             warnings.simplefilter("ignore")  # torch warns about the pickle protocol of odd files
             return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # torch raises UnpicklingError, RuntimeError, EOFError, ...

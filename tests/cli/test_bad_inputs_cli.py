@@ -198,6 +198,17 @@ def test_kelvin_temperatures_are_refused(site, tmp_path, capsys):
                     "--out", str(tmp_path / "f.nc")], "kelvin", "air_temperature")
 
 
+def test_monthly_factors_are_named_as_such(site, tmp_path, capsys):
+    """A factor table with one row per month is refused as monthly, not as 'not covered'."""
+    root, _ = site
+    factors = _factors()
+    factors[pd.to_datetime(factors["date"]).dt.day == 1].to_csv(tmp_path / "monthly.csv",
+                                                                  index=False)
+    _fails(capsys, ["predict", "--run", str(root / "run"), "--data", str(root / "points.csv"),
+                    "--units", "mm", "--factors", str(tmp_path / "monthly.csv"),
+                    "--out", str(tmp_path / "f.nc")], "look monthly", "daily")
+
+
 # -- 4. CSV shape ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("edit", "fragments"), [
