@@ -500,6 +500,13 @@ def load_run(run_dir: str | Path, *, map_location: str | torch.device = "cpu") -
             raise ValueError(msg) from None
         model.eval()
         scaler = Scaler.load(run_dir / SCALER_FILE)
+        n = len(record["factors"])
+        if (list(scaler.factors) != list(record["factors"]) or len(scaler.factor_mean) != n
+                or len(scaler.factor_std) != n):
+            msg = (f"{run_dir / SCALER_FILE} is for the factors {list(scaler.factors)}, but "
+                   f"{run_dir / RUN_FILE} names {record['factors']}: the files are from "
+                   "different runs. Restore the run directory from a copy, or retrain.")
+            raise ValueError(msg)
     return Run(run_dir=run_dir, model_name=record["model"], kind=record["kind"], model=model,
                train_config=config, split=SplitDates.from_dict(record["split"]),
                factors=tuple(record["factors"]), scaler=scaler, info=record)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gler.data.checks import MAX_STEP_MM
 from gler.data.multistack import MultiStackWindows
 from gler.data.windows import Batch, WindowDataset
 
@@ -153,7 +154,8 @@ class Scaler:
         FileNotFoundError
             If there is no such file.
         ValueError
-            If the file is damaged or holds a scale that is not a positive finite number.
+            If the file is damaged or holds a scale that no clean training data give (not in
+            (0, :data:`~gler.data.checks.MAX_STEP_MM`]) or non-finite factor statistics.
         """
         path = Path(path)
         if not path.is_file():
@@ -167,7 +169,7 @@ class Scaler:
             msg = (f"{path} is damaged ({type(err).__name__}); restore it from a copy, or "
                    "retrain the model (gler train with a new --out).")
             raise ValueError(msg) from None
-        if not np.isfinite(numbers).all() or scaler.scale <= 0:
+        if not np.isfinite(numbers).all() or not 0 < scaler.scale <= MAX_STEP_MM:
             msg = (f"{path} holds a displacement scale of {scaler.scale} mm (or non-finite "
                    "factor statistics): the training data had implausible values. Retrain on "
                    "checked data (gler train refuses such data now).")

@@ -385,6 +385,14 @@ def test_run_of_another_size_and_edited_version_are_refused(site, tmp_path, caps
     (run / "run.json").write_text('{"format": 1, "gler')
     _fails(capsys, ["evaluate", "--run", str(run), *data, "--out", str(tmp_path / "e.json")],
            "run.json is damaged")
+    (run / "run.json").write_text(json.dumps(record))
+    (run / "scaler.json").write_text('{"scale": 1.3e29, "factor_mean": [], "factor_std": [], '
+                                     '"factors": []}')
+    _fails(capsys, ["predict", "--run", str(run), *data, "--out", str(tmp_path / "f.nc")],
+           "scaler.json holds a displacement scale of 1.3e+29", "Retrain")
+    (run / "scaler.json").write_text("not json")
+    _fails(capsys, ["predict", "--run", str(run), *data, "--out", str(tmp_path / "f.nc")],
+           "scaler.json is damaged")
 
 
 def test_own_checkpoints_load_with_weights_only(site):
