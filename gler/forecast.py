@@ -110,6 +110,10 @@ def predict(run: Run | str | Path, stack: xr.Dataset, *,
     >>> fc = predict("runs/beiluhe-gler", stack, issues="test")  # doctest: +SKIP
     >>> fc.forecast.sel(horizon=1).isel(issue_time=0).plot()  # doctest: +SKIP
     """
+    if batch_size is not None and (isinstance(batch_size, bool) or int(batch_size) < 1):
+        msg = (f"batch_size={batch_size} (--batch-size): give a positive number of samples per "
+               "model call, or leave it out for the device's default.")
+        raise ValueError(msg)
     run = run if isinstance(run, Run) else load_run(run)
     config = run.train_config
     windows = WindowDataset(stack, window=config.window, horizon=config.horizon,
@@ -215,6 +219,54 @@ def _to_dataset(out: np.ndarray, windows: WindowDataset, issue_index: np.ndarray
         if key in stack.attrs:
             ds.attrs[f"data_{key}"] = stack.attrs[key]
     return ds
+
+
+def check_coverage(forecast: xr.Dataset, stack: xr.Dataset, *,
+                   max_nan_fraction: float = 0.5, min_observed: float | None = None) -> None:
+    """Refuse forecasts that are NaN for more than ``max_nan_fraction`` of the observed pixels.
+
+    A pixel counts as observed when the stack has a finite displacement there at some date; it
+    has a forecast when any (issue date, step) of it is finite. NaN forecasts come from input
+    windows with too few observations (fewer than the run's ``min_observed`` fraction).
+
+    Raises
+    ------
+    ValueError
+        With the number of pixels without a forecast, a few of them, and why.
+
+    Example
+    -------
+    >>> check_coverage(predict(run, stack, issues="last"), stack)  # doctest: +SKIP
+    """
+    if not 0 <= max_nan_fraction <= 1:
+        msg = f"max_nan_fraction={max_nan_fraction} (--max-nan-fraction) must lie in [0, 1]."
+        raise ValueError(msg)
+    spatial = [d for d in forecast[FORECAST].dims if d not in ("issue_time", "horizon")]
+    observed = np.isfinite(stack["displacement"].values).any(axis=0).reshape(-1)
+    covered = np.isfinite(forecast[FORECAST].values).any(axis=(0, 1)).reshape(-1)
+    missing = observed & ~covered
+    n_observed = int(observed.sum())
+    if not n_observed or (missing.sum() <= max_nan_fraction * n_observed and covered.any()):
+        return
+    issue = pd.DatetimeIndex(forecast["issue_time"].values)
+    dates = (f"issue date {issue[0].date()}" if len(issue) == 1 else
+             f"issue dates {issue[0].date()} to {issue[-1].date()}")
+    needs = (f" (at least {min_observed:.0%} of each input window must be observed)"
+             if min_observed is not None else "")
+    if not covered.any():
+        msg = (f"Every forecast is NaN: at {dates} no pixel has enough observed acquisitions in "
+               f"its input window{needs}. Check the data for gaps (NaN) at those dates, or "
+               "choose other --issues.")
+        raise ValueError(msg)
+    labels = np.stack(np.meshgrid(*[forecast[d].values for d in spatial], indexing="ij"),
+                      axis=-1).reshape(-1, len(spatial))[missing][:5]
+    shown = ", ".join("(" + ", ".join(map(str, row)) + ")" for row in labels)
+    msg = (f"{int(missing.sum())} of {n_observed} observed pixels "
+           f"({missing.sum() / n_observed:.0%}, more than --max-nan-fraction "
+           f"{max_nan_fraction:g}) have no forecast at {dates}, e.g. {'/'.join(spatial)} "
+           f"{shown}: their input windows have too many gaps{needs}. Check the data, choose "
+           "other --issues, or raise --max-nan-fraction to accept them.")
+    raise ValueError(msg)
 
 
 def save_forecast(forecast: xr.Dataset, path: str | Path) -> Path:

@@ -20,8 +20,10 @@ import hashlib
 import json
 import logging
 import os
+import pickle
 import random
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -180,7 +182,7 @@ class TrainConfig:
             return self.lr
         progress = (epoch - 1) / (self.epochs - 1)
         floor = self.lr / 20
-        return floor + 0.5 * (self.lr - floor) * (1 + np.cos(np.pi * progress))
+        return float(floor + 0.5 * (self.lr - floor) * (1 + np.cos(np.pi * progress)))
 
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with some fields changed (``None`` values are ignored)."""
@@ -280,7 +282,11 @@ def _seed_everything(seed: int) -> None:
 
 def _rng_state() -> dict:
     # numpy draws come from per-epoch Generators, so only torch's and Python's states matter.
-    state = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    # Python's state (version, 625 ints, None) is stored as a tensor of those ints, so that the
+    # checkpoint holds only tensors and plain values and loads with weights_only=True.
+    version, internal, gauss = random.getstate()
+    state = {"torch": torch.get_rng_state(), "python_version": int(version),
+             "python": torch.tensor(internal, dtype=torch.int64), "python_gauss": gauss}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -288,9 +294,46 @@ def _rng_state() -> dict:
 
 def _set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
-    random.setstate(state["python"])
+    if "python_version" in state:
+        random.setstate((state["python_version"],
+                         tuple(int(v) for v in state["python"].tolist()), state["python_gauss"]))
+    else:  # checkpoints written before the state became a tensor: the tuple itself
+        random.setstate(state["python"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+#: Numpy scalars (plain numbers, no code), which checkpoints written before gler stored only
+#: tensors and plain values hold: allowed, so those still resume.
+_NUMPY_SCALARS = [np._core.multiarray.scalar, np.dtype,
+                  *(getattr(np.dtypes, name) for name in ("Float64DType", "Float32DType",
+                                                          "Int64DType", "BoolDType"))]
+
+
+def load_file(path: Path, remedy: str, *, map_location: str | torch.device = "cpu") -> Any:
+    """``torch.load`` of a run file with ``weights_only=True``: tensors and plain values only.
+
+    A file that needs anything else (a planted pickle would run code), or that is damaged,
+    truncated or not a torch file, is refused by name, and nothing in it is executed.
+
+    Raises
+    ------
+    ValueError
+        One line: the file, what is wrong with it and ``remedy``.
+    """
+    try:
+        with warnings.catch_warnings(), torch.serialization.safe_globals(_NUMPY_SCALARS):
+            warnings.simplefilter("ignore")  # torch warns about the pickle protocol of odd files
+            return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
+        # torch's own message recommends weights_only=False, which is what must not be done.
+        if isinstance(err, pickle.UnpicklingError) and "GLOBAL" in str(err):
+            kind = ("refers to code, not only to tensors and plain values (refused unread: "
+                    "loading it could run that code; do not use this file)")
+        else:
+            kind = f"is damaged, truncated or not a PyTorch file ({type(err).__name__})"
+        msg = f"{path} {kind}; {remedy}"
+        raise ValueError(msg) from None
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
@@ -368,19 +411,50 @@ def read_run_record(run_dir: str | Path) -> dict:
     FileNotFoundError
         If the directory has no ``run.json``.
     ValueError
-        If the run was written in another run format (by an incompatible gler version).
+        If the run was written in another run format, or by another gler minor release
+        (``gler_version`` 0.1.x is read by gler 0.1.y only), or the file is damaged.
     """
     path = Path(run_dir) / RUN_FILE
     if not path.is_file():
         msg = f"{run_dir} is not a gler run directory (no {RUN_FILE}); train one with gler train."
         raise FileNotFoundError(msg)
-    record = json.loads(path.read_text())
+    try:
+        record = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        msg = (f"{path} is damaged ({type(err).__name__}: {_first_line(err)}); restore it from "
+               "a copy, or retrain (gler train with a new --out).")
+        raise ValueError(msg) from None
+    if not isinstance(record, dict):
+        msg = f"{path} is not a gler run record (a JSON object); retrain (gler train)."
+        raise ValueError(msg)
     if record.get("format") != RUN_FORMAT:
         msg = (f"{run_dir} was written by gler {record.get('gler_version', '?')} in run format "
                f"{record.get('format')!r}; this gler {__version__} reads format {RUN_FORMAT}. "
                "Retrain the model with this version (gler train).")
         raise ValueError(msg)
+    written = str(record.get("gler_version", ""))
+    if _release(written) != _release(__version__):
+        msg = (f"{run_dir} was written by gler {written or '(no version)'}; this gler "
+               f"{__version__} reads runs of gler {'.'.join(map(str, _release(__version__)))}.x "
+               f"only. Retrain the model with this version (gler train), or install gler "
+               f"{written} to use it.")
+        raise ValueError(msg)
+    missing = [k for k in ("model", "kind", "model_config", "train_config", "split", "factors")
+               if k not in record]
+    if missing:
+        msg = (f"{path} lacks {', '.join(missing)}; it is damaged. Restore it from a copy, or "
+               "retrain (gler train with a new --out).")
+        raise ValueError(msg)
     return record
+
+
+def _release(version: str) -> tuple[int, ...] | None:
+    """(major, minor) of a version string; runs keep their format within a minor release."""
+    parts = version.split(".")
+    try:
+        return int(parts[0]), int(parts[1])
+    except (IndexError, ValueError):
+        return None
 
 
 def load_run(run_dir: str | Path, *, map_location: str | torch.device = "cpu") -> Run:
@@ -413,13 +487,40 @@ def load_run(run_dir: str | Path, *, map_location: str | torch.device = "cpu") -
         if not weights.is_file():
             msg = f"{run_dir} has no {BEST_FILE}: training has not finished an epoch yet."
             raise FileNotFoundError(msg)
-        model.load_state_dict(torch.load(weights, map_location=map_location,
-                                         weights_only=True))
+        remedy = ("retrain the model (gler train with a new --out), or restore the run "
+                  "directory from a copy")
+        state = load_file(weights, remedy, map_location=map_location)
+        try:
+            model.load_state_dict(state)
+        except (RuntimeError, TypeError, AttributeError) as err:
+            msg = (f"{weights} does not fit the model described in {run_dir / RUN_FILE} "
+                   f"({record['model']}, {_describe(record['model_config'])}): "
+                   f"{_first_line(err)}; retrain with that config, or restore the matching "
+                   f"{RUN_FILE}.")
+            raise ValueError(msg) from None
         model.eval()
         scaler = Scaler.load(run_dir / SCALER_FILE)
+        n = len(record["factors"])
+        if (list(scaler.factors) != list(record["factors"]) or len(scaler.factor_mean) != n
+                or len(scaler.factor_std) != n):
+            msg = (f"{run_dir / SCALER_FILE} is for the factors {list(scaler.factors)}, but "
+                   f"{run_dir / RUN_FILE} names {record['factors']}: the files are from "
+                   "different runs. Restore the run directory from a copy, or retrain.")
+            raise ValueError(msg)
     return Run(run_dir=run_dir, model_name=record["model"], kind=record["kind"], model=model,
                train_config=config, split=SplitDates.from_dict(record["split"]),
                factors=tuple(record["factors"]), scaler=scaler, info=record)
+
+
+def _first_line(err: BaseException) -> str:
+    """The first line of an exception's message, shortened (torch's run to many lines)."""
+    line = (str(err).strip().splitlines() or [""])[0]
+    return line if len(line) <= 200 else line[:197] + "..."
+
+
+def _describe(model_config: dict) -> str:
+    shown = [f"{k}={v}" for k, v in model_config.items() if isinstance(v, int | float | str)]
+    return ", ".join(shown[:6]) or "default config"
 
 
 def _overrides(model_config: dict) -> dict:
@@ -565,12 +666,22 @@ def _fit(model: torch.nn.Module, windows: WindowDataset | MultiStackWindows,
              "finished": False, "history": []}
     checkpoint_path = out_dir / CHECKPOINT_FILE
     if checkpoint_path.is_file():
-        saved = torch.load(checkpoint_path, map_location=device, weights_only=False)
-        model.load_state_dict(saved["model"])
-        optimiser.load_state_dict(saved["optimizer"])
-        grad_scaler.load_state_dict(saved["grad_scaler"])
-        _set_rng_state(saved["rng"])
-        state = saved["state"]
+        remedy = (f"delete it to train {out_dir} from the start, or use a new --out "
+                  "directory")
+        saved = load_file(checkpoint_path, remedy, map_location=device)
+        if (out_dir / BEST_FILE).is_file():  # resuming keeps it: refuse a damaged or planted one
+            load_file(out_dir / BEST_FILE, remedy, map_location="cpu")
+        try:
+            model.load_state_dict(saved["model"])
+            optimiser.load_state_dict(saved["optimizer"])
+            grad_scaler.load_state_dict(saved["grad_scaler"])
+            _set_rng_state(saved["rng"])
+            state = saved["state"]
+            int(state["epoch"])
+        except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as err:
+            msg = (f"{checkpoint_path} does not fit the run in {out_dir / RUN_FILE} "
+                   f"({type(err).__name__}: {_first_line(err)}); {remedy}.")
+            raise ValueError(msg) from None
         logger.info("Resuming %s from epoch %d", out_dir, state["epoch"])
         _log(out_dir, {"event": "resume", "epoch": state["epoch"]})
     logger.info("Training %s on %d samples (%d pixels), validating on %d, device %s",
@@ -593,9 +704,10 @@ def _fit(model: torch.nn.Module, windows: WindowDataset | MultiStackWindows,
             state["bad_epochs"] += 1
         state["epoch"] = epoch
         state["finished"] = state["bad_epochs"] >= config.patience or epoch >= config.epochs
-        entry = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
-                 "best": improved, "train_s": round(t1 - t0, 3),
-                 "val_s": round(time.perf_counter() - t1, 3), "lr": lr}
+        # Plain floats only: the checkpoint must load with weights_only=True.
+        entry = {"epoch": epoch, "train_loss": float(train_loss), "val_loss": float(val_loss),
+                 "best": bool(improved), "train_s": round(t1 - t0, 3),
+                 "val_s": round(time.perf_counter() - t1, 3), "lr": float(lr)}
         state["history"].append(entry)
         _atomic_save({"model": model.state_dict(), "optimizer": optimiser.state_dict(),
                       "grad_scaler": grad_scaler.state_dict(), "rng": _rng_state(),

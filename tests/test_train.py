@@ -154,3 +154,34 @@ def test_cuda_request_without_cuda_is_refused(tmp_path, stack, tiny_model):
         pytest.skip("this machine has CUDA")
     with pytest.raises(ValueError, match="no CUDA device"):
         train(stack, tiny_model, CONFIG.replace(device="cuda"), out_dir=tmp_path, progress=False)
+
+
+def test_checkpoints_load_weights_only_and_older_ones_still_resume(tmp_path, stack, tiny_model):
+    """Checkpoints hold tensors and plain values only; one written the older way (numpy
+    scalars, Python's RNG state as a tuple) still resumes, to the same weights."""
+    import random
+
+    import numpy as np
+
+    train(stack, tiny_model, CONFIG, out_dir=tmp_path / "full", progress=False)
+
+    def interrupt(entry):
+        if entry["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(stack, tiny_model, CONFIG, out_dir=tmp_path / "cut", progress=False,
+              on_epoch_end=interrupt)
+    path = tmp_path / "cut" / CHECKPOINT_FILE
+    saved = torch.load(path, weights_only=True)
+    rng = saved["rng"]
+    rng["python"] = (rng.pop("python_version"), tuple(rng["python"].tolist()),
+                     rng.pop("python_gauss"))
+    for entry in saved["state"]["history"]:
+        entry["lr"] = np.float64(entry["lr"])
+    torch.save(saved, path)
+    state = random.getstate()
+    train(stack, tiny_model, CONFIG, out_dir=tmp_path / "cut", progress=False)
+    random.setstate(state)
+    full, cut = _weights(tmp_path / "full"), _weights(tmp_path / "cut")
+    assert all(torch.equal(full[k], cut[k]) for k in full)

@@ -34,8 +34,18 @@ def add_data_arguments(parser: argparse.ArgumentParser, *, several: bool = False
     parser.add_argument("--format", choices=FORMATS, default=None,
                         help="format of --data (default: detected from the file)")
     parser.add_argument("--units", default=None,
-                        help="displacement units of a generic CSV table: m, cm or mm")
+                        help="displacement units of a CSV table (required unless --format "
+                             "egms): m, cm or mm; overrides the units of MintPy/LiCSBAS files; "
+                             "for NetCDF/Zarr only mm, to confirm very small displacements")
     parser.add_argument("--factors", type=Path, default=None, action=action, help=factors_help)
+    parser.add_argument("--date-format", default=None,
+                        help="strptime format of the dates in CSV tables (--data and "
+                             "--factors), e.g. %%d/%%m/%%Y; default ISO 8601 (2018-01-04 or "
+                             "20180104); day/month orders are never guessed")
+    parser.add_argument("--outliers", choices=("error", "mask"), default="error",
+                        help="displacements no ground motion produces (beyond 10 m, or jumps "
+                             "beyond 1 m between consecutive observations): error (default) "
+                             "or mask (set single-date outliers to NaN)")
 
 
 def open_inputs(args: argparse.Namespace) -> xr.Dataset:
@@ -64,10 +74,13 @@ def _open(data: Path, factors: Path | None, args: argparse.Namespace) -> xr.Data
     from gler.data.factors import open_factors
     from gler.data.readers import open_stack
 
-    stack = open_stack(data, format=args.format, units=args.units)
+    date_format = getattr(args, "date_format", None)
+    stack = open_stack(data, format=args.format, units=args.units, date_format=date_format,
+                       outliers=getattr(args, "outliers", "error"))
     if factors is None:
         return stack
-    aligned = align_factors(open_factors(factors), stack["time"].values)
+    factor_kw = {"date_format": date_format} if date_format else {}
+    aligned = align_factors(open_factors(factors, **factor_kw), stack["time"].values)
     replaced = sorted(set(aligned.data_vars) & set(stack.data_vars))
     if replaced:
         logger.warning("Factors %s in --data are replaced by those of --factors", replaced)

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from gler.cli._inputs import add_data_arguments, open_inputs
+from gler.cli._outputs import add_force_argument, check_outputs
 
 NAME = "evaluate"
 HELP = "evaluate runs against the classical baselines (and the noise floor) as JSON"
@@ -27,11 +28,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--maps", type=Path, default=None,
                         help="also write per-pixel RMSE maps to this NetCDF file")
     parser.add_argument("--out", required=True, type=Path, help="report file (.json)")
+    add_force_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from gler.evaluate import evaluate
 
+    check_outputs([("--out", args.out), ("--maps", args.maps)], runs=args.run,
+                  inputs=[args.data, args.factors], force=args.force,
+                  suffixes={"--out": (".json",), "--maps": (".nc", ".nc4", ".netcdf")})
     result = evaluate(args.run, open_inputs(args), baselines=args.baselines, split=args.split,
                       device=args.device)
     result.save(args.out)

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from gler.cli._inputs import add_data_arguments, open_inputs
+from gler.cli._outputs import add_force_argument, check_outputs
 
 NAME = "predict"
 HELP = "forecast a whole scene from a trained run (NetCDF or Zarr output)"
@@ -24,18 +25,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where to run the model (default: auto)")
     parser.add_argument("--batch-size", type=int, default=None,
                         help="samples per model call (default: 256 on a CPU, 65536 on a GPU)")
+    parser.add_argument("--max-nan-fraction", type=float, default=0.5,
+                        help="fail when more than this fraction of the observed pixels get no "
+                             "forecast (all NaN: their input windows have too many gaps); "
+                             "default 0.5, 1 accepts any (an all-NaN forecast is always an "
+                             "error)")
     parser.add_argument("--out", required=True, type=Path,
                         help="output file: .nc for NetCDF, .zarr for Zarr")
+    add_force_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from gler.forecast import ISSUE_CHOICES, predict, save_forecast
+    from gler.forecast import ISSUE_CHOICES, check_coverage, predict, save_forecast
     from gler.train import load_run
 
+    if args.batch_size is not None and args.batch_size < 1:
+        msg = (f"--batch-size {args.batch_size}: give a positive number of samples per model "
+               "call, or leave it out for the device's default.")
+        raise ValueError(msg)
+    if not 0 <= args.max_nan_fraction <= 1:
+        msg = f"--max-nan-fraction {args.max_nan_fraction}: give a fraction in [0, 1]."
+        raise ValueError(msg)
+    check_outputs([("--out", args.out)], runs=[args.run], inputs=[args.data, args.factors],
+                  force=args.force, suffixes={"--out": (".nc", ".nc4", ".netcdf", ".zarr")})
     issues = args.issues if args.issues in ISSUE_CHOICES else args.issues.split(",")
     run_ = load_run(args.run)
-    forecast = predict(run_, open_inputs(args), issues=issues, device=args.device,
+    stack = open_inputs(args)
+    forecast = predict(run_, stack, issues=issues, device=args.device,
                        batch_size=args.batch_size, progress=True)
+    check_coverage(forecast, stack, max_nan_fraction=args.max_nan_fraction,
+                   min_observed=run_.train_config.min_observed)
     path = save_forecast(forecast, args.out)
     sizes = " x ".join(f"{n} {d}" for d, n in forecast["forecast"].sizes.items())
     print(f"{path}: {run_.model_name} forecasts, {sizes}")

@@ -175,7 +175,8 @@ def align_factors(
     ValueError
         If the factors do not cover some acquisition dates (they are listed), the dates are
         unsorted, duplicated or sub-daily, an aggregation is unknown or names no factor, or no
-        temperature is available for the degree-days.
+        temperature is available for the degree-days, or the daily factors are in fact
+        monthly (or otherwise sampled more than two days apart).
 
     Notes
     -----
@@ -204,6 +205,15 @@ def align_factors(
         msg = "No acquisition dates given; align_factors needs at least one."
         raise ValueError(msg)
     dim, days = _daily_axis(daily)
+    if len(days) > 2:
+        spacing = float(np.median((days[1:] - days[:-1]).days))
+        if spacing > 2:
+            where = daily.attrs.get("source", "the factors")
+            msg = (f"{where}: the factor dates are {spacing:.0f} days apart (median): they "
+                   f"look {'monthly' if spacing >= 27 else 'coarser than daily'}, but gler "
+                   "aggregates daily factors over each acquisition interval. Give daily "
+                   "values (e.g. ERA5-Land daily), or put per-acquisition factors in --data.")
+            raise ValueError(msg)
     variables = {
         str(name).removesuffix(DAILY_SUFFIX): var
         for name, var in daily.data_vars.items()

@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from gler.data.model import check_times
+from gler.data.checks import check_factors
+from gler.data.model import check_times, parse_dates
 
 logger = logging.getLogger(__name__)
 
@@ -135,7 +136,8 @@ def _to_daily(ds: xr.Dataset) -> xr.Dataset:
 
 
 def _read_csv(path: Path, *, units: Mapping[str, str], rename: Mapping[str, str],
-              date_col: str | None, columns: list[str] | None, **read_kw: Any) -> xr.Dataset:
+              date_col: str | None, columns: list[str] | None, date_format: str | None = None,
+              **read_kw: Any) -> xr.Dataset:
     table = pd.read_csv(path, encoding="utf-8-sig", **read_kw)
     table.columns = [str(c).strip() for c in table.columns]
     if date_col is None:
@@ -146,7 +148,7 @@ def _read_csv(path: Path, *, units: Mapping[str, str], rename: Mapping[str, str]
                "date_col=.")
         raise ValueError(msg)
     table = table.dropna(how="all")  # trailing empty lines of spreadsheet exports
-    times = pd.to_datetime(table.pop(date_col), format="mixed")
+    times = parse_dates(table.pop(date_col), date_format, what=f"{path} column {date_col!r}")
     keep = columns if columns is not None else [
         c for c in table.columns if pd.api.types.is_numeric_dtype(table[c])]
     missing = sorted(set(keep) - set(table.columns))
@@ -262,6 +264,7 @@ def open_factors(
     lat: float | None = None,
     lon: float | None = None,
     bbox: tuple[float, float, float, float] | None = None,
+    date_format: str | None = None,
     **kwargs: Any,
 ) -> xr.Dataset:
     """Read daily environmental factors from a CSV table or an ERA5-Land NetCDF file.
@@ -286,6 +289,9 @@ def open_factors(
         ERA5: take the nearest grid cell.
     bbox
         ERA5: average the cells inside ``(lon_min, lat_min, lon_max, lat_max)`` instead.
+    date_format
+        CSV only: ``strptime`` format of the dates (e.g. ``"%d/%m/%Y"``); default ISO 8601
+        (day/month orders are never guessed).
     **kwargs
         Passed to :func:`pandas.read_csv` or :func:`xarray.open_dataset`.
 
@@ -302,8 +308,9 @@ def open_factors(
     Raises
     ------
     ValueError
-        Unknown format or units, unsorted or duplicated dates, no date column, or a
-        multi-cell ERA5 file without ``lat``/``lon`` or ``bbox``.
+        Unknown format or units, dates that are not ISO 8601 (or ``date_format``), unsorted
+        or duplicated dates, no date column, implausible values (a temperature above 100 °C is
+        kelvin), or a multi-cell ERA5 file without ``lat``/``lon`` or ``bbox``.
 
     Notes
     -----
@@ -328,7 +335,7 @@ def open_factors(
             "csv" if suffix in (".csv", ".txt") else None)
     if format == "csv":
         ds = _read_csv(path, units=dict(units or {}), rename=dict(rename or {}),
-                       date_col=date_col, columns=columns, **kwargs)
+                       date_col=date_col, columns=columns, date_format=date_format, **kwargs)
         check_times(ds["time"].values, what=f"dates of {path}")
         if (pd.DatetimeIndex(ds["time"].values).normalize().duplicated()).any():
             ds = _to_daily(ds)
@@ -341,4 +348,5 @@ def open_factors(
     times = check_times(ds["time"].values, what=f"daily factor dates of {path}")
     ds = ds.assign_coords(time=times.as_unit("ns"))
     ds.attrs.update(source=str(path), source_format=format)
+    check_factors(ds, list(ds.data_vars), source=str(path))  # e.g. kelvin labelled °C
     return ds

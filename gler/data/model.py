@@ -20,7 +20,8 @@ sampling (daily, hourly aggregated to daily, or per acquisition).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -60,6 +61,94 @@ def to_millimetres(values: np.ndarray, units: str) -> np.ndarray:
                "Set the 'units' attribute of the input or pass units= explicitly.")
         raise ValueError(msg)
     return np.asarray(values, dtype=np.float64) * LENGTH_TO_MM[key]
+
+
+_SLASHED = re.compile(r"^(\d{1,2})([/.\-])(\d{1,2})\2(\d{2,4})$")
+
+
+def parse_dates(values: Iterable, date_format: str | None = None, *, what: str = "dates",
+                lines: Sequence[int] | None = None) -> pd.DatetimeIndex:
+    """Dates from text: ISO 8601 (``2018-01-04``, ``20180104``, with or without a time), or
+    ``date_format`` (a :func:`~datetime.datetime.strptime` format; ISO 8601 is still accepted).
+
+    Day/month orders are never guessed: ``03/04/2018`` without ``date_format`` is refused with
+    the two formats that would read it. Time zones are converted to UTC and dropped.
+
+    Parameters
+    ----------
+    values
+        Date strings (or YYYYMMDD integers).
+    date_format
+        E.g. ``"%d/%m/%Y"``; None for ISO 8601.
+    what
+        Where the dates come from, for messages (e.g. ``"points.csv column 'date'"``).
+    lines
+        The file line of each value, for messages.
+
+    Raises
+    ------
+    ValueError
+        Naming the first value that is not a date in that format (and its line), with the fix.
+
+    Example
+    -------
+    >>> parse_dates(["2018-01-04", "20180116"]).strftime("%Y-%m-%d").tolist()
+    ['2018-01-04', '2018-01-16']
+    >>> parse_dates(["25/12/2018"], "%d/%m/%Y")[0].month
+    12
+    """
+    strings = pd.Index([v.strip() if isinstance(v, str) else ("" if pd.isna(v) else str(v))
+                        for v in values], dtype=object)
+    fmt = "ISO8601" if date_format is None else date_format
+    try:
+        parsed = pd.to_datetime(strings, format=fmt, errors="coerce")
+    except (ValueError, TypeError) as err:  # a format pandas cannot use
+        msg = f"date format {date_format!r} (--date-format) is not usable: {err}."
+        raise ValueError(msg) from None
+    if date_format is not None and pd.isna(parsed).any():
+        # ISO 8601 is unambiguous: always accepted, next to the given format.
+        iso = pd.to_datetime(strings, format="ISO8601", errors="coerce")
+        parsed = parsed.where(~pd.isna(parsed), iso)
+    bad = np.flatnonzero(pd.isna(parsed))
+    if len(bad):
+        first = int(bad[0])
+        where = f"{what}" + (f", line {lines[first]}" if lines is not None else "")
+        value = strings[first]
+        if value == "":
+            msg = f"{where}: a date is missing. Fill it in or remove the row."
+        elif date_format is not None:
+            msg = (f"{where}: {value!r} is not a date in the format {date_format!r} "
+                   "(--date-format). Fix the value or the format.")
+        else:
+            msg = f"{where}: {value!r} is not an ISO 8601 date (YYYY-MM-DD). " + _date_hint(
+                [s for s in strings if s])
+        raise ValueError(msg)
+    index = pd.DatetimeIndex(parsed)
+    if index.tz is not None:
+        index = index.tz_convert("UTC").tz_localize(None)
+    return index
+
+
+def _date_hint(strings: Sequence[str]) -> str:
+    """How to read day/month dates: which --date-format, without guessing the order."""
+    found = [m for m in (_SLASHED.match(s) for s in strings) if m]
+    if not found:
+        return ("Write dates as YYYY-MM-DD, or pass their format with --date-format (e.g. "
+                "'%d.%m.%Y'; date_format= in Python).")
+    sep = found[0].group(2)
+    year = "%Y" if len(found[0].group(4)) == 4 else "%y"
+    day_first, month_first = f"%d{sep}%m{sep}{year}", f"%m{sep}%d{sep}{year}"
+    day = next((m.group(0) for m in found if int(m.group(1)) > 12), None)
+    if day:
+        return (f"They look day-first ({day!r}: a first number above 12): "
+                f"pass --date-format '{day_first}' (gler does not guess day/month order).")
+    if any(int(m.group(3)) > 12 for m in found):
+        return (f"They look month-first (a second number above 12): pass --date-format "
+                f"'{month_first}' (gler does not guess day/month order).")
+    example = found[0].group(0)
+    return (f"Day and month are ambiguous in {example!r}: pass --date-format '{day_first}' "
+            f"if it is day/month, or '{month_first}' if it is month/day (date_format= in "
+            "Python).")
 
 
 def check_times(times: Iterable, what: str = "acquisition dates") -> pd.DatetimeIndex:

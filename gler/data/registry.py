@@ -49,7 +49,9 @@ def load_manifest(path: str | Path = MANIFEST) -> dict[str, dict[str, Any]]:
     Raises
     ------
     ValueError
-        If an entry lacks ``files`` or a file lacks ``url``, ``sha256`` or ``size``.
+        If an entry lacks ``files`` or a file lacks ``url``, ``sha256`` or ``size``, or a
+        dataset or file name would leave its folder of the cache (``..``, ``/``, ``\\``, an
+        absolute path).
     """
     with open(path, encoding="utf-8") as stream:
         datasets = (yaml.safe_load(stream) or {}).get("datasets") or {}
@@ -59,12 +61,24 @@ def load_manifest(path: str | Path = MANIFEST) -> dict[str, dict[str, Any]]:
             msg = f"Dataset {name!r} in {path} lists no files; add a 'files:' mapping."
             raise ValueError(msg)
         for fname, meta in files.items():
+            _check_name(str(name), path, "dataset")
+            _check_name(str(fname), path, f"file of dataset {name!r}")
             missing = [key for key in _FILE_KEYS if key not in (meta or {})]
             if missing:
                 msg = (f"File {name}/{fname} in {path} lacks {', '.join(missing)}; every file "
                        f"needs {', '.join(_FILE_KEYS)}.")
                 raise ValueError(msg)
     return datasets
+
+
+def _check_name(name: str, path: str | Path, what: str) -> None:
+    """Refuse a manifest name that is not one plain path component (it could escape the cache)."""
+    if (not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name
+            or Path(name).is_absolute() or ":" in name):
+        msg = (f"The {what} name {name!r} in {path} is not a plain file name: names may not "
+               "contain '/', '\\', ':' or be '..' (they would leave the dataset's folder of the "
+               "cache). Fix the manifest.")
+        raise ValueError(msg)
 
 
 def list_datasets() -> list[str]:

@@ -17,8 +17,28 @@ from pathlib import Path
 
 import numpy as np
 
+from gler.data.checks import MAX_STEP_MM
 from gler.data.multistack import MultiStackWindows
 from gler.data.windows import Batch, WindowDataset
+
+#: Increments further than this many robust standard deviations (1.4826 MAD) from their median
+#: are left out of the displacement scale: on clean data none is, while one corrupt cell
+#: (say 1e30 mm) would otherwise set the scale and every forecast.
+ROBUST_LIMIT = 10.0
+
+
+def _typical(diff: np.ndarray) -> np.ndarray:
+    """Mask of the finite increments within :data:`ROBUST_LIMIT` robust deviations."""
+    finite = np.isfinite(diff)
+    if not finite.any():
+        return finite
+    values = diff[finite].astype(np.float64)
+    centre = np.median(values)
+    spread = 1.4826 * np.median(np.abs(values - centre))
+    if spread == 0:  # quantised or constant increments: nothing to call an outlier by MAD
+        return finite
+    with np.errstate(invalid="ignore"):
+        return finite & (np.abs(diff - centre) <= ROBUST_LIMIT * spread)
 
 
 @dataclass(frozen=True)
@@ -29,7 +49,8 @@ class Scaler:
     ----------
     scale
         Displacement scale in mm: the root mean square of the 1 … H-step displacement increments
-        over the training period.
+        over the training period, leaving out increments further than :data:`ROBUST_LIMIT`
+        robust deviations from their median (outliers, which no clean stack has).
     factor_mean, factor_std
         Per-factor mean and standard deviation over the training period (std 1 where constant).
     factors
@@ -67,9 +88,9 @@ class Scaler:
             values = part.values[part_pixels, :n_train]
             for step in range(1, part.horizon + 1):
                 diff = values[:, step:] - values[:, :-step]
-                finite = np.isfinite(diff)
-                squares += float(np.sum(np.square(diff[finite], dtype=np.float64)))
-                count += int(finite.sum())
+                kept = _typical(diff)
+                squares += float(np.sum(np.square(diff[kept], dtype=np.float64)))
+                count += int(kept.sum())
             rows = part.ef if part.ef.shape[0] == 1 else part.ef[part_pixels]
             ef_rows.append(rows[:, :n_train].reshape(-1, part.ef.shape[-1]))
         if count == 0 or squares == 0.0:
@@ -126,5 +147,31 @@ class Scaler:
 
     @classmethod
     def load(cls, path: str | Path) -> Scaler:
-        """Read a scaler written by :meth:`save`."""
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        """Read a scaler written by :meth:`save`.
+
+        Raises
+        ------
+        FileNotFoundError
+            If there is no such file.
+        ValueError
+            If the file is damaged or holds a scale that no clean training data give (not in
+            (0, :data:`~gler.data.checks.MAX_STEP_MM`]) or non-finite factor statistics.
+        """
+        path = Path(path)
+        if not path.is_file():
+            msg = f"{path} is missing; retrain the model (gler train with a new --out)."
+            raise FileNotFoundError(msg)
+        try:
+            scaler = cls.from_dict(json.loads(path.read_text()))
+            numbers = np.array([scaler.scale, *scaler.factor_mean, *scaler.factor_std],
+                               dtype=np.float64)
+        except (ValueError, TypeError, KeyError, UnicodeDecodeError) as err:
+            msg = (f"{path} is damaged ({type(err).__name__}); restore it from a copy, or "
+                   "retrain the model (gler train with a new --out).")
+            raise ValueError(msg) from None
+        if not np.isfinite(numbers).all() or not 0 < scaler.scale <= MAX_STEP_MM:
+            msg = (f"{path} holds a displacement scale of {scaler.scale} mm (or non-finite "
+                   "factor statistics): the training data had implausible values. Retrain on "
+                   "checked data (gler train refuses such data now).")
+            raise ValueError(msg)
+        return scaler

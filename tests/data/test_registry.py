@@ -150,3 +150,14 @@ def test_import_touches_nothing(tmp_path):
     """Creating the pooch creates no directory (nothing happens before a fetch)."""
     registry.create_pooch(path=tmp_path / "cache")
     assert not (tmp_path / "cache").exists()
+
+
+@pytest.mark.parametrize("name", ["../evil.csv", "sub/../../evil.csv", "/etc/passwd", "..",
+                                  "a\\..\\b.csv"])
+def test_manifest_names_stay_in_their_folder(tmp_path, name):
+    """A file name that would leave the dataset's cache folder is refused, named."""
+    path = tmp_path / "manifest.yaml"
+    path.write_text("datasets:\n  demo:\n    files:\n"
+                    f"      {name!r}: {{url: 'http://x/a.csv', sha256: abc, size: 1}}\n")
+    with pytest.raises(ValueError, match="not a plain file name"):
+        registry.load_manifest(path)
