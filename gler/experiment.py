@@ -72,8 +72,11 @@ def profile_key(profile: Profile) -> str:
     gler version, so an upgrade never reuses runs of another version."""
     from gler import __version__
 
+    # calendar=None (the default) leaves the key as it was before the field existed, so the
+    # runs cached by earlier versions of the profiles stay valid.
     train_cfg = {k: v for k, v in profile.train.to_dict().items()
-                 if k not in ("device", "num_threads", "amp", "seed")}
+                 if k not in ("device", "num_threads", "amp", "seed")
+                 and not (k == "calendar" and v is None)}
     return f"{profile.name}-" + _hash({
         "version": __version__, "size": profile.size, "noise": profile.noise, "train": train_cfg,
         "factors": getattr(profile, "factors", None),

@@ -34,8 +34,14 @@ from tqdm.auto import tqdm
 
 from gler import __version__
 from gler.allocator import keep_freed_memory
+from gler.data.calendar import with_calendar
 from gler.data.model import DISPLACEMENT, factor_names
-from gler.data.multistack import MultiStackIndex, MultiStackWindows, pool_windows
+from gler.data.multistack import (
+    MultiStackIndex,
+    MultiStackWindows,
+    common_factors,
+    pool_windows,
+)
 from gler.data.scaling import Scaler
 from gler.data.windows import SampleIndex, SplitDates, WindowDataset, resolve_split_dates
 from gler.models._registry import create_model, model_info
@@ -51,6 +57,8 @@ DEVICES = ("auto", "cpu", "cuda")
 LR_SCHEDULES = ("cosine", "constant")
 #: Degree-day factors the Stefan-type classical baselines read.
 DEGREE_DAY_FACTORS = ("thawing_degree_days", "freezing_degree_days")
+#: The daily temperatures the degree-days are computed from, by default.
+DEGREE_DAY_HINT = "air_temperature or ground_surface_temperature in degC"
 
 
 class NonFiniteLossError(ValueError):
@@ -98,7 +106,11 @@ class TrainConfig:
     train_end, val_end
         Cut dates of the split (ISO strings); None: :func:`gler.data.windows.default_split_dates`.
     factors
-        Factor names to use, in order; None: all factors in the data.
+        Factor names to use, in order; None: all factors in the data; ``()``: none of them.
+    calendar
+        Calendar features (day-of-year sine and cosine of the acquisition dates,
+        :mod:`gler.data.calendar`) for the neural models: None (default) adds them when the
+        model gets no other factor (said in one log line), True always, False never.
     min_observed
         Minimum observed fraction of an input window for a sample to count.
 
@@ -130,6 +142,7 @@ class TrainConfig:
     val_end: str | None = None
     factors: tuple[str, ...] | None = None
     min_observed: float = 0.5
+    calendar: bool | None = None
 
     def __post_init__(self) -> None:
         positive = ("window", "horizon", "epochs", "batch_size", "patience")
@@ -263,13 +276,17 @@ def check_factors(model_name: str, factors: list[str]) -> None:
         return
     if info.kind == "classical":
         missing = [f for f in DEGREE_DAY_FACTORS if f not in factors]
+        remedy = (f"The degree-days come from a daily temperature: give one in --factors "
+                  f"({DEGREE_DAY_HINT}), or name it with --degree-days-from NAME; or choose "
+                  "a model that does not use factors.")
     else:
         missing = [] if factors else ["any environmental factor"]
+        remedy = ("Pass a factor file with --factors, or leave out --no-calendar (the "
+                  "calendar features stand in for factors).")
     if missing:
         msg = (f"Model {model_name!r} uses environmental factors, but {', '.join(missing)} "
                f"{'is' if len(missing) == 1 else 'are'} missing from the data (factors present: "
-               f"{', '.join(factors) or 'none'}). Pass a factor file with --factors, or choose "
-               "a model that does not use factors.")
+               f"{', '.join(factors) or 'none'}). {remedy}")
         raise ValueError(msg)
 
 
@@ -411,7 +428,14 @@ def load_run(run_dir: str | Path, *, map_location: str | torch.device = "cpu") -
     if record["kind"] == "neural":
         weights = run_dir / BEST_FILE
         if not weights.is_file():
-            msg = f"{run_dir} has no {BEST_FILE}: training has not finished an epoch yet."
+            failure = _failure(run_dir)
+            if failure:
+                msg = (f"{run_dir}: training failed before its first epoch ({failure}). Fix "
+                       "the cause and run gler train again with this --out.")
+                raise ValueError(msg)
+            msg = (f"{run_dir} has no {BEST_FILE}: training has not finished an epoch yet "
+                   "(still running, or interrupted: run gler train again with this --out to "
+                   "resume).")
             raise FileNotFoundError(msg)
         model.load_state_dict(torch.load(weights, map_location=map_location,
                                          weights_only=True))
@@ -420,6 +444,19 @@ def load_run(run_dir: str | Path, *, map_location: str | torch.device = "cpu") -
     return Run(run_dir=run_dir, model_name=record["model"], kind=record["kind"], model=model,
                train_config=config, split=SplitDates.from_dict(record["split"]),
                factors=tuple(record["factors"]), scaler=scaler, info=record)
+
+
+def _failure(run_dir: Path) -> str | None:
+    """The error of the last failed training attempt in the run's log, if it failed last."""
+    path = run_dir / LOG_FILE
+    if not path.is_file():
+        return None
+    last = None
+    for line in path.read_text().splitlines():
+        with contextlib.suppress(ValueError):
+            record = json.loads(line)
+            last = record.get("error") if record.get("event") == "failed" else None
+    return last
 
 
 def _overrides(model_config: dict) -> dict:
@@ -495,7 +532,7 @@ def train(stack: xr.Dataset | Sequence[xr.Dataset], model_name: str = "gler",
     info = model_info(model_name)
     if not isinstance(stack, xr.Dataset):  # a list of one stack is that stack
         stack = stack[0] if len(stack) == 1 else list(stack)
-    windows = _training_windows(stack, config)
+    windows = _training_windows(stack, config, calendar=info.kind == "neural")
     factors = list(windows.factors)
     check_factors(model_name, factors)
     _seed_everything(config.seed)
@@ -516,22 +553,33 @@ def train(stack: xr.Dataset | Sequence[xr.Dataset], model_name: str = "gler",
     if info.kind == "classical":
         logger.info("%s is a classical baseline: nothing to train, config saved", model_name)
         return TrainResult(run_dir=out_dir, model_name=model_name)
-    return _fit(model, windows, config, out_dir, model_name, progress, on_epoch_end)
+    try:
+        return _fit(model, windows, config, out_dir, model_name, progress, on_epoch_end)
+    except Exception as err:
+        # Recorded so that predict/evaluate can say why the run has no weights.
+        _log(out_dir, {"event": "failed", "error": f"{type(err).__name__}: {err}"})
+        raise
 
 
-def _training_windows(stack: xr.Dataset | Sequence[xr.Dataset], config: TrainConfig,
-                      ) -> WindowDataset | MultiStackWindows:
-    """The windows of one stack, or pooled windows of several (checked to fit together)."""
+def _training_windows(stack: xr.Dataset | Sequence[xr.Dataset], config: TrainConfig, *,
+                      calendar: bool = True) -> WindowDataset | MultiStackWindows:
+    """The windows of one stack, or pooled windows of several (checked to fit together);
+    with ``calendar``, the factors follow ``config.calendar`` (:func:`with_calendar`)."""
     settings = {"window": config.window, "horizon": config.horizon,
                 "min_observed": config.min_observed}
     if isinstance(stack, xr.Dataset):
         factors = list(config.factors) if config.factors is not None else factor_names(stack)
+        if calendar:
+            factors = with_calendar(factors, config.calendar)
         split = resolve_split_dates(stack["time"].values, config.train_end, config.val_end)
         return WindowDataset(stack, factors=factors, split=split, **settings)
     if not stack:
         msg = "train needs a stack, or a non-empty sequence of stacks."
         raise ValueError(msg)
-    return pool_windows(stack, factors=config.factors, train_end=config.train_end,
+    factors = config.factors
+    if calendar:
+        factors = with_calendar(common_factors(stack, factors), config.calendar)
+    return pool_windows(stack, factors=factors, train_end=config.train_end,
                         val_end=config.val_end, **settings)
 
 

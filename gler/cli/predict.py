@@ -24,6 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where to run the model (default: auto)")
     parser.add_argument("--batch-size", type=int, default=None,
                         help="samples per model call (default: 256 on a CPU, 65536 on a GPU)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("--out", required=True, type=Path,
                         help="output file: .nc for NetCDF, .zarr for Zarr")
 
@@ -35,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     issues = args.issues if args.issues in ISSUE_CHOICES else args.issues.split(",")
     run_ = load_run(args.run)
     forecast = predict(run_, open_inputs(args), issues=issues, device=args.device,
-                       batch_size=args.batch_size, progress=True)
+                       batch_size=args.batch_size, progress=not args.no_progress)
     path = save_forecast(forecast, args.out)
     sizes = " x ".join(f"{n} {d}" for d, n in forecast["forecast"].sizes.items())
     print(f"{path}: {run_.model_name} forecasts, {sizes}")
