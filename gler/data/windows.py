@@ -66,12 +66,17 @@ def default_split_dates(times: pd.DatetimeIndex | np.ndarray) -> SplitDates:
     start, span = times[0], times[-1] - times[0]
     # Snap to a year end on multi-year series (whole freeze-thaw years per period), else to a
     # month end, so the cuts do not depend on where the last acquisition happens to fall.
-    anchor = pd.offsets.YearEnd() if span >= pd.Timedelta(days=3 * 365) else pd.offsets.MonthEnd()
-    cuts = []
-    for fraction in DEFAULT_CUT_FRACTIONS:
-        cut = (start + span * fraction).normalize()
-        before, after = anchor.rollback(cut), anchor.rollforward(cut)
-        cuts.append(before if cut - before <= after - cut else after)
+    # Where two cuts would snap to the same year end (about four years of data), month ends.
+    anchors = ([pd.offsets.YearEnd()] if span >= pd.Timedelta(days=3 * 365) else []) + [
+        pd.offsets.MonthEnd()]
+    for anchor in anchors:
+        cuts = []
+        for fraction in DEFAULT_CUT_FRACTIONS:
+            cut = (start + span * fraction).normalize()
+            before, after = anchor.rollback(cut), anchor.rollforward(cut)
+            cuts.append(before if cut - before <= after - cut else after)
+        if times[0] < cuts[0] < cuts[1] < times[-1]:
+            break
     return SplitDates(cuts[0], cuts[1])
 
 
