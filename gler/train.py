@@ -149,9 +149,9 @@ class TrainConfig:
         bad = [f"{n}={getattr(self, n)!r}" for n in positive if getattr(self, n) < 1]
         if self.lr <= 0 or self.weight_decay < 0:
             bad.append(f"lr={self.lr!r}, weight_decay={self.weight_decay!r}")
-        if not 0 < self.pixel_fraction <= 1 or not 0 < self.min_observed <= 1:
-            bad.append(f"pixel_fraction={self.pixel_fraction!r}, "
-                       f"min_observed={self.min_observed!r} (both in (0, 1])")
+        for name in ("pixel_fraction", "min_observed"):
+            if not 0 < getattr(self, name) <= 1:
+                bad.append(f"{name}={getattr(self, name)!r} (in (0, 1])")
         if self.lr_schedule not in LR_SCHEDULES:
             bad.append(f"lr_schedule={self.lr_schedule!r} (one of {LR_SCHEDULES})")
         if self.device not in DEVICES or self.loss not in LOSSES:
@@ -532,6 +532,10 @@ def train(stack: xr.Dataset | Sequence[xr.Dataset], model_name: str = "gler",
     info = model_info(model_name)
     if not isinstance(stack, xr.Dataset):  # a list of one stack is that stack
         stack = stack[0] if len(stack) == 1 else list(stack)
+    if info.kind == "classical" and config.factors is not None:
+        # A classical baseline reads the degree-days it needs, whatever factors a profile
+        # prefers for the neural models (as gler.evaluate does).
+        config = dataclasses.replace(config, factors=None)
     windows = _training_windows(stack, config, calendar=info.kind == "neural")
     factors = list(windows.factors)
     check_factors(model_name, factors)
