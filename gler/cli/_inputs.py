@@ -65,10 +65,11 @@ def cli_words(text: str, flags: Mapping[str, str]) -> str:
         name, value = match.group(1), match.group(2)
         if name not in flags:
             return match.group(0)
+        end = "." if value.endswith(".") else ""
+        value = value.strip("'\"").rstrip(".")
         if value.startswith("{"):
             value = "NAME=UNIT,..." if "unit" in value else "OLD=NEW,..."
-        value = value.strip("'\"").rstrip(".")
-        return f"{flags[name]} {value}".rstrip() + ("." if match.group(2).endswith(".") else "")
+        return f"{flags[name]} {value}".rstrip() + end
 
     text = _KEYWORD.sub(flag, text)
     if flags is STACK_FLAGS:

@@ -341,3 +341,30 @@ def test_factor_netcdf_in_data_model_names(tmp_path):
                  "--out", str(tmp_path / "r")]) == 0
     record = json.loads((tmp_path / "r" / "run.json").read_text())
     assert {"air_temperature", "precipitation", "thawing_degree_days"} <= set(record["factors"])
+
+
+def test_help_states_the_straddle_rule_and_the_new_options(capsys):
+    """train and evaluate --help give the split options and the straddle rule."""
+    for command in ("train", "evaluate"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        out = " ".join(capsys.readouterr().out.split())
+        assert "straddle a cut are dropped" in out
+        for option in ("--test-fraction", "--val-fraction", "--test-dates", "--factor-units",
+                       "--factors-point-column", "--degree-days-from"):
+            assert option in out, (command, option)
+    with pytest.raises(SystemExit):
+        main(["predict", "--help"])
+    assert "--no-progress" in capsys.readouterr().out
+
+
+def test_cli_words_turn_keywords_into_flags():
+    """The library's keyword suggestions read as flags."""
+    from gler.cli._inputs import FACTOR_FLAGS, STACK_FLAGS, cli_words
+
+    assert cli_words("x.csv: pass units='mm' (or 'cm', 'm') to open_stack.",
+                     STACK_FLAGS) == "x.csv: pass --units mm (or cm, m)."
+    text = cli_words("Give their units with units={column: unit} (names after rename=), "
+                     "rename= them, or choose the columns to read with columns=.", FACTOR_FLAGS)
+    assert "--factor-units NAME=UNIT,..." in text and "--factor-rename" in text
+    assert "--factor-columns" in text and not PYTHON_KEYWORD.search(text)
