@@ -278,6 +278,11 @@ def _select_area(ds: xr.Dataset, lat: float | None, lon: float | None,
     raise ValueError(msg)
 
 
+def _dim_coords(var: xr.DataArray) -> dict[str, np.ndarray]:
+    """The coordinates along a variable's dims (not the scalar lat/lon of a chosen cell)."""
+    return {d: var[d].values for d in var.dims if d in var.coords}
+
+
 def _read_era5(path: Path, *, lat: float | None, lon: float | None,
                bbox: tuple[float, float, float, float] | None,
                units: Mapping[str, str] | None = None, rename: Mapping[str, str] | None = None,
@@ -328,7 +333,7 @@ def _read_era5(path: Path, *, lat: float | None, lon: float | None,
         attrs = factor_attrs(name, unit)
         if var.ndim > 1:
             attrs["role"] = "factor"
-        instant[name] = xr.DataArray(values, dims=var.dims, coords=var.coords, attrs=attrs)
+        instant[name] = xr.DataArray(values, dims=var.dims, coords=_dim_coords(var), attrs=attrs)
     for short in known:
         var = raw[short].transpose("time", ...)
         name = ERA5_NAMES[short]
@@ -345,7 +350,7 @@ def _read_era5(path: Path, *, lat: float | None, lon: float | None,
         attrs = factor_attrs(name, unit, era5_name=short)
         if var.ndim > 1:
             attrs["role"] = "factor"
-        target[name] = xr.DataArray(values, dims=var.dims, coords=var.coords, attrs=attrs)
+        target[name] = xr.DataArray(values, dims=var.dims, coords=_dim_coords(var), attrs=attrs)
     if not hourly:
         return xr.Dataset(instant)
     counts = raw[(known + model_names)[0]]["time"].resample(time="1D").count()
