@@ -46,6 +46,12 @@ _PHRASES = (
      "is taken) or a file of one cell."),
     (r"TrainConfig\(factors=\.\.\.\)", "--factors"),
     (r"Invalid TrainConfig: ", "Invalid option: "),
+    (r"Convert with gler\.data\.model\.to_millimetres and set units='mm'\.",
+     "Convert the file to mm (units attribute 'mm'), or give the product in its own format."),
+    (r"Lower min_observed or raise pixel_fraction\.",
+     "Raise --pixel-fraction, or give data with fewer gaps."),
+    (r"Choose cut dates inside the data\.", "Choose cut dates inside the data (--train-end/"
+     "--val-end, or --test-fraction/--test-dates)."),
 )
 _KEYWORD = re.compile(r"(?<![\w-])([a-z_]+)=(\{[^}]*\}|'[^']*'|\"[^\"]*\"|[^\s,;)]*)")
 
