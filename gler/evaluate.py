@@ -162,8 +162,9 @@ def evaluate(runs: Run | str | Path | Sequence[Run | str | Path], stack: xr.Data
     else:
         ref = runs[0].train_config
         if window not in (None, ref.window) or horizon not in (None, ref.horizon):
-            msg = (f"The runs forecast with window {ref.window} and horizon {ref.horizon}; "
-                   f"window={window}/horizon={horizon} cannot change that.")
+            msg = (f"The runs forecast with window {ref.window} and horizon {ref.horizon}; a "
+                   f"window of {window} and horizon of {horizon} cannot change that (give them "
+                   "only to score the baselines without runs).")
             raise ValueError(msg)
         split_dates = _run_split(runs[0], stack, split_dates)
     for run in runs[1:]:

@@ -172,3 +172,21 @@ def test_cuda_request_without_cuda_is_refused(tmp_path, stack, tiny_model):
         pytest.skip("this machine has CUDA")
     with pytest.raises(ValueError, match="no CUDA device"):
         train(stack, tiny_model, CONFIG.replace(device="cuda"), out_dir=tmp_path, progress=False)
+
+
+@pytest.mark.slow
+def test_every_neural_model_trains_and_forecasts_without_factors(tmp_path, stack):
+    """Deformation alone: every registered neural model trains one epoch on the calendar
+    features and forecasts."""
+    from gler.forecast import predict
+    from gler.models import list_models
+    from gler.profiles import get_profile
+
+    bare = stack.drop_vars(["air_temperature", "thawing_degree_days", "freezing_degree_days"])
+    config = CONFIG.replace(epochs=1, max_samples_per_epoch=128, max_val_samples=128)
+    smoke = get_profile("smoke")
+    for name in list_models("neural"):
+        out = tmp_path / name
+        train(bare, name, config, smoke.model_overrides(name), out_dir=out, progress=False)
+        forecast = predict(out, bare, issues="last")["forecast"]
+        assert np.isfinite(forecast.values).any(), name
