@@ -40,7 +40,7 @@ from gler.data.menyuan import load_menyuan
 from gler.data.multistack import shared_factors
 from gler.data.qtrsim import simulate_region, write_simulation
 from gler.evaluate import Evaluation, evaluate
-from gler.models._registry import model_info
+from gler.models._registry import list_models, model_info
 from gler.profiles import REGIONS, Profile, get_profile
 from gler.train import LOG_FILE, resolve_device, train
 
@@ -224,7 +224,9 @@ class Experiment:
     def _evaluate_once(self, region: str, folder: Path, runs: list[Path],
                        train_missing: Callable[[], object]) -> Evaluation:
         """The cached evaluation of ``runs`` on ``region``'s test split, under ``folder``."""
-        out = folder / f"eval-{_hash([str(r) for r in runs])}"
+        # The classical baselines are part of the key: a gler with a new baseline evaluates
+        # again (from the cached runs) instead of reusing a report without it.
+        out = folder / f"eval-{_hash([str(r) for r in runs] + list_models('classical'))}"
         if not (out / "report.json").is_file():
             train_missing()
             result = evaluate([str(r) for r in runs], self.stack(region), baselines="all",
