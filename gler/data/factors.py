@@ -536,9 +536,9 @@ def cover_period(daily: xr.Dataset, times: Any, what: str = "the factor table",
     first_interval = (times[1] - times[0]) if len(times) > 1 else pd.Timedelta(days=1)
     start = (times[0] - first_interval).normalize() + pd.Timedelta(days=1)
     end = times[-1].normalize()
-    if days[0] <= start and days[-1] >= end:
-        return daily
     outside = times[(times.normalize() < days[0]) | (times.normalize() > days[-1])]
+    if not len(outside):  # a first interval cut short is averaged over the days it has
+        return daily
     span = int((days[-1] - days[0]).days) + 1
     shown = ", ".join(str(t.date()) for t in outside[:3]) + (
         f" ... {outside[-1].date()}" if len(outside) > 3 else "")
@@ -567,10 +567,9 @@ def cover_period(daily: xr.Dataset, times: Any, what: str = "the factor table",
         out[name].attrs = var.attrs
     n_years = max(1, round(span / 365.25))
     logger.warning("%s covers %s to %s; %d of %d acquisition dates (%s) lie outside, and their "
-                   "factors (and those of the days before the first acquisition) are filled "
-                   "from the table's day-of-year climatology (%d year%s)", what, days[0].date(),
-                   days[-1].date(), len(outside), len(times), shown or "none, only the "
-                   "interval before the first", n_years, "s" if n_years > 1 else "")
+                   "factors are filled from the table's day-of-year climatology (%d year%s)",
+                   what, days[0].date(), days[-1].date(), len(outside), len(times), shown,
+                   n_years, "s" if n_years > 1 else "")
     return out.transpose("time", ...)
 
 
