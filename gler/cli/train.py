@@ -57,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from gler.data.multistack import shared_factors
     from gler.profiles import get_profile
-    from gler.train import train
+    from gler.train import read_run_record, train
 
     profile = get_profile(args.profile)
     stacks = open_stacks(args)
@@ -82,6 +82,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"{args.out}: {args.model}, {result.epochs_run} epochs, best validation loss "
               f"{result.best_val_loss:.4f} at epoch {result.best_epoch} "
               f"({result.wall_time_s:.0f} s)")
+        record = read_run_record(args.out)
+        print(f"  factors: {', '.join(record['factors']) or 'none'}; split: training targets "
+              f"to {record['split']['train_end'][:10]}, validation to "
+              f"{record['split']['val_end'][:10]}")
     return 0
 
 
