@@ -37,6 +37,7 @@ _PHRASES = (
     (r"pass date_col= and value_col=\.", "name the columns date and value."),
     (r"pass date_col=\.", "name the date column 'date'."),
     (r" to open_stack\b", ""),
+    (r"\(or 'cm', 'm'\)", "(or cm, m)"),
     (r", or degree_day_source=None to skip the degree-days", ""),
     (r"degree_day_source=<a temperature factor in degC>", "--degree-days-from NAME (a daily "
      "temperature in degC)"),
@@ -77,10 +78,7 @@ def cli_words(text: str, flags: Mapping[str, str]) -> str:
             value = "NAME=UNIT,..." if "unit" in value else "OLD=NEW,..."
         return f"{flags[name]} {value}".rstrip() + end
 
-    text = _KEYWORD.sub(flag, text)
-    if flags is STACK_FLAGS:
-        text = re.sub(r"\('cm', 'm'\)|'cm', 'm'", "cm, m", text)
-    return text
+    return _KEYWORD.sub(flag, text)
 
 
 def said_as_flags(call: Callable[..., Any], flags: Mapping[str, str], *args: Any,
