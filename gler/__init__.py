@@ -51,6 +51,7 @@ _EXPORTS = {
     "model_info": "gler.models",
     "register_model": "gler.models",
     "Harmonic": "gler.baselines",
+    "LinearTrend": "gler.baselines",
     "Persistence": "gler.baselines",
     "SeasonalNaive": "gler.baselines",
     "Stefan": "gler.baselines",

@@ -11,6 +11,7 @@ mean ± std over several runs of the same model (seeds).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Sequence
@@ -23,11 +24,19 @@ import xarray as xr
 
 from gler import __version__
 from gler.data.model import factor_names
-from gler.data.windows import WindowDataset
+from gler.data.windows import SplitDates, WindowDataset, default_split_dates
 from gler.forecast import FORECAST, predict, years_since
 from gler.metrics import correlation, mae, mean_std, r2, rmse, skill, trend
 from gler.models._registry import list_models, model_info
-from gler.train import DEGREE_DAY_FACTORS, Run, classical_run, load_run
+from gler.train import (
+    DEGREE_DAY_FACTORS,
+    DEGREE_DAY_HINT,
+    Run,
+    TrainConfig,
+    classical_run,
+    data_fingerprint,
+    load_run,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -65,11 +74,13 @@ def _jsonable(value):
     return value
 
 
-def resolve_baselines(baselines: str | Sequence[str] | None, stack: xr.Dataset) -> list[str]:
+def resolve_baselines(baselines: str | Sequence[str] | None, stack: xr.Dataset,
+                      left_out: dict[str, str] | None = None) -> list[str]:
     """Classical baseline names from ``"all"``, ``"none"``, a comma list or a list of names.
 
-    ``"all"`` leaves out (with a warning) baselines whose factors the data lack; a baseline
-    named explicitly must be classical and have its factors.
+    ``"all"`` leaves out (with a warning, and in ``left_out`` with the reason when given)
+    baselines whose factors the data lack; a baseline named explicitly must be classical and
+    have its factors.
 
     Raises
     ------
@@ -83,10 +94,12 @@ def resolve_baselines(baselines: str | Sequence[str] | None, stack: xr.Dataset) 
         present = factor_names(stack)
         keep = [n for n in classical
                 if not model_info(n).uses_ef or all(f in present for f in DEGREE_DAY_FACTORS)]
-        skipped = sorted(set(classical) - set(keep))
-        if skipped:
-            logger.warning("Baselines %s left out: the data have no %s", skipped,
-                           " / ".join(DEGREE_DAY_FACTORS))
+        for name in sorted(set(classical) - set(keep)):
+            reason = (f"needs the thawing/freezing degree-days, which the data lack; a daily "
+                      f"temperature ({DEGREE_DAY_HINT}) in the factors gives them")
+            logger.warning("Baseline %s left out: it %s", name, reason)
+            if left_out is not None:
+                left_out[name] = reason
         return keep
     names = baselines.split(",") if isinstance(baselines, str) else list(baselines)
     names = [n.strip() for n in names if n.strip()]
@@ -101,7 +114,8 @@ def resolve_baselines(baselines: str | Sequence[str] | None, stack: xr.Dataset) 
 def evaluate(runs: Run | str | Path | Sequence[Run | str | Path], stack: xr.Dataset, *,
              baselines: str | Sequence[str] | None = "all", split: str = "test",
              device: str = "auto", batch_size: int = 4096, progress: bool = False,
-             ) -> Evaluation:
+             split_dates: SplitDates | None = None, window: int | None = None,
+             horizon: int | None = None) -> Evaluation:
     """Evaluate runs and classical baselines on the same targets of ``split``.
 
     Parameters
@@ -109,6 +123,7 @@ def evaluate(runs: Run | str | Path | Sequence[Run | str | Path], stack: xr.Data
     runs
         One or several run directories (or loaded runs). They must share window, horizon and
         split dates. Several runs of one model (different seeds) also give a stability entry.
+        ``[]`` scores the classical baselines alone (``window``/``horizon`` default to 30/6).
     stack
         The data (with the factors the runs need).
     baselines
@@ -118,6 +133,12 @@ def evaluate(runs: Run | str | Path | Sequence[Run | str | Path], stack: xr.Data
         ``"test"`` (default) or ``"val"``/``"train"``.
     device, batch_size, progress
         Passed to :func:`gler.forecast.predict`.
+    split_dates
+        Cut dates to score on instead of the runs' (default: the runs' own, or without runs
+        :func:`gler.data.windows.default_split_dates` of ``stack``). The runs' dates are used
+        on another stack too, and a warning says so.
+    window, horizon
+        L and H of the baselines when there is no run.
 
     Returns
     -------
@@ -136,9 +157,16 @@ def evaluate(runs: Run | str | Path | Sequence[Run | str | Path], stack: xr.Data
     runs = [runs] if isinstance(runs, Run | str | Path) else list(runs)
     runs = [r if isinstance(r, Run) else load_run(r) for r in runs]
     if not runs:
-        msg = "evaluate needs at least one run (a directory written by gler train)."
-        raise ValueError(msg)
-    ref = runs[0].train_config
+        ref = TrainConfig(window=window or 30, horizon=horizon or 6)
+        split_dates = split_dates or default_split_dates(stack["time"].values)
+    else:
+        ref = runs[0].train_config
+        if window not in (None, ref.window) or horizon not in (None, ref.horizon):
+            msg = (f"The runs forecast with window {ref.window} and horizon {ref.horizon}; a "
+                   f"window of {window} and horizon of {horizon} cannot change that (give them "
+                   "only to score the baselines without runs).")
+            raise ValueError(msg)
+        split_dates = _run_split(runs[0], stack, split_dates)
     for run in runs[1:]:
         cfg = run.train_config
         if (cfg.window, cfg.horizon, run.split) != (ref.window, ref.horizon, runs[0].split):
@@ -146,17 +174,20 @@ def evaluate(runs: Run | str | Path | Sequence[Run | str | Path], stack: xr.Data
                    f"{cfg.horizon}/{run.split}; {runs[0].run_dir}: {ref.window}/{ref.horizon}/"
                    f"{runs[0].split}); they cannot be scored on the same targets.")
             raise ValueError(msg)
-    names = resolve_baselines(baselines, stack)
+    skipped: dict[str, str] = {}
+    names = resolve_baselines(baselines, stack, skipped)
     if "persistence" not in names:
         names = ["persistence", *names]
-    base_config = ref.replace(train_end=str(runs[0].split.train_end.date()),
-                              val_end=str(runs[0].split.val_end.date()))
+    base_config = ref.replace(train_end=split_dates.train_end.isoformat(),
+                              val_end=split_dates.val_end.isoformat())
     base_config = type(ref).from_dict({**base_config.to_dict(), "factors": None})
+    if split_dates != (runs[0].split if runs else split_dates):
+        runs = [dataclasses.replace(run, split=split_dates) for run in runs]
     candidates = {_label(run, runs): run for run in runs}
     for name in names:
         candidates[name] = classical_run(stack, name, base_config)
     windows = WindowDataset(stack, window=ref.window, horizon=ref.horizon, factors=[],
-                            split=runs[0].split, min_observed=ref.min_observed)
+                            split=split_dates, min_observed=ref.min_observed)
     forecasts, refused = {}, {}
     for label, run in candidates.items():
         try:
@@ -182,10 +213,33 @@ def evaluate(runs: Run | str | Path | Sequence[Run | str | Path], stack: xr.Data
     kept = {k: v for k, v in preds.items() if k in mask["models"]}
     report = _report(kept, obs, clean, mask["mask"], windows, issue_index, targets, runs,
                      stack, split)
-    report["left_out"] = {**refused, **mask["left_out"]}
+    report["left_out"] = {**skipped, **refused, **mask["left_out"]}
+    report["split_dates"] = split_dates.to_dict()
     maps = _maps(kept, obs, mask["mask"], windows, stack)
     return Evaluation(report=report, maps=maps,
                       forecasts={k: v for k, v in forecasts.items() if k in kept})
+
+
+def _run_split(run: Run, stack: xr.Dataset, split_dates: SplitDates | None) -> SplitDates:
+    """The split to score on: ``split_dates``, else the run's own, said when ``stack`` is not
+    the run's training data (its split dates then cut data they were not chosen for)."""
+    trained_on = run.info.get("data_fingerprint")
+    other = trained_on is not None and trained_on != data_fingerprint(stack)
+    if split_dates is not None:
+        if not other and split_dates != run.split:
+            logger.warning("Scoring on other split dates (%s) than %s was trained with (%s): "
+                           "test targets may have been training or validation targets",
+                           _dates(split_dates), run.run_dir, _dates(run.split))
+        return split_dates
+    if other:
+        logger.warning("These data are not those %s was trained on: their test period is cut "
+                       "with the run's split dates (%s); give --test-fraction, --test-dates or "
+                       "--train-end/--val-end to choose others", run.run_dir, _dates(run.split))
+    return run.split
+
+
+def _dates(split: SplitDates) -> str:
+    return f"train to {split.train_end.date()}, validation to {split.val_end.date()}"
 
 
 def _label(run: Run, runs: list[Run]) -> str:

@@ -40,7 +40,7 @@ from gler.data.menyuan import load_menyuan
 from gler.data.multistack import shared_factors
 from gler.data.qtrsim import simulate_region, write_simulation
 from gler.evaluate import Evaluation, evaluate
-from gler.models._registry import model_info
+from gler.models._registry import list_models, model_info
 from gler.profiles import REGIONS, Profile, get_profile
 from gler.train import LOG_FILE, resolve_device, train
 
@@ -72,8 +72,11 @@ def profile_key(profile: Profile) -> str:
     gler version, so an upgrade never reuses runs of another version."""
     from gler import __version__
 
+    # calendar=None (the default) leaves the key as it was before the field existed, so the
+    # runs cached by earlier versions of the profiles stay valid.
     train_cfg = {k: v for k, v in profile.train.to_dict().items()
-                 if k not in ("device", "num_threads", "amp", "seed")}
+                 if k not in ("device", "num_threads", "amp", "seed")
+                 and not (k == "calendar" and v is None)}
     return f"{profile.name}-" + _hash({
         "version": __version__, "size": profile.size, "noise": profile.noise, "train": train_cfg,
         "factors": getattr(profile, "factors", None),
@@ -221,7 +224,9 @@ class Experiment:
     def _evaluate_once(self, region: str, folder: Path, runs: list[Path],
                        train_missing: Callable[[], object]) -> Evaluation:
         """The cached evaluation of ``runs`` on ``region``'s test split, under ``folder``."""
-        out = folder / f"eval-{_hash([str(r) for r in runs])}"
+        # The classical baselines are part of the key: a gler with a new baseline evaluates
+        # again (from the cached runs) instead of reusing a report without it.
+        out = folder / f"eval-{_hash([str(r) for r in runs] + list_models('classical'))}"
         if not (out / "report.json").is_file():
             train_missing()
             result = evaluate([str(r) for r in runs], self.stack(region), baselines="all",

@@ -36,8 +36,14 @@ from tqdm.auto import tqdm
 
 from gler import __version__
 from gler.allocator import keep_freed_memory
+from gler.data.calendar import with_calendar
 from gler.data.model import DISPLACEMENT, factor_names
-from gler.data.multistack import MultiStackIndex, MultiStackWindows, pool_windows
+from gler.data.multistack import (
+    MultiStackIndex,
+    MultiStackWindows,
+    common_factors,
+    pool_windows,
+)
 from gler.data.scaling import Scaler
 from gler.data.windows import SampleIndex, SplitDates, WindowDataset, resolve_split_dates
 from gler.models._registry import create_model, model_info
@@ -53,6 +59,8 @@ DEVICES = ("auto", "cpu", "cuda")
 LR_SCHEDULES = ("cosine", "constant")
 #: Degree-day factors the Stefan-type classical baselines read.
 DEGREE_DAY_FACTORS = ("thawing_degree_days", "freezing_degree_days")
+#: The daily temperatures the degree-days are computed from, by default.
+DEGREE_DAY_HINT = "air_temperature or ground_surface_temperature in degC"
 
 
 class NonFiniteLossError(ValueError):
@@ -100,7 +108,11 @@ class TrainConfig:
     train_end, val_end
         Cut dates of the split (ISO strings); None: :func:`gler.data.windows.default_split_dates`.
     factors
-        Factor names to use, in order; None: all factors in the data.
+        Factor names to use, in order; None: all factors in the data; ``()``: none of them.
+    calendar
+        Calendar features (day-of-year sine and cosine of the acquisition dates,
+        :mod:`gler.data.calendar`) for the neural models: None (default) adds them when the
+        model gets no other factor (said in one log line), True always, False never.
     min_observed
         Minimum observed fraction of an input window for a sample to count.
 
@@ -132,15 +144,16 @@ class TrainConfig:
     val_end: str | None = None
     factors: tuple[str, ...] | None = None
     min_observed: float = 0.5
+    calendar: bool | None = None
 
     def __post_init__(self) -> None:
         positive = ("window", "horizon", "epochs", "batch_size", "patience")
         bad = [f"{n}={getattr(self, n)!r}" for n in positive if getattr(self, n) < 1]
         if self.lr <= 0 or self.weight_decay < 0:
             bad.append(f"lr={self.lr!r}, weight_decay={self.weight_decay!r}")
-        if not 0 < self.pixel_fraction <= 1 or not 0 < self.min_observed <= 1:
-            bad.append(f"pixel_fraction={self.pixel_fraction!r}, "
-                       f"min_observed={self.min_observed!r} (both in (0, 1])")
+        for name in ("pixel_fraction", "min_observed"):
+            if not 0 < getattr(self, name) <= 1:
+                bad.append(f"{name}={getattr(self, name)!r} (in (0, 1])")
         if self.lr_schedule not in LR_SCHEDULES:
             bad.append(f"lr_schedule={self.lr_schedule!r} (one of {LR_SCHEDULES})")
         if self.device not in DEVICES or self.loss not in LOSSES:
@@ -265,13 +278,17 @@ def check_factors(model_name: str, factors: list[str]) -> None:
         return
     if info.kind == "classical":
         missing = [f for f in DEGREE_DAY_FACTORS if f not in factors]
+        remedy = (f"The degree-days come from a daily temperature: give one in --factors "
+                  f"({DEGREE_DAY_HINT}), or name it with --degree-days-from NAME; or choose "
+                  "a model that does not use factors.")
     else:
         missing = [] if factors else ["any environmental factor"]
+        remedy = ("Pass a factor file with --factors, or leave out --no-calendar (the "
+                  "calendar features stand in for factors).")
     if missing:
         msg = (f"Model {model_name!r} uses environmental factors, but {', '.join(missing)} "
                f"{'is' if len(missing) == 1 else 'are'} missing from the data (factors present: "
-               f"{', '.join(factors) or 'none'}). Pass a factor file with --factors, or choose "
-               "a model that does not use factors.")
+               f"{', '.join(factors) or 'none'}). {remedy}")
         raise ValueError(msg)
 
 
@@ -485,7 +502,14 @@ def load_run(run_dir: str | Path, *, map_location: str | torch.device = "cpu") -
     if record["kind"] == "neural":
         weights = run_dir / BEST_FILE
         if not weights.is_file():
-            msg = f"{run_dir} has no {BEST_FILE}: training has not finished an epoch yet."
+            failure = _failure(run_dir)
+            if failure:
+                msg = (f"{run_dir}: training failed before its first epoch ({failure}). Fix "
+                       "the cause and run gler train again with this --out.")
+                raise ValueError(msg)
+            msg = (f"{run_dir} has no {BEST_FILE}: training has not finished an epoch yet "
+                   "(still running, or interrupted: run gler train again with this --out to "
+                   "resume).")
             raise FileNotFoundError(msg)
         remedy = ("retrain the model (gler train with a new --out), or restore the run "
                   "directory from a copy")
@@ -521,6 +545,17 @@ def _first_line(err: BaseException) -> str:
 def _describe(model_config: dict) -> str:
     shown = [f"{k}={v}" for k, v in model_config.items() if isinstance(v, int | float | str)]
     return ", ".join(shown[:6]) or "default config"
+def _failure(run_dir: Path) -> str | None:
+    """The error of the last failed training attempt in the run's log, if it failed last."""
+    path = run_dir / LOG_FILE
+    if not path.is_file():
+        return None
+    last = None
+    for line in path.read_text().splitlines():
+        with contextlib.suppress(ValueError):
+            record = json.loads(line)
+            last = record.get("error") if record.get("event") == "failed" else None
+    return last
 
 
 def _overrides(model_config: dict) -> dict:
@@ -596,7 +631,11 @@ def train(stack: xr.Dataset | Sequence[xr.Dataset], model_name: str = "gler",
     info = model_info(model_name)
     if not isinstance(stack, xr.Dataset):  # a list of one stack is that stack
         stack = stack[0] if len(stack) == 1 else list(stack)
-    windows = _training_windows(stack, config)
+    if info.kind == "classical" and config.factors is not None:
+        # A classical baseline reads the degree-days it needs, whatever factors a profile
+        # prefers for the neural models (as gler.evaluate does).
+        config = dataclasses.replace(config, factors=None)
+    windows = _training_windows(stack, config, calendar=info.kind == "neural")
     factors = list(windows.factors)
     check_factors(model_name, factors)
     _seed_everything(config.seed)
@@ -617,22 +656,33 @@ def train(stack: xr.Dataset | Sequence[xr.Dataset], model_name: str = "gler",
     if info.kind == "classical":
         logger.info("%s is a classical baseline: nothing to train, config saved", model_name)
         return TrainResult(run_dir=out_dir, model_name=model_name)
-    return _fit(model, windows, config, out_dir, model_name, progress, on_epoch_end)
+    try:
+        return _fit(model, windows, config, out_dir, model_name, progress, on_epoch_end)
+    except Exception as err:
+        # Recorded so that predict/evaluate can say why the run has no weights.
+        _log(out_dir, {"event": "failed", "error": f"{type(err).__name__}: {err}"})
+        raise
 
 
-def _training_windows(stack: xr.Dataset | Sequence[xr.Dataset], config: TrainConfig,
-                      ) -> WindowDataset | MultiStackWindows:
-    """The windows of one stack, or pooled windows of several (checked to fit together)."""
+def _training_windows(stack: xr.Dataset | Sequence[xr.Dataset], config: TrainConfig, *,
+                      calendar: bool = True) -> WindowDataset | MultiStackWindows:
+    """The windows of one stack, or pooled windows of several (checked to fit together);
+    with ``calendar``, the factors follow ``config.calendar`` (:func:`with_calendar`)."""
     settings = {"window": config.window, "horizon": config.horizon,
                 "min_observed": config.min_observed}
     if isinstance(stack, xr.Dataset):
         factors = list(config.factors) if config.factors is not None else factor_names(stack)
+        if calendar:
+            factors = with_calendar(factors, config.calendar)
         split = resolve_split_dates(stack["time"].values, config.train_end, config.val_end)
         return WindowDataset(stack, factors=factors, split=split, **settings)
     if not stack:
         msg = "train needs a stack, or a non-empty sequence of stacks."
         raise ValueError(msg)
-    return pool_windows(stack, factors=config.factors, train_end=config.train_end,
+    factors = config.factors
+    if calendar:
+        factors = with_calendar(common_factors(stack, factors), config.calendar)
+    return pool_windows(stack, factors=factors, train_end=config.train_end,
                         val_end=config.val_end, **settings)
 
 

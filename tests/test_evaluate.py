@@ -99,3 +99,27 @@ def test_runs_with_different_windows_are_refused(tmp_path, runs, stack, monkeypa
                   out_dir=tmp_path / "w10", progress=False).run_dir
     with pytest.raises(ValueError, match="differ in window/horizon/split"):
         evaluate([runs[0], other], stack, baselines="none")
+
+
+def test_baselines_alone_and_left_out_reasons(stack):
+    """No run: the baselines are scored on the given split; a baseline the data cannot serve
+    (Stefan without degree-days) is in left_out with its reason."""
+    from gler.data.windows import split_by_count
+
+    bare = stack.drop_vars(["thawing_degree_days", "freezing_degree_days"])
+    split = split_by_count(bare["time"].values, test_dates=20)
+    report = evaluate([], bare, window=12, horizon=3, split_dates=split).report
+    assert report["runs"] == {} and report["window"] == 12
+    assert "linear-trend" in report["models"] and "stefan" not in report["models"]
+    assert "degree-days" in report["left_out"]["stefan"]
+    assert report["split_dates"] == split.to_dict()
+
+
+def test_other_stack_says_the_run_split_is_used(runs, stack, caplog):
+    """A run scored on data it was not trained on keeps its split dates, and says so."""
+    other = stack.copy()
+    other["displacement"] = other["displacement"] + 1.0
+    with caplog.at_level("WARNING"):
+        report = evaluate(runs[0], other, baselines="persistence").report
+    assert "not those" in caplog.text and "split dates" in caplog.text
+    assert report["split_dates"]["val_end"].startswith("2021-12-31")

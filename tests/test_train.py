@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from _pipeline_stack import TINY_STATE, make_stack, register_tiny
@@ -142,10 +143,27 @@ def test_incompatible_model_config_is_refused(tmp_path, stack, tiny_model):
 
 
 def test_model_that_uses_factors_needs_them(tmp_path, stack, tiny_model):
-    """Training a factor model on data without factors says to pass --factors."""
+    """Training a factor model on data without factors, calendar features turned off, says
+    to pass --factors."""
     bare = stack.drop_vars(["air_temperature", "thawing_degree_days", "freezing_degree_days"])
     with pytest.raises(ValueError, match=r"uses environmental factors.*--factors"):
-        train(bare, tiny_model, CONFIG, out_dir=tmp_path, progress=False)
+        train(bare, tiny_model, CONFIG.replace(calendar=False), out_dir=tmp_path,
+              progress=False)
+
+
+def test_no_factor_gives_calendar_features(tmp_path, stack, tiny_model):
+    """Without factors a neural model trains on the day-of-year sine and cosine, and the run
+    forecasts a stack that has no factor either."""
+    from gler.data.calendar import CALENDAR_FACTORS
+    from gler.forecast import predict
+
+    bare = stack.drop_vars(["air_temperature", "thawing_degree_days", "freezing_degree_days"])
+    result = train(bare, tiny_model, CONFIG.replace(epochs=1), out_dir=tmp_path,
+                   progress=False)
+    assert result.epochs_run == 1
+    run = load_run(tmp_path)
+    assert run.factors == CALENDAR_FACTORS
+    assert np.isfinite(predict(run, bare, issues="last")["forecast"].values).any()
 
 
 def test_cuda_request_without_cuda_is_refused(tmp_path, stack, tiny_model):
@@ -185,3 +203,21 @@ def test_checkpoints_load_weights_only_and_older_ones_still_resume(tmp_path, sta
     random.setstate(state)
     full, cut = _weights(tmp_path / "full"), _weights(tmp_path / "cut")
     assert all(torch.equal(full[k], cut[k]) for k in full)
+
+
+@pytest.mark.slow
+def test_every_neural_model_trains_and_forecasts_without_factors(tmp_path, stack):
+    """Deformation alone: every registered neural model trains one epoch on the calendar
+    features and forecasts."""
+    from gler.forecast import predict
+    from gler.models import list_models
+    from gler.profiles import get_profile
+
+    bare = stack.drop_vars(["air_temperature", "thawing_degree_days", "freezing_degree_days"])
+    config = CONFIG.replace(epochs=1, max_samples_per_epoch=128, max_val_samples=128)
+    smoke = get_profile("smoke")
+    for name in list_models("neural"):
+        out = tmp_path / name
+        train(bare, name, config, smoke.model_overrides(name), out_dir=out, progress=False)
+        forecast = predict(out, bare, issues="last")["forecast"]
+        assert np.isfinite(forecast.values).any(), name

@@ -13,6 +13,7 @@ from gler.baselines.base import (
     masked_lstsq,
 )
 from gler.baselines.harmonic import Harmonic
+from gler.baselines.linear_trend import LinearTrend
 from gler.baselines.persistence import Persistence
 from gler.baselines.seasonal_naive import SeasonalNaive
 from gler.baselines.stefan import Stefan
@@ -21,6 +22,7 @@ __all__ = [
     "ClassicalForecaster",
     "Harmonic",
     "LeastSquaresForecaster",
+    "LinearTrend",
     "Persistence",
     "SeasonalNaive",
     "Stefan",

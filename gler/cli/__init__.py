@@ -7,7 +7,8 @@ Each subcommand lives in its own module in this package and defines
 
 The modules are discovered here, so adding a command touches one file. A user error
 (``ValueError``, ``FileNotFoundError``, ``KeyError`` from the library) prints its one-line
-message and exits with status 2; no logic lives only in the CLI.
+message, with the Python keywords it suggests said as the flags that set them
+(:func:`gler.cli._inputs.cli_words`), and exits with status 2; no logic lives only in the CLI.
 """
 
 from __future__ import annotations
@@ -62,7 +63,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args._run(args) or 0)
     except USER_ERRORS as err:
-        print(f"gler {args.command}: error: {err}", file=sys.stderr)
+        from gler.cli._inputs import STACK_FLAGS, TRAIN_FLAGS, cli_words
+
+        text = cli_words(str(err), {**TRAIN_FLAGS, **STACK_FLAGS,
+                                    "degree_day_source": "--degree-days-from"})
+        print(f"gler {args.command}: error: {text}", file=sys.stderr)
         return 2
 
 

@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gler.cli._inputs import add_data_arguments, open_inputs
+from gler.cli._inputs import (
+    TRAIN_FLAGS,
+    add_data_arguments,
+    add_split_arguments,
+    has_split_options,
+    open_inputs,
+    said_as_flags,
+    split_dates,
+)
 from gler.cli._outputs import add_force_argument, check_outputs
 
 NAME = "evaluate"
@@ -14,10 +22,17 @@ ORDER = 40
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--run", required=True, type=Path, nargs="+",
+    parser.add_argument("--run", type=Path, nargs="+", default=[],
                         help="one or more run directories (several seeds of a model give its "
-                             "mean ± std)")
+                             "mean ± std); without --run the classical baselines are scored "
+                             "alone (no training needed), with --window/--horizon")
     add_data_arguments(parser)
+    parser.add_argument("--window", type=int, default=None,
+                        help="input window L of the baselines without --run (default: 30)")
+    parser.add_argument("--horizon", type=int, default=None,
+                        help="horizon H of the baselines without --run (default: 6)")
+    add_split_arguments(parser, defaults="the split dates of the runs (without --run: the "
+                        "cuts at 4/6 and 5/6 of the time span)")
     parser.add_argument("--baselines", default="all",
                         help="classical baselines: all, none, or comma-separated names "
                              "(persistence is always included as the skill reference)")
@@ -34,11 +49,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from gler.evaluate import evaluate
 
-    check_outputs([("--out", args.out), ("--maps", args.maps)], runs=args.run,
+    check_outputs([("--out", args.out), ("--maps", args.maps)], runs=args.run or (),
                   inputs=[args.data, args.factors], force=args.force,
                   suffixes={"--out": (".json",), "--maps": (".nc", ".nc4", ".netcdf")})
-    result = evaluate(args.run, open_inputs(args), baselines=args.baselines, split=args.split,
-                      device=args.device)
+    stack = open_inputs(args)
+    chosen = None
+    if has_split_options(args):
+        from gler.data.windows import resolve_split_dates
+
+        train_end, val_end = split_dates(args, [stack])
+        chosen = said_as_flags(resolve_split_dates, TRAIN_FLAGS, stack["time"].values,
+                               train_end, val_end)
+    if not args.run:
+        print("no --run: scoring the classical baselines alone")
+    result = said_as_flags(evaluate, TRAIN_FLAGS, args.run, stack, baselines=args.baselines,
+                           split=args.split, device=args.device,
+                           split_dates=chosen,
+                           window=args.window, horizon=args.horizon)
     result.save(args.out)
     if args.maps is not None:
         result.maps.to_netcdf(args.maps)
@@ -48,6 +75,12 @@ def run(args: argparse.Namespace) -> int:
           f" {report['n_targets']} targets" + (f", noise floor {floor:.3f} mm" if floor else ""))
     for name in report["ranking"]:
         entry = report["models"][name]
-        print(f"  {name:<16} RMSE {entry['rmse']:.3f} mm  MAE {entry['mae']:.3f} mm  "
+        print(f"  {name:<20} RMSE {entry['rmse']:.3f} mm  MAE {entry['mae']:.3f} mm  "
               f"skill vs persistence {entry['skill_vs_persistence']:+.3f}")
+    for name, stats in report.get("stability", {}).items():
+        rmse = stats["rmse"]
+        print(f"  {name}: RMSE {rmse['mean']:.3f} ± {rmse['std']:.3f} mm over "
+              f"{rmse.get('n', '?')} runs (mean ± std)")
+    for name, reason in report.get("left_out", {}).items():
+        print(f"  left out: {name}: {reason}")
     return 0

@@ -30,6 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "forecast (all NaN: their input windows have too many gaps); "
                              "default 0.5, 1 accepts any (an all-NaN forecast is always an "
                              "error)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("--out", required=True, type=Path,
                         help="output file: .nc for NetCDF, .zarr for Zarr")
     add_force_argument(parser)
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     run_ = load_run(args.run)
     stack = open_inputs(args)
     forecast = predict(run_, stack, issues=issues, device=args.device,
-                       batch_size=args.batch_size, progress=True)
+                       batch_size=args.batch_size, progress=not args.no_progress)
     check_coverage(forecast, stack, max_nan_fraction=args.max_nan_fraction,
                    min_observed=run_.train_config.min_observed)
     path = save_forecast(forecast, args.out)

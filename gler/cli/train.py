@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gler.cli._inputs import add_data_arguments, open_stacks
+from gler.cli._inputs import (
+    TRAIN_FLAGS,
+    add_data_arguments,
+    add_split_arguments,
+    open_stacks,
+    said_as_flags,
+    split_dates,
+)
 
 NAME = "train"
 HELP = "train a forecaster (GLER-BiGRUnet or a baseline) and write a run directory"
@@ -33,11 +40,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=None, help="AdamW learning rate")
     parser.add_argument("--pixel-fraction", type=float, default=None,
                         help="fraction of valid pixels sampled for training, in (0, 1]")
-    parser.add_argument("--train-end", default=None,
-                        help="last target date of the training period (YYYY-MM-DD; default: "
-                             "at 4/6 of the time span, snapped to a year end)")
-    parser.add_argument("--val-end", default=None,
-                        help="last target date of the validation period (default: at 5/6)")
+    parser.add_argument("--calendar", action=argparse.BooleanOptionalAction, default=None,
+                        help="give the neural model calendar features (day-of-year sine and "
+                             "cosine of the acquisition dates); default: only when it gets no "
+                             "other factor")
+    add_split_arguments(parser, defaults="the cuts at 4/6 and 5/6 of the time span, snapped to "
+                        "a year (or month) end")
     parser.add_argument("--num-threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--no-amp", action="store_true",
                         help="disable mixed precision on CUDA")
@@ -49,18 +57,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from gler.data.multistack import shared_factors
     from gler.profiles import get_profile
-    from gler.train import train
+    from gler.train import read_run_record, train
 
     profile = get_profile(args.profile)
     stacks = open_stacks(args)
-    config = profile.train_config(
+    train_end, val_end = split_dates(args, stacks)
+    config = said_as_flags(
+        profile.train_config, TRAIN_FLAGS,
         seed=args.seed if args.seed is not None else profile.seeds[0],
         epochs=args.epochs, device=args.device, window=args.window, horizon=args.horizon,
         batch_size=args.batch_size, lr=args.lr, pixel_fraction=args.pixel_fraction,
-        train_end=args.train_end, val_end=args.val_end, num_threads=args.num_threads,
-        amp=False if args.no_amp else None, available=shared_factors(stacks))
-    result = train(stacks, args.model, config, profile.model_overrides(args.model), args.out,
-                   progress=not args.no_progress)
+        train_end=train_end, val_end=val_end, num_threads=args.num_threads,
+        amp=False if args.no_amp else None, calendar=args.calendar,
+        available=shared_factors(stacks))
+    result = said_as_flags(train, TRAIN_FLAGS, stacks, args.model, config,
+                           profile.model_overrides(args.model), args.out,
+                           progress=not args.no_progress)
     if len(stacks) > 1:
         print(f"{args.out}: one model trained on {len(stacks)} stacks "
               f"({', '.join(str(p) for p in args.data)})")
@@ -70,6 +82,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"{args.out}: {args.model}, {result.epochs_run} epochs, best validation loss "
               f"{result.best_val_loss:.4f} at epoch {result.best_epoch} "
               f"({result.wall_time_s:.0f} s)")
+        record = read_run_record(args.out)
+        print(f"  factors: {', '.join(record['factors']) or 'none'}; split: training targets "
+              f"to {record['split']['train_end'][:10]}, validation to "
+              f"{record['split']['val_end'][:10]}")
     return 0
 
 

@@ -28,6 +28,8 @@ AGGREGATIONS = ("mean", "sum")
 DEFAULT_AGGREGATION = {"precipitation": "sum"}
 
 DEGREE_DAY_FALLBACK = "air_temperature"
+#: Temperatures tried, in order, with ``degree_day_source="auto"``.
+AUTO_DEGREE_DAY_SOURCES = ("ground_surface_temperature", "air_temperature")
 
 DEGREE_DAY_ATTRS = {
     "thawing_degree_days": {
@@ -96,6 +98,14 @@ def _aggregation_for(name: str, var: xr.DataArray, aggregation: Mapping[str, str
 def _degree_day_source(names: list[str], source: str | None) -> str | None:
     if source is None:
         return None
+    if source == "auto":
+        found = next((n for n in AUTO_DEGREE_DAY_SOURCES if n in names), None)
+        if found is None:
+            logger.warning("No daily temperature among the factors (%s): no degree-days; the "
+                           "models that need them (the Stefan baseline) are left out. A "
+                           "temperature in degC (%s) enables them, or --degree-days-from NAME",
+                           ", ".join(names) or "none", " or ".join(AUTO_DEGREE_DAY_SOURCES))
+        return found
     for candidate in (source, DEGREE_DAY_FALLBACK):
         if candidate in names:
             return candidate
@@ -159,7 +169,8 @@ def align_factors(
         ``aggregation`` attribute, else ``"sum"`` for ``precipitation`` and ``"mean"`` otherwise.
     degree_day_source
         Daily temperature (°C) for the degree-days; when absent, ``air_temperature`` is used.
-        ``None`` skips the degree-days.
+        ``None`` skips the degree-days; ``"auto"`` uses ground-surface, else air temperature,
+        and skips them (with one log line) when the factors have neither.
     season_start
         ``"MM-DD"`` on which each freeze–thaw year (and the degree-day sums) restarts.
 

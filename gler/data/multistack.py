@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
+from gler.data.calendar import CALENDAR_FACTORS
 from gler.data.model import factor_names
 from gler.data.windows import Batch, SampleIndex, SplitDates, WindowDataset, resolve_split_dates
 
@@ -209,7 +210,7 @@ def common_factors(stacks: Sequence[xr.Dataset], factors: Sequence[str] | None =
     chosen = list(factors) if factors is not None else factor_names(stacks[0])
     for name, stack in zip(names, stacks, strict=True):
         present = factor_names(stack)
-        missing = [f for f in chosen if f not in present]
+        missing = [f for f in chosen if f not in present and f not in CALENDAR_FACTORS]
         extra = [f for f in present if f not in chosen] if factors is None else []
         if missing or extra:
             msg = (f"The stacks have different factor sets: {name} lacks {missing or 'none'} "
@@ -217,7 +218,7 @@ def common_factors(stacks: Sequence[xr.Dataset], factors: Sequence[str] | None =
                    "every stack the same factors (the same --factors source), or train on the "
                    "factors they share (TrainConfig(factors=...)).")
             raise ValueError(msg)
-        for factor in chosen:
+        for factor in (f for f in chosen if f not in CALENDAR_FACTORS or f in present):
             units = stack[factor].attrs.get("units")
             first = stacks[0][factor].attrs.get("units")
             if units != first:

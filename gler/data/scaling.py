@@ -92,7 +92,8 @@ class Scaler:
                 squares += float(np.sum(np.square(diff[kept], dtype=np.float64)))
                 count += int(kept.sum())
             rows = part.ef if part.ef.shape[0] == 1 else part.ef[part_pixels]
-            ef_rows.append(rows[:, :n_train].reshape(-1, part.ef.shape[-1]))
+            # Explicit row count: reshape(-1, 0) of an empty factor array is ambiguous.
+            ef_rows.append(rows[:, :n_train].reshape(rows.shape[0] * n_train, part.ef.shape[-1]))
         if count == 0 or squares == 0.0:
             msg = ("The training period has no finite displacement increment to set the "
                    "normalisation scale (all NaN or constant). Check the data and the split "

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from gler.data.calendar import CALENDAR_FACTORS, calendar_features
 from gler.data.model import DISPLACEMENT, factor_names, spatial_dims, validate_stack
 
 logger = logging.getLogger(__name__)
@@ -65,12 +66,17 @@ def default_split_dates(times: pd.DatetimeIndex | np.ndarray) -> SplitDates:
     start, span = times[0], times[-1] - times[0]
     # Snap to a year end on multi-year series (whole freeze-thaw years per period), else to a
     # month end, so the cuts do not depend on where the last acquisition happens to fall.
-    anchor = pd.offsets.YearEnd() if span >= pd.Timedelta(days=3 * 365) else pd.offsets.MonthEnd()
-    cuts = []
-    for fraction in DEFAULT_CUT_FRACTIONS:
-        cut = (start + span * fraction).normalize()
-        before, after = anchor.rollback(cut), anchor.rollforward(cut)
-        cuts.append(before if cut - before <= after - cut else after)
+    # Where two cuts would snap to the same year end (about four years of data), month ends.
+    anchors = ([pd.offsets.YearEnd()] if span >= pd.Timedelta(days=3 * 365) else []) + [
+        pd.offsets.MonthEnd()]
+    for anchor in anchors:
+        cuts = []
+        for fraction in DEFAULT_CUT_FRACTIONS:
+            cut = (start + span * fraction).normalize()
+            before, after = anchor.rollback(cut), anchor.rollforward(cut)
+            cuts.append(before if cut - before <= after - cut else after)
+        if times[0] < cuts[0] < cuts[1] < times[-1]:
+            break
     return SplitDates(cuts[0], cuts[1])
 
 
@@ -95,6 +101,57 @@ def resolve_split_dates(times: pd.DatetimeIndex | np.ndarray, train_end: str | N
                f"{times[-1].date()} does not hold). Choose cut dates inside the data.")
         raise ValueError(msg)
     return split
+
+
+def split_by_count(times: pd.DatetimeIndex | np.ndarray, *, test_fraction: float | None = None,
+                   val_fraction: float | None = None, test_dates: int | None = None,
+                   val_dates: int | None = None) -> SplitDates:
+    """Cut dates that give the test (and validation) period a share or a count of the dates.
+
+    The test period is the last ``test_dates`` acquisitions (or ``test_fraction`` of them,
+    rounded, at least one); the validation period the ``val_dates`` (or ``val_fraction``)
+    acquisitions before it; each missing size defaults to the other's, and both to a sixth of
+    the dates. The cuts fall on acquisition dates: ``train_end`` and ``val_end`` are the last
+    date of the training and validation periods.
+
+    As for any split, a sample belongs to the period that holds all its H target dates; a
+    window whose targets straddle a cut is dropped, so a period needs at least H dates to
+    hold a sample.
+
+    Raises
+    ------
+    ValueError
+        If a fraction is not in (0, 1), a count is below 1, or the periods leave no training
+        date.
+
+    Example
+    -------
+    >>> t = pd.date_range("2020-01-01", periods=100, freq="7D")
+    >>> split = split_by_count(t, test_fraction=0.2)
+    >>> int((t > split.val_end).sum()), int(((t > split.train_end) & (t <= split.val_end)).sum())
+    (20, 20)
+    """
+    times = pd.DatetimeIndex(times)
+    n = len(times)
+    sizes = {}
+    for key, fraction, count in (("test", test_fraction, test_dates),
+                                 ("val", val_fraction, val_dates)):
+        if fraction is not None and not 0 < fraction < 1:
+            msg = f"The {key} fraction must be in (0, 1), got {fraction}."
+            raise ValueError(msg)
+        if count is not None and count < 1:
+            msg = f"The number of {key} dates must be at least 1, got {count}."
+            raise ValueError(msg)
+        sizes[key] = count if count is not None else (
+            max(1, round(fraction * n)) if fraction is not None else None)
+    default = max(1, round(n / 6))
+    n_test = sizes["test"] or sizes["val"] or default
+    n_val = sizes["val"] or n_test
+    if n_test + n_val >= n - 1:
+        msg = (f"A test period of {n_test} and a validation period of {n_val} dates leave "
+               f"{n - n_test - n_val} of the {n} dates for training. Choose smaller periods.")
+        raise ValueError(msg)
+    return SplitDates(times[n - n_test - n_val - 1], times[n - n_test - 1])
 
 
 @dataclass
@@ -128,7 +185,9 @@ class WindowDataset:
         Forecast horizon ``H`` in acquisitions.
     factors
         Names of the per-acquisition factors to use, in order (default: all of
-        :func:`gler.data.model.factor_names`). ``[]`` uses none.
+        :func:`gler.data.model.factor_names`). ``[]`` uses none. The calendar features
+        (:data:`gler.data.calendar.CALENDAR_FACTORS`) are computed from the dates when the
+        stack does not hold them.
     split
         The cut dates (default :func:`default_split_dates`).
     min_observed
@@ -181,7 +240,7 @@ class WindowDataset:
 
     def _factor_array(self, stack: xr.Dataset) -> np.ndarray:
         """Factors as ``[1 or P, T, E]`` float32 (scene-wide factors keep one row)."""
-        missing = [f for f in self.factors if f not in stack]
+        missing = [f for f in self.factors if f not in stack and f not in CALENDAR_FACTORS]
         if missing:
             msg = (f"Factors {missing} are not in the data (factors present: "
                    f"{factor_names(stack) or 'none'}). Pass them with --factors or choose a "
@@ -190,9 +249,16 @@ class WindowDataset:
         n_time = len(self.times)
         if not self.factors:
             return np.zeros((1, n_time, 0), dtype=np.float32)
-        per_pixel = any(stack[f].dims != ("time",) for f in self.factors)
+        per_pixel = any(stack[f].dims != ("time",) for f in self.factors if f in stack)
+        calendar = calendar_features(self.times)
         columns = []
         for name in self.factors:
+            if name not in stack:  # a calendar feature, computed from the dates
+                values = calendar[:, CALENDAR_FACTORS.index(name)][None, :]
+                if per_pixel:
+                    values = np.repeat(values, self.values.shape[0], axis=0)
+                columns.append(values)
+                continue
             var = stack[name]
             if per_pixel:
                 var = var.broadcast_like(stack[DISPLACEMENT]).transpose("time", *self.spatial_dims)
@@ -341,13 +407,43 @@ class SampleIndex:
         return SampleIndex(self.pixels, self.issues, self.flat[np.asarray(positions)])
 
 
+def calendar_step(times: pd.DatetimeIndex) -> pd.DateOffset | None:
+    """The calendar step of month-regular dates (the same day of each month, or each month's
+    last day; every k months), else None.
+
+    Example
+    -------
+    >>> calendar_step(pd.date_range("2020-01-01", periods=4, freq="MS"))
+    <DateOffset: months=1>
+    """
+    times = pd.DatetimeIndex(times)
+    if len(times) < 3:
+        return None
+    months = np.diff(times.year.to_numpy() * 12 + times.month.to_numpy())
+    if (months < 1).any() or (times - times.normalize()).nunique() != 1:
+        return None
+    step = int(np.median(months))
+    if times.is_month_end.all():
+        return pd.offsets.MonthEnd(step)
+    if times.day.nunique() == 1 and times[0].day <= 28:
+        return pd.DateOffset(months=step)
+    return None
+
+
 def extend_times(times: pd.DatetimeIndex, n: int) -> pd.DatetimeIndex:
-    """``times`` extended to ``n`` dates with the median acquisition interval."""
+    """``times`` extended to ``n`` dates: on their calendar when they are month-regular (the
+    1st, or the last day, of every k months: :func:`calendar_step`), else with the median
+    acquisition interval."""
     times = pd.DatetimeIndex(times)
     if n <= len(times):
         return times
+    count = n - len(times)
+    offset = calendar_step(times)
+    if offset is not None:
+        extra = pd.DatetimeIndex([times[-1] + offset * k for k in range(1, count + 1)])
+        return times.append(extra.as_unit(times.unit))
     step = pd.Timedelta(np.median(np.diff(times.values).astype("timedelta64[ns]"))).round("D")
-    extra = times[-1] + step * np.arange(1, n - len(times) + 1)
+    extra = times[-1] + step * np.arange(1, count + 1)
     return times.append(pd.DatetimeIndex(extra))
 
 

@@ -198,15 +198,20 @@ def test_kelvin_temperatures_are_refused(site, tmp_path, capsys):
                     "--out", str(tmp_path / "f.nc")], "kelvin", "air_temperature")
 
 
-def test_monthly_factors_are_named_as_such(site, tmp_path, capsys):
-    """A factor table with one row per month is refused as monthly, not as 'not covered'."""
+def test_monthly_factors_are_named_as_such(site, tmp_path, capsys, caplog):
+    """A factor table with one row per month is read as monthly, spread to days and said so
+    (never taken as daily values, never refused as 'not covered')."""
     root, _ = site
     factors = _factors()
     factors[pd.to_datetime(factors["date"]).dt.day == 1].to_csv(tmp_path / "monthly.csv",
                                                                   index=False)
-    _fails(capsys, ["predict", "--run", str(root / "run"), "--data", str(root / "points.csv"),
-                    "--units", "mm", "--factors", str(tmp_path / "monthly.csv"),
-                    "--out", str(tmp_path / "f.nc")], "look monthly", "daily")
+    argv = ["predict", "--run", str(root / "run"), "--data", str(root / "points.csv"),
+            "--units", "mm", "--factors", str(tmp_path / "monthly.csv"), "--issues", "last",
+            "--no-progress", "--out", str(tmp_path / "f.nc")]
+    with caplog.at_level("WARNING"):
+        assert main(argv) == 0
+    said = [r.getMessage() for r in caplog.records if "monthly.csv" in r.getMessage()]
+    assert any("every 31 days" in m and "spread to daily values" in m for m in said), said
 
 
 # -- 4. CSV shape ---------------------------------------------------------------------------

@@ -63,8 +63,8 @@ def test_user_errors_are_one_line_exit_2(tmp_path, data, capsys):
     bare = tmp_path / "bare.nc"
     xr.open_dataset(data)[["displacement"]].to_netcdf(bare)
     cases = [
-        (["train", "--data", str(bare), "--profile", "smoke", "--out", str(tmp_path / "r")],
-         "uses environmental factors"),
+        (["train", "--data", str(bare), "--profile", "smoke", "--no-calendar",
+          "--out", str(tmp_path / "r")], "uses environmental factors"),
         (["train", "--data", data, "--profile", "smoke", "--window", "170", "--horizon", "20",
           "--out", str(tmp_path / "r2")], "needs at least 190"),
         (["train", "--data", data, "--profile", "smoke", "--horizon", "40",

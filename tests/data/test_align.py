@@ -161,3 +161,17 @@ def test_subdaily_or_unsorted_input_is_refused():
     daily = _daily(periods=20, air_temperature=np.ones(20))
     with pytest.raises(ValueError, match="not sorted"):
         align_factors(daily, pd.DatetimeIndex(["2020-04-05", "2020-03-30"]))
+
+
+def test_auto_degree_days_skip_without_temperature(caplog):
+    """degree_day_source='auto': no temperature, no degree-days, one line naming the factors
+    that would give them."""
+    daily = _daily(periods=20, precipitation=np.ones(20))
+    times = daily["time"].to_index()[[15, 19]]
+    with caplog.at_level("WARNING"):
+        ef = align_factors(daily, times, degree_day_source="auto")
+    assert list(ef.data_vars) == ["precipitation"]
+    assert "air_temperature" in caplog.text and "Stefan" in caplog.text
+    with_temperature = _daily(periods=20, air_temperature=np.full(20, 3.0))
+    ef = align_factors(with_temperature, times, degree_day_source="auto")
+    assert ef["thawing_degree_days"].attrs["source"] == "air_temperature"

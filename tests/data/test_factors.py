@@ -114,3 +114,73 @@ def test_unit_conversion_errors_and_unknown_format(tmp_path):
     (tmp_path / "x.grib").write_bytes(b"GRIB")
     with pytest.raises(ValueError, match="Unknown factor format None"):
         open_factors(tmp_path / "x.grib")
+
+
+def test_per_point_long_table(tmp_path):
+    """A (date, point) table gives factors on (time, point), ids as text; repeats refused."""
+    from gler.data.factors import match_points
+
+    days = pd.date_range("2020-01-01", periods=3).strftime("%Y-%m-%d")
+    rows = pd.DataFrame({"date": list(days) * 2, "site": [1] * 3 + [2] * 3,
+                         "air_temperature": np.arange(6.0)})
+    rows.to_csv(tmp_path / "pp.csv", index=False)
+    ef = open_factors(tmp_path / "pp.csv", point_col="site")
+    assert ef["air_temperature"].dims == ("time", "point")
+    assert ef["air_temperature"].attrs["role"] == "factor"
+    assert list(ef["point"].values) == ["1", "2"]
+    stack = xr.Dataset({"displacement": (("time", "point"), np.zeros((3, 2)))},
+                       coords={"point": [2, 1]})
+    matched = match_points(ef, stack)
+    np.testing.assert_allclose(matched["air_temperature"][:, 0], [3.0, 4.0, 5.0])
+    wrong = stack.assign_coords(point=[7, 8])
+    with pytest.raises(ValueError, match=r"no factors for 2 of the 2 points .*7, 8"):
+        match_points(ef, wrong)
+    pd.concat([rows, rows.iloc[:1]]).to_csv(tmp_path / "rep.csv", index=False)
+    with pytest.raises(ValueError, match="repeat a"):
+        open_factors(tmp_path / "rep.csv", point_col="site")
+
+
+def test_netcdf_in_data_model_names_and_per_point(tmp_path):
+    """A NetCDF with data-model names (units from attributes) and a (time, point) variable."""
+    time = pd.date_range("2020-01-01", periods=4)
+    ds = xr.Dataset({"precipitation": ("time", [1.0, 0.0, 2.0, 0.5], {"units": "mm"}),
+                     "air_temperature": (("time", "point"), np.full((4, 2), 274.15),
+                                         {"units": "K"}),
+                     "junk": ("time", np.zeros(4))},
+                    coords={"time": time, "point": ["a", "b"]})
+    ds.to_netcdf(tmp_path / "f.nc")
+    with pytest.warns(UserWarning, match="junk"):
+        ef = open_factors(tmp_path / "f.nc")
+    np.testing.assert_allclose(ef["air_temperature"], 1.0)
+    assert ef["air_temperature"].dims == ("time", "point")
+    assert ef["precipitation"].attrs["aggregation"] == "sum"
+
+
+def test_coarse_factors_spread_and_partial_tables_filled():
+    """Monthly sums are divided over their days; days outside a table get its climatology."""
+    from gler.data.factors import cover_period, spread_to_daily
+
+    monthly = xr.Dataset({"precipitation": ("time", [31.0, 58.0], {"aggregation": "sum"}),
+                          "air_temperature": ("time", [1.0, 2.0], {"aggregation": "mean"})},
+                         coords={"time": pd.to_datetime(["2020-01-01", "2020-02-01"])})
+    daily = spread_to_daily(monthly)
+    assert float(daily["precipitation"].sel(time="2020-01-15")) == 1.0
+    assert float(daily["air_temperature"].sel(time="2020-02-10")) == 2.0
+    days = pd.date_range("2019-01-01", "2020-12-31")
+    table = xr.Dataset({"air_temperature": ("time", days.day_of_year.to_numpy() * 1.0)},
+                       coords={"time": days})
+    times = pd.date_range("2018-06-01", "2021-03-01", freq="30D")
+    filled = cover_period(table, times)
+    assert float(filled["air_temperature"].sel(time="2018-06-10")) == 161.0
+    assert not filled["air_temperature"].isnull().any()
+    with pytest.raises(ValueError, match="at least 365 days"):
+        cover_period(table.isel(time=slice(0, 100)), times)
+
+
+def test_unit_error_has_no_stray_braces(tmp_path):
+    """The message for columns without units reads cleanly."""
+    pd.DataFrame({"date": ["2020-01-01"], "rain": [1.0]}).to_csv(tmp_path / "r.csv",
+                                                                 index=False)
+    with pytest.raises(ValueError, match="units unknown") as info:
+        open_factors(tmp_path / "r.csv")
+    assert "}}" not in str(info.value) and "units={column: unit}" in str(info.value)

@@ -11,9 +11,11 @@ from gler.data.windows import (
     SplitDates,
     TorchWindowDataset,
     WindowDataset,
+    calendar_step,
     default_split_dates,
     extend_times,
     resolve_split_dates,
+    split_by_count,
 )
 
 
@@ -133,3 +135,35 @@ def test_extend_times_uses_median_interval():
     """Dates past the data continue at the median 12-day step."""
     t = pd.date_range("2020-01-01", periods=5, freq="12D")
     assert extend_times(t, 7)[-1] == pd.Timestamp("2020-01-01") + pd.Timedelta(days=72)
+
+
+def test_default_split_of_four_years_falls_back_to_month_ends():
+    """About four years of data: both cuts would snap to one year end; month ends are used."""
+    t = pd.date_range("2018-01-06", "2021-12-20", freq="12D")
+    split = default_split_dates(t)
+    assert t[0] < split.train_end < split.val_end < t[-1]
+    assert split.train_end.is_month_end and split.val_end.is_month_end
+
+
+def test_split_by_count_and_fraction():
+    """The last N dates (or a share of them) test; as many before them validate."""
+    t = pd.date_range("2020-01-01", periods=60, freq="7D")
+    split = split_by_count(t, test_dates=10)
+    assert (t > split.val_end).sum() == 10 and ((t > split.train_end) & (t <= split.val_end)
+                                                ).sum() == 10
+    split = split_by_count(t, test_fraction=0.1, val_fraction=0.2)
+    assert (t > split.val_end).sum() == 6 and (t > split.train_end).sum() == 18
+    with pytest.raises(ValueError, match="fraction must be in"):
+        split_by_count(t, test_fraction=1.5)
+    with pytest.raises(ValueError, match="leave"):
+        split_by_count(t, test_dates=30, val_dates=30)
+
+
+def test_month_regular_dates_continue_on_their_calendar():
+    """Monthly dates continue on the 1st (or the month end); others at the median step."""
+    monthly = pd.date_range("2020-01-01", periods=5, freq="MS")
+    assert list(extend_times(monthly, 7)[-2:]) == [pd.Timestamp("2020-06-01"),
+                                                    pd.Timestamp("2020-07-01")]
+    ends = pd.date_range("2020-01-31", periods=3, freq="ME")
+    assert extend_times(ends, 4)[-1] == pd.Timestamp("2020-04-30")
+    assert calendar_step(pd.date_range("2020-01-01", periods=5, freq="12D")) is None

@@ -32,7 +32,7 @@ def test_registry_has_every_required_name():
                 "gler-no-dense", "gler-no-conv", "gler-no-mcar", "gler-concat-ef",
                 "gler-no-rcsa", "gler-gru"}
     assert required <= set(NEURAL)
-    assert {"persistence", "seasonal-naive", "harmonic", "stefan"} == set(
+    assert {"persistence", "seasonal-naive", "harmonic", "linear-trend", "stefan"} == set(
         list_models(kind="classical"))
 
 
@@ -144,3 +144,31 @@ def test_cpu_bf16_autocast_forward_backward(name):
     out.float().square().sum().backward()
     torch.testing.assert_close(out.float(), ref, rtol=0.05, atol=0.05)
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+CLASSICAL = list_models(kind="classical")
+
+
+@pytest.mark.parametrize("name", CLASSICAL)
+def test_classical_contract(name):
+    """Every classical baseline: [P, L] window with gaps and L + H dates in, finite [P, H] out,
+    the same for the same input, and a wrong window refused by name."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    window, horizon, n_pixels = 40, 6, 5
+    t = 2020 + np.arange(window + horizon) * 12 / 365.25
+    sd = np.cumsum(rng.normal(size=(n_pixels, window)), axis=1)
+    sd[rng.random(sd.shape) < 0.1] = np.nan
+    sd[:, -1] = 1.0  # an anchor for every pixel
+    model = create_model(name, window=window, horizon=horizon)
+    kwargs = {}
+    if getattr(model, "needs_ef", False):
+        kwargs = {"ddt": np.linspace(0, 400, window + horizon),
+                  "ddf": np.linspace(0, 100, window + horizon)}
+    out = model.predict(sd, t, **kwargs)
+    assert out.shape == (n_pixels, horizon)
+    assert np.isfinite(out).all()
+    np.testing.assert_array_equal(out, model.predict(sd, t, **kwargs))
+    with pytest.raises(ValueError, match="window"):
+        model.predict(sd[:, 1:], t, **kwargs)
