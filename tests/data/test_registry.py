@@ -49,7 +49,9 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 @pytest.fixture(autouse=True)
 def _no_data_dir(monkeypatch):
+    """The tests choose the mirror and the cache themselves, whatever the caller's settings."""
     monkeypatch.delenv(registry.DATA_DIR_ENV, raising=False)
+    monkeypatch.delenv(registry.CACHE_DIR_ENV, raising=False)
 
 
 def _closed_port() -> int:
