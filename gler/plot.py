@@ -6,12 +6,16 @@ metres): :func:`quicklook`, built from :func:`plot_parameter_map` and :func:`plo
 
 from __future__ import annotations
 
+import logging
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import xarray as xr
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+
+logger = logging.getLogger(__name__)
 
 #: Colour of each QTR-sim land-cover class in the series panel.
 CLASS_COLOURS = {"stable_ground": "tab:grey", "meadow": "tab:green",
@@ -164,7 +168,8 @@ NATURAL_EARTH = (("physical", "land", "#f2efe6"), ("physical", "lakes", "#cfe3f3
                  ("cultural", "admin_1_states_provinces_lines", "#999999"))
 #: Colour per model family in the comparison figures (others cycle through tab10).
 MODEL_COLOURS = {"gler": "black", "persistence": "tab:grey", "harmonic": "tab:olive",
-                 "stefan": "tab:brown", "seasonal-naive": "tab:pink", "noise floor": "tab:red"}
+                 "stefan": "tab:brown", "seasonal-naive": "tab:pink", "linear-trend": "darkkhaki",
+                 "noise floor": "tab:red"}
 
 
 def natural_earth_path(name: str, category: str = "physical", resolution: str = "50m"):
@@ -271,10 +276,31 @@ def plot_overview_map(*, regions: list[str] | None = None, ax: Axes | None = Non
     grid.xlabel_style = {"rotation": 0}
     ax.plot([], [], "s", mfc="tab:red", mec="k", label="QTR-sim region")
     ax.legend(loc="upper left", fontsize=8)
-    ax.set_title("QTR-sim regions along the Qinghai–Tibet Railway"
-                 + ("" if drawn else "\n(Natural Earth layers not installed: none drawn)"),
-                 fontsize="medium")
+    if not drawn:
+        logger.info("No Natural Earth layers on disk: the overview map shows the railway only")
+    ax.set_title("QTR-sim regions along the Qinghai–Tibet Railway", fontsize="medium")
     return ax
+
+
+def panel_grid(n: int, *, ncols: int = 2, panel: tuple[float, float] = (4.8, 3.2),
+               **subplot_kw) -> tuple[Figure, list[Axes]]:
+    """A figure of ``n`` panels, ``ncols`` to a row, no wider than the book's text column at
+    the chapters' 80 dpi (so fonts are printed at their size); unused cells are removed.
+
+    Example
+    -------
+    >>> fig, axes = panel_grid(3)
+    >>> len(axes), len(fig.axes)
+    (3, 3)
+    """
+    ncols = max(1, min(ncols, n))
+    nrows = -(-n // ncols)
+    fig, grid = plt.subplots(nrows, ncols, figsize=(panel[0] * ncols, panel[1] * nrows),
+                             layout="constrained", squeeze=False, subplot_kw=subplot_kw or None)
+    axes = list(grid.ravel())
+    for ax in axes[n:]:
+        ax.remove()
+    return fig, axes[:n]
 
 
 def map_axes(ncols: int, *, nrows: int = 1, panel: float = 3.6) -> tuple[Figure, np.ndarray]:
@@ -506,13 +532,16 @@ def plot_forecast_series(stack: xr.Dataset, forecast: xr.Dataset,
 
 
 def plot_horizon_errors(per_horizon: pd.DataFrame, *, metric: str = "rmse",
-                        ax: Axes | None = None, title: str | None = None) -> Axes:
+                        ax: Axes | None = None, title: str | None = None,
+                        legend: bool = True) -> Axes:
     """Error per step ahead for each model (mean over seeds), the noise floor dashed.
 
     Parameters
     ----------
     per_horizon
         :func:`gler.experiment.horizon_scores` rows of one region (or averaged beforehand).
+    legend
+        Draw the legend on the axes (off for small multiples that share one figure legend).
     """
     if ax is None:
         ax = plt.figure(figsize=(6.5, 4), layout="constrained").add_subplot()
@@ -527,7 +556,8 @@ def plot_horizon_errors(per_horizon: pd.DataFrame, *, metric: str = "rmse",
     ax.set_xlabel("steps ahead (12 days each)")
     ax.set_ylabel(f"{metric.upper()} (mm)")
     ax.set_xticks(mean.index)
-    ax.legend(fontsize="x-small", ncols=2)
+    if legend:
+        ax.legend(fontsize="x-small", ncols=2)
     if title:
         ax.set_title(title, fontsize="medium")
     return ax
