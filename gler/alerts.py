@@ -192,9 +192,6 @@ def alert_map(run: Run | str | Path, stack: xr.Dataset, *, threshold_mm: float, 
                                        "latitude" if name == "lat" else "longitude")
             out[name].attrs.setdefault("units",
                                        "degrees_north" if name == "lat" else "degrees_east")
-    for var in data:
-        if "lat" in out.coords and "lon" in out.coords:
-            out[var].attrs["coordinates"] = "lat lon"
     return out
 
 
