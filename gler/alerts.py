@@ -31,6 +31,7 @@ from gler.forecast import FORECAST, predict
 from gler.train import Run, load_run
 
 PROBABILITY = "alert_probability"
+CLEAN = "displacement_clean"
 DIRECTIONS = ("settlement", "heave")
 #: Thresholds outside this range (mm) are taken for a unit mistake (metres, micrometres).
 THRESHOLD_RANGE_MM = (0.1, 1000.0)
@@ -138,8 +139,8 @@ def alert_map(run: Run | str | Path, stack: xr.Dataset, *, threshold_mm: float, 
     -------
     xarray.Dataset
         ``alert_probability`` (issue_time, *spatial), ``forecast_change`` (mm) and, where
-        the data reach ``steps`` past an issue date, ``observed_change`` (mm); lat/lon
-        coordinates when the input has them.
+        the data reach ``steps`` past an issue date, ``observed_change`` (mm) and on QTR-sim
+        ``clean_change``; lat/lon coordinates when the input has them.
 
     Raises
     ------
@@ -173,6 +174,12 @@ def alert_map(run: Run | str | Path, stack: xr.Dataset, *, threshold_mm: float, 
     if np.isfinite(observed).any():
         data["observed_change"] = (dims, observed.reshape(shape).astype(np.float32), {
             "units": "mm", "long_name": f"observed change of displacement over {steps} steps"})
+    if CLEAN in stack and np.isfinite(observed).any():  # QTR-sim: the change of the ground
+        clean_ref = stack[CLEAN].sel(time=forecast["issue_time"].values)
+        clean_ref = clean_ref.transpose("time", *spatial).values.reshape(shape[0], -1)
+        clean = observed_targets(forecast, stack, CLEAN)[:, steps - 1] - clean_ref
+        data["clean_change"] = (dims, clean.reshape(shape).astype(np.float32), {
+            "units": "mm", "long_name": f"clean (noise-free) change over {steps} steps"})
     coords = {k: v for k, v in forecast.coords.items()
               if k != "horizon" and "horizon" not in v.dims}
     coords["alert_time"] = ("issue_time",
@@ -263,3 +270,25 @@ def verify_alerts(prob: np.ndarray, event: np.ndarray, *, probability: float = 0
         "probability": probability, "base_rate": base,
         "n": len(p), "n_events": int(o.sum()), "table": table,
     }
+
+
+def verification_table(alerts: xr.Dataset, *, probability: float = 0.5) -> pd.DataFrame:
+    """:func:`verify_alerts` of an :func:`alert_map` against what happened: one row for the
+    observed change and, on QTR-sim, one for the clean change.
+
+    Raises
+    ------
+    ValueError
+        If ``alerts`` has no observed change (its alert dates lie past the data).
+    """
+    if "observed_change" not in alerts:
+        msg = "These alerts lie past the data: nothing to verify them against."
+        raise ValueError(msg)
+    threshold, direction = alerts.attrs["threshold_mm"], alerts.attrs["direction"]
+    rows = {}
+    for label, var in (("InSAR", "observed_change"), ("clean", "clean_change")):
+        if var in alerts:
+            event = observed_event(alerts[var].values, threshold, direction)
+            result = verify_alerts(alerts[PROBABILITY].values, event, probability=probability)
+            rows[label] = {k: v for k, v in result.items() if k != "table"}
+    return pd.DataFrame.from_dict(rows, orient="index")

@@ -18,7 +18,10 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+import pandas as pd
 import scoringrules as sr
 
 from gler.conformal import LEVELS, Calibration
@@ -89,3 +92,77 @@ def probabilistic_scores(pred: np.ndarray, obs: np.ndarray, calibration: Calibra
         "pit_histogram": (hist / max(hist.sum(), 1)).tolist(),
         "n_targets": counts,
     }
+
+
+def _scores_of(entry: dict, against: str) -> dict | None:
+    return (entry.get("clean") or {}).get("probabilistic") if against == "clean" else entry.get(
+        "probabilistic")
+
+
+def coverage_table(reports: dict[str, dict], model: str = "gler",
+                   levels: Sequence[float] = (0.8, 0.9), against: str = "obs") -> pd.DataFrame:
+    """Coverage (%) of ``model``'s intervals per region, level and step, from the reports.
+
+    Parameters
+    ----------
+    reports
+        ``{region: report}`` of :func:`gler.evaluate.evaluate` with ``probabilistic=True``.
+    model
+        Report label of the model.
+    levels
+        Interval levels.
+    against
+        ``"obs"`` (the noisy InSAR) or ``"clean"`` (QTR-sim's clean signal).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index (region, nominal %), columns ``step 1`` ... ``step H``, values in %.
+    """
+    rows = {}
+    for region, report in reports.items():
+        scores = _scores_of(report["models"][model], against)
+        for level in levels:
+            values = scores["coverage"][f"{level:g}"]
+            rows[(region, round(100 * level))] = {f"step {h + 1}": 100 * v
+                                                  for h, v in enumerate(values)}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index = table.index.set_names(["region", "nominal %"])
+    return table
+
+
+def within_target(table: pd.DataFrame, tolerance: float = 2.0) -> pd.Series:
+    """Per row of :func:`coverage_table`: whether every step lies within ``tolerance``
+    percentage points of nominal."""
+    nominal = table.index.get_level_values("nominal %").to_numpy()[:, None]
+    return pd.Series((np.abs(table.to_numpy() - nominal) <= tolerance).all(axis=1),
+                     index=table.index, name=f"within ±{tolerance:g} pp")
+
+
+def score_table(reports: dict[str, dict], score: str = "crps",
+                against: str = "obs") -> pd.DataFrame:
+    """``score`` (``crps`` or ``pinball``, mm) of every model (rows) per region (columns),
+    with the mean over regions, sorted by it."""
+    table = pd.DataFrame({region: {label: _scores_of(entry, against)[score]
+                                   for label, entry in report["models"].items()
+                                   if _scores_of(entry, against)}
+                          for region, report in reports.items()})
+    if table.shape[1] > 1:
+        table["mean"] = table.mean(axis=1)
+    return table.sort_values(table.columns[-1])
+
+
+def wins_sentence(table: pd.DataFrame, model: str = "gler", score: str = "CRPS") -> str:
+    """Where ``model`` has the lowest score of :func:`score_table` and who beats it elsewhere."""
+    regions = [c for c in table.columns if c != "mean"]
+    best = {r: table[r].idxmin() for r in regions}
+    won = [r for r in regions if best[r] == model]
+    lost = [f"{r} ({best[r]}: {table.loc[best[r], r]:.2f} vs {table.loc[model, r]:.2f} mm)"
+            for r in regions if best[r] != model]
+    parts = []
+    if won:
+        parts.append(f"{model} has the lowest {score} in {', '.join(won)}")
+    if lost:
+        parts.append(f"it is beaten in {', '.join(lost)}" if won else
+                     f"{model} is beaten in every region: {', '.join(lost)}")
+    return "; ".join(parts) + "."
