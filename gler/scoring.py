@@ -38,6 +38,20 @@ def _mean(values: list[float], weights: list[int]) -> float:
     return float(np.dot(values, weights) / weights.sum()) if weights.sum() else float("nan")
 
 
+def _pit(fct: np.ndarray, obs: np.ndarray) -> np.ndarray:
+    """PIT of ``obs`` under sorted quantile members ``fct`` [n, M] at :data:`CRPS_LEVELS`:
+    the distribution function interpolated linearly between members (continuous, so a
+    calibrated forecast gives a flat histogram at any bin width), 0 or 1 beyond them."""
+    M = fct.shape[1]
+    k = np.sum(fct <= obs[:, None], axis=1)  # members at or below obs
+    inner = np.clip(k, 1, M - 1)
+    lo = np.take_along_axis(fct, inner[:, None] - 1, axis=1)[:, 0]
+    hi = np.take_along_axis(fct, inner[:, None], axis=1)[:, 0]
+    frac = np.clip((obs - lo) / np.where(hi > lo, hi - lo, 1.0), 0.0, 1.0)
+    pit = (inner - 0.5 + frac) / M
+    return np.where(k == 0, 0.0, np.where(k == M, 1.0, pit))
+
+
 def probabilistic_scores(pred: np.ndarray, obs: np.ndarray, calibration: Calibration, *,
                          mask: np.ndarray | None = None,
                          levels: tuple[float, ...] = LEVELS) -> dict:
@@ -79,7 +93,7 @@ def probabilistic_scores(pred: np.ndarray, obs: np.ndarray, calibration: Calibra
         quant = p[:, None] + pin_offsets[:, h][None, :]
         pinball.append(float(np.mean(sr.quantile_score(o[:, None], quant, pin_levels)))
                        if len(o) else np.nan)
-        pit.append(np.sum(fct <= o[:, None], axis=1) / fct.shape[1])
+        pit.append(_pit(fct, o))
         for level, (lo, hi) in bounds.items():
             inside = (o >= p + lo[h]) & (o <= p + hi[h])
             coverage[f"{level:g}"].append(float(inside.mean()) if len(o) else np.nan)
