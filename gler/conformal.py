@@ -249,7 +249,6 @@ def add_quantiles(forecast: xr.Dataset, calibration: Calibration,
     values = (point + shift).transpose("quantile", *point.dims)
     values.attrs = {
         "units": "mm", "long_name": "quantile of the forecast cumulative surface displacement",
-        "cell_methods": "quantile: point",
         "comment": (f"split-conformal: forecast plus the conformal quantile of the signed "
                     f"validation residuals of each step ({calibration.period[0]} to "
                     f"{calibration.period[1]}, {min(calibration.n_points)}-"

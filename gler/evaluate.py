@@ -154,13 +154,18 @@ def evaluate(runs: Run | str | Path | Sequence[Run | str | Path], stack: xr.Data
     Raises
     ------
     ValueError
-        If the runs disagree on window/horizon/split, or a baseline is unknown.
+        If the runs disagree on window/horizon/split, a baseline is unknown, or
+        ``probabilistic`` is asked for the validation period (which calibrates).
 
     Example
     -------
     >>> result = evaluate("runs/beiluhe-gler", stack)  # doctest: +SKIP
     >>> result.report["models"]["gler"]["rmse"]  # doctest: +SKIP
     """
+    if probabilistic and split == "val":
+        msg = ("--probabilistic with --split val: the validation period calibrates the "
+               "intervals, so scoring them there says nothing; score the test period.")
+        raise ValueError(msg)
     runs = [runs] if isinstance(runs, Run | str | Path) else list(runs)
     runs = [r if isinstance(r, Run) else load_run(r) for r in runs]
     if not runs:

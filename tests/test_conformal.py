@@ -59,6 +59,14 @@ def test_non_crossing_quantiles_in_the_forecast_dataset():
     assert fc["quantile"].values.tolist() == [0.05, 0.25, 0.5, 0.75, 0.95]
 
 
+def test_probabilistic_scores_refuse_the_calibration_period():
+    """Scoring intervals on the period that calibrated them is refused, naming the flags."""
+    from gler.evaluate import evaluate
+
+    with pytest.raises(ValueError, match="--probabilistic with --split val"):
+        evaluate([], make_stack(), split="val", probabilistic=True)
+
+
 def test_calibration_uses_the_validation_period_only():
     """The residuals' targets lie in the run's validation year, never in the test year."""
     stack = make_stack()
