@@ -78,6 +78,13 @@ _EXPORTS = {
     "rmse": "gler.metrics",
     "skill": "gler.metrics",
     "Experiment": "gler.experiment",
+    # probabilistic forecasts and alerts
+    "Calibration": "gler.conformal",
+    "calibrate": "gler.conformal",
+    "predict_quantiles": "gler.conformal",
+    "probabilistic_scores": "gler.scoring",
+    "alert_map": "gler.alerts",
+    "verify_alerts": "gler.alerts",
     "transfer_table": "gler.experiment",
     # scale
     "forecast_zarr": "gler.outofcore",

@@ -23,11 +23,13 @@ import pandas as pd
 import xarray as xr
 
 from gler import __version__
+from gler.conformal import calibrate
 from gler.data.model import factor_names
 from gler.data.windows import SplitDates, WindowDataset, default_split_dates
 from gler.forecast import FORECAST, predict, years_since
 from gler.metrics import correlation, mae, mean_std, r2, rmse, skill, trend
 from gler.models._registry import list_models, model_info
+from gler.scoring import probabilistic_scores
 from gler.train import (
     DEGREE_DAY_FACTORS,
     DEGREE_DAY_HINT,
@@ -115,7 +117,7 @@ def evaluate(runs: Run | str | Path | Sequence[Run | str | Path], stack: xr.Data
              baselines: str | Sequence[str] | None = "all", split: str = "test",
              device: str = "auto", batch_size: int = 4096, progress: bool = False,
              split_dates: SplitDates | None = None, window: int | None = None,
-             horizon: int | None = None) -> Evaluation:
+             horizon: int | None = None, probabilistic: bool = False) -> Evaluation:
     """Evaluate runs and classical baselines on the same targets of ``split``.
 
     Parameters
@@ -139,6 +141,11 @@ def evaluate(runs: Run | str | Path | Sequence[Run | str | Path], stack: xr.Data
         on another stack too, and a warning says so.
     window, horizon
         L and H of the baselines when there is no run.
+    probabilistic
+        Also calibrate every model on its validation period (:func:`gler.conformal.calibrate`)
+        and score its predictive distribution on the same targets
+        (:func:`gler.scoring.probabilistic_scores`): ``probabilistic`` in each model's entry,
+        and in its ``clean`` entry on QTR-sim.
 
     Returns
     -------
@@ -147,13 +154,18 @@ def evaluate(runs: Run | str | Path | Sequence[Run | str | Path], stack: xr.Data
     Raises
     ------
     ValueError
-        If the runs disagree on window/horizon/split, or a baseline is unknown.
+        If the runs disagree on window/horizon/split, a baseline is unknown, or
+        ``probabilistic`` is asked for the validation period (which calibrates).
 
     Example
     -------
     >>> result = evaluate("runs/beiluhe-gler", stack)  # doctest: +SKIP
     >>> result.report["models"]["gler"]["rmse"]  # doctest: +SKIP
     """
+    if probabilistic and split == "val":
+        msg = ("--probabilistic with --split val: the validation period calibrates the "
+               "intervals, so scoring them there says nothing; score the test period.")
+        raise ValueError(msg)
     runs = [runs] if isinstance(runs, Run | str | Path) else list(runs)
     runs = [r if isinstance(r, Run) else load_run(r) for r in runs]
     if not runs:
@@ -213,6 +225,15 @@ def evaluate(runs: Run | str | Path | Sequence[Run | str | Path], stack: xr.Data
     kept = {k: v for k, v in preds.items() if k in mask["models"]}
     report = _report(kept, obs, clean, mask["mask"], windows, issue_index, targets, runs,
                      stack, split)
+    if probabilistic:
+        for label, pred in kept.items():
+            cal = calibrate(candidates[label], stack, device=device, batch_size=batch_size)
+            entry = report["models"][label]
+            entry["probabilistic"] = probabilistic_scores(pred, obs, cal, mask=mask["mask"])
+            entry["calibration_period"] = list(cal.period)
+            if clean is not None:
+                entry["clean"]["probabilistic"] = probabilistic_scores(pred, clean, cal,
+                                                                       mask=mask["mask"])
     report["left_out"] = {**skipped, **refused, **mask["left_out"]}
     report["split_dates"] = split_dates.to_dict()
     maps = _maps(kept, obs, mask["mask"], windows, stack)

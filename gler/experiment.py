@@ -212,25 +212,33 @@ class Experiment:
 
     # -- evaluation ---------------------------------------------------------------------------
     def evaluate(self, region: str, models: Sequence[str] = ("gler",),
-                 seeds: Sequence[int] | None = None) -> Evaluation:
+                 seeds: Sequence[int] | None = None, *,
+                 probabilistic: bool = False) -> Evaluation:
         """Evaluate neural ``models`` × ``seeds`` and every classical baseline on the test
-        split of ``region`` (training what is missing); cached with its forecasts."""
+        split of ``region`` (training what is missing); cached with its forecasts. With
+        ``probabilistic``, each model is also calibrated on the validation period and its
+        predictive distribution scored (see :func:`gler.evaluate.evaluate`)."""
         seeds = tuple(seeds if seeds is not None else self.profile.seeds)
         jobs = [(m, s) for m in models if model_info(m).kind == "neural" for s in seeds]
         return self._evaluate_once(region, self.path / region,
                                    [self.run_dir(region, m, s) for m, s in jobs],
-                                   lambda: [self.train(region, m, s) for m, s in jobs])
+                                   lambda: [self.train(region, m, s) for m, s in jobs],
+                                   probabilistic=probabilistic)
 
     def _evaluate_once(self, region: str, folder: Path, runs: list[Path],
-                       train_missing: Callable[[], object]) -> Evaluation:
+                       train_missing: Callable[[], object], *,
+                       probabilistic: bool = False) -> Evaluation:
         """The cached evaluation of ``runs`` on ``region``'s test split, under ``folder``."""
         # The classical baselines are part of the key: a gler with a new baseline evaluates
-        # again (from the cached runs) instead of reusing a report without it.
-        out = folder / f"eval-{_hash([str(r) for r in runs] + list_models('classical'))}"
+        # again (from the cached runs) instead of reusing a report without it. The
+        # probabilistic scores are too, only when asked (earlier caches stay valid).
+        key = [str(r) for r in runs] + list_models("classical")
+        out = folder / f"eval-{_hash([*key, 'probabilistic'] if probabilistic else key)}"
         if not (out / "report.json").is_file():
             train_missing()
             result = evaluate([str(r) for r in runs], self.stack(region), baselines="all",
-                              device=self.device, progress=self.progress)
+                              device=self.device, progress=self.progress,
+                              probabilistic=probabilistic)
             _save_evaluation(result, out)
         return _load_evaluation(out)
 

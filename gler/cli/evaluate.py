@@ -40,6 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="period whose targets are scored (default: test)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                         help="where to run the neural models (default: auto)")
+    parser.add_argument("--probabilistic", action="store_true",
+                        help="also calibrate each model on its validation period (split "
+                             "conformal, per step) and report CRPS, pinball loss, coverage and "
+                             "width of the 50/80/90 %% intervals and the PIT histogram")
     parser.add_argument("--maps", type=Path, default=None,
                         help="also write per-pixel RMSE maps to this NetCDF file")
     parser.add_argument("--out", required=True, type=Path, help="report file (.json)")
@@ -65,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
     result = said_as_flags(evaluate, TRAIN_FLAGS, args.run, stack, baselines=args.baselines,
                            split=args.split, device=args.device,
                            split_dates=chosen,
-                           window=args.window, horizon=args.horizon)
+                           window=args.window, horizon=args.horizon,
+                           probabilistic=args.probabilistic)
     result.save(args.out)
     if args.maps is not None:
         result.maps.to_netcdf(args.maps)
@@ -77,6 +82,12 @@ def run(args: argparse.Namespace) -> int:
         entry = report["models"][name]
         print(f"  {name:<20} RMSE {entry['rmse']:.3f} mm  MAE {entry['mae']:.3f} mm  "
               f"skill vs persistence {entry['skill_vs_persistence']:+.3f}")
+        if "probabilistic" in entry:
+            prob = entry["probabilistic"]
+            cover = "  ".join(f"{float(k):.0%} {sum(v) / len(v):.1%}"
+                              for k, v in prob["coverage"].items())
+            print(f"  {'':<20} CRPS {prob['crps']:.3f} mm  pinball {prob['pinball']:.3f} mm  "
+                  f"coverage {cover}")
     for name, stats in report.get("stability", {}).items():
         rmse = stats["rmse"]
         print(f"  {name}: RMSE {rmse['mean']:.3f} ± {rmse['std']:.3f} mm over "

@@ -30,6 +30,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "forecast (all NaN: their input windows have too many gaps); "
                              "default 0.5, 1 accepts any (an all-NaN forecast is always an "
                              "error)")
+    parser.add_argument("--quantiles", default=None,
+                        help="also write calibrated quantiles, e.g. 0.05,0.5,0.95: the forecast "
+                             "plus the split-conformal quantiles of the run's residuals over its "
+                             "validation period, per step (the data must cover that period)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("--out", required=True, type=Path,
                         help="output file: .nc for NetCDF, .zarr for Zarr")
@@ -37,6 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from gler.conformal import add_quantiles, calibrate, check_quantiles
     from gler.forecast import ISSUE_CHOICES, check_coverage, predict, save_forecast
     from gler.train import load_run
 
@@ -47,16 +52,27 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.max_nan_fraction <= 1:
         msg = f"--max-nan-fraction {args.max_nan_fraction}: give a fraction in [0, 1]."
         raise ValueError(msg)
+    levels = check_quantiles(args.quantiles) if args.quantiles is not None else None
     check_outputs([("--out", args.out)], runs=[args.run], inputs=[args.data, args.factors],
                   force=args.force, suffixes={"--out": (".nc", ".nc4", ".netcdf", ".zarr")})
     issues = args.issues if args.issues in ISSUE_CHOICES else args.issues.split(",")
     run_ = load_run(args.run)
     stack = open_inputs(args)
+    calibration = None
+    if levels is not None:
+        calibration = calibrate(run_, stack, device=args.device, batch_size=args.batch_size)
+        calibration.offsets(levels)  # too few calibration points: say so before forecasting
     forecast = predict(run_, stack, issues=issues, device=args.device,
                        batch_size=args.batch_size, progress=not args.no_progress)
     check_coverage(forecast, stack, max_nan_fraction=args.max_nan_fraction,
                    min_observed=run_.train_config.min_observed)
+    if calibration is not None:
+        forecast = add_quantiles(forecast, calibration, levels)
     path = save_forecast(forecast, args.out)
     sizes = " x ".join(f"{n} {d}" for d, n in forecast["forecast"].sizes.items())
     print(f"{path}: {run_.model_name} forecasts, {sizes}")
+    if calibration is not None:
+        print(f"  quantiles {', '.join(f'{q:g}' for q in levels)} calibrated on "
+              f"{calibration.period[0]} to {calibration.period[1]} "
+              f"({min(calibration.n_points)} points per step or more)")
     return 0

@@ -1,0 +1,294 @@
+"""Early-warning alerts: the probability that settlement (or heave) exceeds a threshold.
+
+For an issue date ``t`` and ``k`` steps ahead, the alert probability of a pixel is
+``P(y(t+k) - y(t) <= -T)`` for settlement (``P(... >= T)`` for heave), where ``y(t)`` is the
+observed displacement at the issue date and the forecast distribution of ``y(t+k)`` is the
+point forecast plus the run's calibrated residual distribution at step ``k``
+(:mod:`gler.conformal`). Verification compares the probabilities with what happened (the
+observed change, or on QTR-sim the clean one): Brier score with Murphy's decomposition,
+reliability table, ROC AUC, precision and recall at a chosen probability.
+
+Example
+-------
+>>> alerts = alert_map("runs/beiluhe-gler", stack, threshold_mm=5, steps=6)  # doctest: +SKIP
+>>> alerts.alert_probability.isel(issue_time=-1).plot()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scoringrules as sr
+import xarray as xr
+from scipy.stats import rankdata
+
+from gler.conformal import Calibration, calibrate, flat, observed_targets
+from gler.data.model import DISPLACEMENT
+from gler.forecast import FORECAST, predict
+from gler.train import Run, load_run
+
+PROBABILITY = "alert_probability"
+CLEAN = "displacement_clean"
+DIRECTIONS = ("settlement", "heave")
+#: Thresholds outside this range (mm) are taken for a unit mistake (metres, micrometres).
+THRESHOLD_RANGE_MM = (0.1, 1000.0)
+
+
+def check_alert(threshold_mm: float, steps: int, horizon: int, direction: str) -> None:
+    """Refuse a threshold of the wrong sign or unit, an unknown direction or ``steps``
+    outside ``1..horizon``, each with one line naming the flag.
+
+    Raises
+    ------
+    ValueError
+        As above.
+
+    Example
+    -------
+    >>> check_alert(0.01, 3, 6, "settlement")
+    Traceback (most recent call last):
+    ...
+    ValueError: --threshold-mm 0.01 is below 0.1 mm: give millimetres (10 mm, not 0.01 m).
+    """
+    if direction not in DIRECTIONS:
+        msg = f"--direction {direction!r}: use one of {', '.join(DIRECTIONS)}."
+        raise ValueError(msg)
+    if not np.isfinite(threshold_mm) or threshold_mm <= 0:
+        msg = (f"--threshold-mm {threshold_mm:g}: give the magnitude in mm as a positive "
+               "number; the sign comes from --direction (settlement or heave).")
+        raise ValueError(msg)
+    low, high = THRESHOLD_RANGE_MM
+    if threshold_mm < low:
+        msg = (f"--threshold-mm {threshold_mm:g} is below {low:g} mm: give millimetres "
+               f"(10 mm, not 0.01 m).")
+        raise ValueError(msg)
+    if threshold_mm >= high:
+        msg = (f"--threshold-mm {threshold_mm:g} is {high:g} mm or more: give millimetres "
+               "(10 mm, not 10000 µm).")
+        raise ValueError(msg)
+    if isinstance(steps, bool) or int(steps) != steps or not 1 <= steps <= horizon:
+        msg = (f"--steps {steps}: the run forecasts {horizon} steps ahead; give --steps "
+               f"between 1 and {horizon}.")
+        raise ValueError(msg)
+
+
+def exceedance_probability(pred: np.ndarray, reference: np.ndarray, calibration: Calibration,
+                           *, threshold_mm: float, steps: int,
+                           direction: str = "settlement") -> np.ndarray:
+    """Alert probability from point forecasts at step ``steps`` and reference displacements.
+
+    Parameters
+    ----------
+    pred
+        Point forecasts at step ``steps`` (any shape), mm.
+    reference
+        Observed displacement at the issue date, same shape, mm.
+    calibration
+        The run's residual distribution per step.
+    threshold_mm, steps, direction
+        Magnitude of the change, step (1-based), ``"settlement"`` or ``"heave"``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Probabilities in [0, 1], NaN where ``pred`` or ``reference`` is NaN.
+    """
+    check_alert(threshold_mm, steps, calibration.horizon, direction)
+    change = pred - reference
+    valid = np.isfinite(change)
+    filled = np.where(valid, change, 0.0)
+    if direction == "settlement":  # change + residual <= -T
+        prob = calibration.cdf(steps, -threshold_mm - filled)
+    else:  # change + residual >= T, i.e. 1 - P(residual < T - change)
+        res = calibration.residuals[steps - 1]
+        prob = 1.0 - np.searchsorted(res, threshold_mm - filled, side="left") / len(res)
+    return np.where(valid, prob, np.nan)
+
+
+def observed_event(change: np.ndarray, threshold_mm: float, direction: str) -> np.ndarray:
+    """Whether the observed change exceeded the threshold (float 0/1, NaN where unknown)."""
+    hit = change <= -threshold_mm if direction == "settlement" else change >= threshold_mm
+    return np.where(np.isfinite(change), hit.astype(float), np.nan)
+
+
+def alert_map(run: Run | str | Path, stack: xr.Dataset, *, threshold_mm: float, steps: int,
+              direction: str = "settlement", issues: str | Sequence | None = "last",
+              calibration: Calibration | None = None, device: str = "auto",
+              batch_size: int | None = None) -> xr.Dataset:
+    """Per-pixel alert probabilities at each issue date, as a CF NetCDF-ready dataset.
+
+    Parameters
+    ----------
+    run
+        A run directory or loaded run (neural or classical).
+    stack
+        The data (with the factors the run needs), covering the run's validation period for
+        the calibration unless ``calibration`` is given.
+    threshold_mm, steps, direction
+        The event: a change of at least ``threshold_mm`` mm between the issue date and
+        ``steps`` acquisitions later, downwards (``"settlement"``) or upwards (``"heave"``).
+    issues
+        Issue dates as in :func:`gler.forecast.predict`; default ``"last"`` (the newest data).
+    calibration
+        A ready calibration of ``run``; default :func:`gler.conformal.calibrate`.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``alert_probability`` (issue_time, *spatial), ``forecast_change`` (mm) and, where
+        the data reach ``steps`` past an issue date, ``observed_change`` (mm) and on QTR-sim
+        ``clean_change``; lat/lon coordinates when the input has them.
+
+    Raises
+    ------
+    ValueError
+        For a threshold of the wrong sign or unit, ``steps`` past the run's horizon, or a
+        calibration period without data.
+    """
+    run = run if isinstance(run, Run) else load_run(run)
+    check_alert(threshold_mm, steps, run.train_config.horizon, direction)
+    calibration = calibration or calibrate(run, stack, device=device, batch_size=batch_size)
+    forecast = predict(run, stack, issues=issues, device=device, batch_size=batch_size)
+    spatial = [d for d in forecast[FORECAST].dims if d not in ("issue_time", "horizon")]
+    shape = (forecast.sizes["issue_time"], *(forecast.sizes[d] for d in spatial))
+    reference = stack[DISPLACEMENT].sel(time=forecast["issue_time"].values)
+    reference = reference.transpose("time", *spatial).values.reshape(shape[0], -1)
+    pred = flat(forecast)[:, steps - 1]
+    prob = exceedance_probability(pred, reference, calibration, threshold_mm=threshold_mm,
+                                  steps=steps, direction=direction)
+    observed = observed_targets(forecast, stack)[:, steps - 1] - reference
+    dims = ("issue_time", *spatial)
+    sign = "-" if direction == "settlement" else "+"
+    event = (f"change of displacement {'<= -' if sign == '-' else '>= '}{threshold_mm:g} mm "
+             f"from the issue date to {steps} acquisitions later ({direction})")
+    data = {
+        PROBABILITY: (dims, prob.reshape(shape).astype(np.float32), {
+            "units": "1", "long_name": f"probability of {event}", "valid_min": 0.0,
+            "valid_max": 1.0}),
+        "forecast_change": (dims, (pred - reference).reshape(shape).astype(np.float32), {
+            "units": "mm", "long_name": f"forecast change of displacement over {steps} steps"}),
+    }
+    if np.isfinite(observed).any():
+        data["observed_change"] = (dims, observed.reshape(shape).astype(np.float32), {
+            "units": "mm", "long_name": f"observed change of displacement over {steps} steps"})
+    if CLEAN in stack and np.isfinite(observed).any():  # QTR-sim: the change of the ground
+        clean_ref = stack[CLEAN].sel(time=forecast["issue_time"].values)
+        clean_ref = clean_ref.transpose("time", *spatial).values.reshape(shape[0], -1)
+        clean = observed_targets(forecast, stack, CLEAN)[:, steps - 1] - clean_ref
+        data["clean_change"] = (dims, clean.reshape(shape).astype(np.float32), {
+            "units": "mm", "long_name": f"clean (noise-free) change over {steps} steps"})
+    coords = {k: v for k, v in forecast.coords.items()
+              if k != "horizon" and "horizon" not in v.dims}
+    coords["alert_time"] = ("issue_time",
+                            forecast["target_time"].isel(horizon=steps - 1).values,
+                            {"long_name": "date the alert is for (issue date + steps)"})
+    out = xr.Dataset(data, coords=coords)
+    out.attrs.update({k: v for k, v in forecast.attrs.items() if k != "title"})
+    out.attrs.update({
+        "title": f"gler early-warning probabilities of model {run.model_name}",
+        "threshold_mm": float(threshold_mm), "steps": int(steps), "direction": direction,
+        "calibration_period": f"{calibration.period[0]}/{calibration.period[1]}",
+        "history": f"{pd.Timestamp.now('UTC').isoformat()} gler alert",
+    })
+    for name in ("lat", "lon"):
+        if name in out.coords:
+            out[name].attrs.setdefault("standard_name",
+                                       "latitude" if name == "lat" else "longitude")
+            out[name].attrs.setdefault("units",
+                                       "degrees_north" if name == "lat" else "degrees_east")
+    return out
+
+
+def roc_auc(prob: np.ndarray, event: np.ndarray) -> float:
+    """Area under the ROC curve (Mann-Whitney, ties counted half); NaN with one class only."""
+    pos = event == 1
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    if not n_pos or not n_neg:
+        return float("nan")
+    ranks = rankdata(prob)
+    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def verify_alerts(prob: np.ndarray, event: np.ndarray, *, probability: float = 0.5,
+                  bins: int = 10) -> dict:
+    """Brier score with Murphy's decomposition, reliability, ROC AUC, precision and recall.
+
+    Parameters
+    ----------
+    prob
+        Alert probabilities (any shape; NaN ignored).
+    event
+        What happened: 1.0 (exceeded), 0.0 (not), NaN (unknown); same shape.
+    probability
+        Alerts are raised where ``prob >= probability`` (precision and recall).
+    bins
+        Equal-width probability bins of the decomposition and the reliability table.
+
+    Returns
+    -------
+    dict
+        ``brier``, ``reliability``, ``resolution``, ``uncertainty`` (Brier ~= rel - res +
+        unc, exactly so when every forecast in a bin has the same probability), ``auc``,
+        ``precision``, ``recall``, ``base_rate``, ``n``, ``n_events`` and ``table``
+        (per bin: mean probability, observed frequency, count).
+
+    Example
+    -------
+    >>> v = verify_alerts(np.array([0.9, 0.8, 0.1, 0.2]), np.array([1.0, 1.0, 0.0, 0.0]))
+    >>> v["auc"], v["precision"], v["recall"]
+    (1.0, 1.0, 1.0)
+    """
+    keep = np.isfinite(prob) & np.isfinite(event)
+    p, o = prob[keep].astype(float), event[keep].astype(float)
+    if not len(p):
+        msg = "No alert with a known outcome to verify: the data end before the alert dates."
+        raise ValueError(msg)
+    base = float(o.mean())
+    which = np.minimum((p * bins).astype(int), bins - 1)
+    table, rel, res = [], 0.0, 0.0
+    for b in range(bins):
+        sel = which == b
+        if not sel.any():
+            continue
+        pk, ok, nk = float(p[sel].mean()), float(o[sel].mean()), int(sel.sum())
+        rel += nk * (pk - ok) ** 2
+        res += nk * (ok - base) ** 2
+        table.append({"bin": (b + 0.5) / bins, "mean_probability": pk,
+                      "observed_frequency": ok, "count": nk})
+    raised = p >= probability
+    hits = float((raised & (o == 1)).sum())
+    return {
+        "brier": float(np.mean(sr.brier_score(o, p))),
+        "reliability": rel / len(p), "resolution": res / len(p),
+        "uncertainty": base * (1 - base),
+        "auc": roc_auc(p, o),
+        "precision": hits / float(raised.sum()) if raised.any() else float("nan"),
+        "recall": hits / float(o.sum()) if o.any() else float("nan"),
+        "probability": probability, "base_rate": base,
+        "n": len(p), "n_events": int(o.sum()), "table": table,
+    }
+
+
+def verification_table(alerts: xr.Dataset, *, probability: float = 0.5) -> pd.DataFrame:
+    """:func:`verify_alerts` of an :func:`alert_map` against what happened: one row for the
+    observed change and, on QTR-sim, one for the clean change.
+
+    Raises
+    ------
+    ValueError
+        If ``alerts`` has no observed change (its alert dates lie past the data).
+    """
+    if "observed_change" not in alerts:
+        msg = "These alerts lie past the data: nothing to verify them against."
+        raise ValueError(msg)
+    threshold, direction = alerts.attrs["threshold_mm"], alerts.attrs["direction"]
+    rows = {}
+    for label, var in (("InSAR", "observed_change"), ("clean", "clean_change")):
+        if var in alerts:
+            event = observed_event(alerts[var].values, threshold, direction)
+            result = verify_alerts(alerts[PROBABILITY].values, event, probability=probability)
+            rows[label] = {k: v for k, v in result.items() if k != "table"}
+    return pd.DataFrame.from_dict(rows, orient="index")

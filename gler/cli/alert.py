@@ -1,0 +1,72 @@
+"""``gler alert``: per-pixel probabilities that settlement (or heave) exceeds a threshold."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from gler.cli._inputs import add_data_arguments, open_inputs
+from gler.cli._outputs import add_force_argument, check_outputs
+
+NAME = "alert"
+HELP = ("early-warning maps: probability that the displacement changes by more than a "
+        "threshold within K steps (CF NetCDF; CSV of alerted points for point data)")
+ORDER = 35
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--run", required=True, type=Path,
+                        help="run directory written by 'gler train' (neural or classical)")
+    add_data_arguments(parser)
+    parser.add_argument("--threshold-mm", required=True, type=float,
+                        help="magnitude of the change in mm (positive; the sign comes from "
+                             "--direction)")
+    parser.add_argument("--steps", required=True, type=int,
+                        help="acquisitions ahead K (1 to the run's horizon): the change from "
+                             "the issue date to K acquisitions later")
+    parser.add_argument("--direction", choices=("settlement", "heave"), default="settlement",
+                        help="downward (settlement, default) or upward (heave) change")
+    parser.add_argument("--issues", default="last",
+                        help="issue dates: last (default: after the newest acquisition), all, "
+                             "train, val, test, or comma-separated acquisition dates")
+    parser.add_argument("--probability", type=float, default=0.5,
+                        help="points at or above this alert probability go to the CSV (point "
+                             "data; default 0.5)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                        help="where to run the model (default: auto)")
+    parser.add_argument("--out", required=True, type=Path,
+                        help="output NetCDF file (.nc); for point data a CSV of the alerted "
+                             "points is written next to it (same name, .csv)")
+    add_force_argument(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from gler.alerts import PROBABILITY, alert_map, check_alert
+    from gler.forecast import ISSUE_CHOICES
+    from gler.train import load_run
+
+    if not 0 < args.probability <= 1:
+        msg = f"--probability {args.probability:g}: give a probability in (0, 1]."
+        raise ValueError(msg)
+    run_ = load_run(args.run)
+    check_alert(args.threshold_mm, args.steps, run_.train_config.horizon, args.direction)
+    csv = args.out.with_suffix(".csv")
+    check_outputs([("--out", args.out), ("--out (CSV)", csv)], runs=[args.run],
+                  inputs=[args.data, args.factors], force=args.force,
+                  suffixes={"--out": (".nc", ".nc4", ".netcdf")})
+    issues = args.issues if args.issues in ISSUE_CHOICES else args.issues.split(",")
+    stack = open_inputs(args)
+    alerts = alert_map(run_, stack, threshold_mm=args.threshold_mm, steps=args.steps,
+                       direction=args.direction, issues=issues, device=args.device)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    alerts.to_netcdf(args.out)
+    prob = alerts[PROBABILITY]
+    print(f"{args.out}: P({args.direction} >= {args.threshold_mm:g} mm within {args.steps} "
+          f"steps) by {run_.model_name}, {prob.sizes['issue_time']} issue date(s); "
+          f"calibrated on {alerts.attrs['calibration_period']}")
+    if "point" in prob.dims:
+        table = alerts.to_dataframe().reset_index()
+        table = table[table[PROBABILITY] >= args.probability]
+        table.to_csv(csv, index=False, float_format="%.4f")
+        print(f"{csv}: {len(table)} point alert(s) at probability >= {args.probability:g}")
+    return 0

@@ -1,0 +1,182 @@
+"""Probabilistic scores of calibrated forecasts: CRPS, pinball loss, coverage, width, PIT.
+
+The predictive distribution of a forecast is the point forecast plus the calibration's
+conformal residual quantiles (:mod:`gler.conformal`) at :data:`CRPS_LEVELS`; CRPS and pinball
+losses come from :mod:`scoringrules`. Every score is per horizon step and averaged over
+steps; scoring against the clean signal (QTR-sim) only changes what ``obs`` is.
+
+Example
+-------
+>>> import numpy as np
+>>> from gler.conformal import residual_calibration
+>>> rng = np.random.default_rng(0)
+>>> cal = residual_calibration(np.zeros((50, 2, 40)), rng.normal(size=(50, 2, 40)))
+>>> s = probabilistic_scores(np.zeros((50, 2, 40)), rng.normal(size=(50, 2, 40)), cal)
+>>> abs(s["coverage"]["0.9"][0] - 0.9) < 0.03
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import scoringrules as sr
+
+from gler.conformal import LEVELS, Calibration
+
+#: Quantile levels of the predictive distribution for CRPS and PIT: (i - 0.5) / 50.
+CRPS_LEVELS = tuple((np.arange(50) + 0.5) / 50)
+#: Levels of the reported pinball loss (the bounds of the scored intervals, and the median).
+PINBALL_LEVELS = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
+PIT_BINS = 10
+
+
+def _mean(values: list[float], weights: list[int]) -> float:
+    weights = np.asarray(weights, dtype=float)
+    return float(np.dot(values, weights) / weights.sum()) if weights.sum() else float("nan")
+
+
+def _pit(fct: np.ndarray, obs: np.ndarray) -> np.ndarray:
+    """PIT of ``obs`` under sorted quantile members ``fct`` [n, M] at :data:`CRPS_LEVELS`:
+    the distribution function interpolated linearly between members (continuous, so a
+    calibrated forecast gives a flat histogram at any bin width), 0 or 1 beyond them."""
+    M = fct.shape[1]
+    k = np.sum(fct <= obs[:, None], axis=1)  # members at or below obs
+    inner = np.clip(k, 1, M - 1)
+    lo = np.take_along_axis(fct, inner[:, None] - 1, axis=1)[:, 0]
+    hi = np.take_along_axis(fct, inner[:, None], axis=1)[:, 0]
+    frac = np.clip((obs - lo) / np.where(hi > lo, hi - lo, 1.0), 0.0, 1.0)
+    pit = (inner - 0.5 + frac) / M
+    return np.where(k == 0, 0.0, np.where(k == M, 1.0, pit))
+
+
+def probabilistic_scores(pred: np.ndarray, obs: np.ndarray, calibration: Calibration, *,
+                         mask: np.ndarray | None = None,
+                         levels: tuple[float, ...] = LEVELS) -> dict:
+    """CRPS, pinball loss, interval coverage and width and the PIT histogram, per step.
+
+    Parameters
+    ----------
+    pred, obs
+        Point forecasts and observations (or the clean signal), ``[I, H, P]`` mm.
+    calibration
+        The run's :class:`~gler.conformal.Calibration` (from its validation period).
+    mask
+        Targets to score, ``[I, H, P]`` bool; default where both are finite.
+    levels
+        Central interval levels whose coverage and mean width are reported.
+
+    Returns
+    -------
+    dict
+        ``crps``, ``pinball`` (mm, means over the targets), their ``*_per_horizon`` lists,
+        ``coverage`` and ``width`` (level as a string -> list per step), ``pit_histogram``
+        (fraction of targets per tenth of [0, 1], all steps) and ``n_targets`` per step.
+    """
+    if mask is None:
+        mask = np.isfinite(pred) & np.isfinite(obs)
+    crps_levels, pin_levels = np.asarray(CRPS_LEVELS), np.asarray(PINBALL_LEVELS)
+    members = calibration.offsets(CRPS_LEVELS)  # [M, H]
+    pin_offsets = calibration.offsets(PINBALL_LEVELS)
+    bounds = {level: calibration.interval(level) for level in levels}
+    crps, pinball, counts, pit = [], [], [], []
+    coverage = {f"{lv:g}": [] for lv in levels}
+    width = {f"{lv:g}": [] for lv in levels}
+    for h in range(pred.shape[1]):
+        keep = mask[:, h]
+        p, o = pred[:, h][keep], obs[:, h][keep]
+        counts.append(int(keep.sum()))
+        fct = p[:, None] + members[:, h][None, :]
+        crps.append(float(np.mean(sr.crps_quantile(o, fct, crps_levels))) if len(o) else np.nan)
+        quant = p[:, None] + pin_offsets[:, h][None, :]
+        pinball.append(float(np.mean(sr.quantile_score(o[:, None], quant, pin_levels)))
+                       if len(o) else np.nan)
+        pit.append(_pit(fct, o))
+        for level, (lo, hi) in bounds.items():
+            inside = (o >= p + lo[h]) & (o <= p + hi[h])
+            coverage[f"{level:g}"].append(float(inside.mean()) if len(o) else np.nan)
+            width[f"{level:g}"].append(float(hi[h] - lo[h]))
+    hist, _ = np.histogram(np.concatenate(pit), bins=PIT_BINS, range=(0.0, 1.0))
+    return {
+        "crps": _mean(crps, counts), "crps_per_horizon": crps,
+        "pinball": _mean(pinball, counts), "pinball_per_horizon": pinball,
+        "coverage": coverage, "width": width,
+        "pit_histogram": (hist / max(hist.sum(), 1)).tolist(),
+        "n_targets": counts,
+    }
+
+
+def _scores_of(entry: dict, against: str) -> dict | None:
+    return (entry.get("clean") or {}).get("probabilistic") if against == "clean" else entry.get(
+        "probabilistic")
+
+
+def coverage_table(reports: dict[str, dict], model: str = "gler",
+                   levels: Sequence[float] = (0.8, 0.9), against: str = "obs") -> pd.DataFrame:
+    """Coverage (%) of ``model``'s intervals per region, level and step, from the reports.
+
+    Parameters
+    ----------
+    reports
+        ``{region: report}`` of :func:`gler.evaluate.evaluate` with ``probabilistic=True``.
+    model
+        Report label of the model.
+    levels
+        Interval levels.
+    against
+        ``"obs"`` (the noisy InSAR) or ``"clean"`` (QTR-sim's clean signal).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index (region, nominal %), columns ``step 1`` ... ``step H``, values in %.
+    """
+    rows = {}
+    for region, report in reports.items():
+        scores = _scores_of(report["models"][model], against)
+        for level in levels:
+            values = scores["coverage"][f"{level:g}"]
+            rows[(region, round(100 * level))] = {f"step {h + 1}": 100 * v
+                                                  for h, v in enumerate(values)}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index = table.index.set_names(["region", "nominal %"])
+    return table
+
+
+def within_target(table: pd.DataFrame, tolerance: float = 2.0) -> pd.Series:
+    """Per row of :func:`coverage_table`: whether every step lies within ``tolerance``
+    percentage points of nominal."""
+    nominal = table.index.get_level_values("nominal %").to_numpy()[:, None]
+    return pd.Series((np.abs(table.to_numpy() - nominal) <= tolerance).all(axis=1),
+                     index=table.index, name=f"within ±{tolerance:g} pp")
+
+
+def score_table(reports: dict[str, dict], score: str = "crps",
+                against: str = "obs") -> pd.DataFrame:
+    """``score`` (``crps`` or ``pinball``, mm) of every model (rows) per region (columns),
+    with the mean over regions, sorted by it."""
+    table = pd.DataFrame({region: {label: _scores_of(entry, against)[score]
+                                   for label, entry in report["models"].items()
+                                   if _scores_of(entry, against)}
+                          for region, report in reports.items()})
+    if table.shape[1] > 1:
+        table["mean"] = table.mean(axis=1)
+    return table.sort_values(table.columns[-1])
+
+
+def wins_sentence(table: pd.DataFrame, model: str = "gler", score: str = "CRPS") -> str:
+    """Where ``model`` has the lowest score of :func:`score_table` and who beats it elsewhere."""
+    regions = [c for c in table.columns if c != "mean"]
+    best = {r: table[r].idxmin() for r in regions}
+    won = [r for r in regions if best[r] == model]
+    lost = [f"{r} ({best[r]}: {table.loc[best[r], r]:.2f} vs {table.loc[model, r]:.2f} mm)"
+            for r in regions if best[r] != model]
+    parts = []
+    if won:
+        parts.append(f"{model} has the lowest {score} in {', '.join(won)}")
+    if lost:
+        parts.append(f"it is beaten in {', '.join(lost)}" if won else
+                     f"{model} is beaten in every region: {', '.join(lost)}")
+    return "; ".join(parts) + "."

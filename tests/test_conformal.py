@@ -1,0 +1,103 @@
+"""Split-conformal calibration: quantile levels, order statistics, coverage, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import binom
+
+from gler.conformal import (
+    Calibration,
+    add_quantiles,
+    calibrate,
+    check_quantiles,
+    needed_points,
+    predict_quantiles,
+    residual_calibration,
+)
+from gler.scoring import probabilistic_scores
+from gler.train import TrainConfig, classical_run
+from tests._pipeline_stack import make_stack
+
+
+def _binomial_band(n: int, p: float) -> tuple[float, float]:
+    """99.9 % binomial range of the coverage of n independent targets."""
+    return binom.ppf(0.0005, n, p) / n, binom.ppf(0.9995, n, p) / n
+
+
+@pytest.mark.parametrize("level", [0.5, 0.8, 0.9])
+def test_coverage_holds_on_new_data_within_binomial_error(level):
+    """Calibrated on one Student-t sample, the interval covers a fresh one at the nominal rate."""
+    rng = np.random.default_rng(1)
+    shape = (40, 3, 50)  # 2,000 calibration and test points per step
+    pred = rng.normal(0, 5, shape)  # the forecast itself does not matter
+    cal = residual_calibration(pred, pred + rng.standard_t(4, shape))
+    new_pred = rng.normal(0, 5, shape)
+    scores = probabilistic_scores(new_pred, new_pred + rng.standard_t(4, shape), cal)
+    low, high = _binomial_band(2000, level)
+    assert all(low <= c <= high for c in scores["coverage"][f"{level:g}"]), scores["coverage"]
+
+
+def test_quantiles_never_cross_and_match_the_known_distribution():
+    """Offsets increase with the level and approach the quantiles of N(0, 2)."""
+    rng = np.random.default_rng(2)
+    cal = residual_calibration(np.zeros((100, 2, 100)), rng.normal(0, 2, (100, 2, 100)))
+    levels = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
+    offsets = cal.offsets(levels)
+    assert np.all(np.diff(offsets, axis=0) >= 0)
+    assert np.allclose(offsets[[0, -1]], [[-3.29], [3.29]], atol=0.2)
+
+
+def test_non_crossing_quantiles_in_the_forecast_dataset():
+    """forecast_quantile is sorted along quantile at every issue, step and pixel."""
+    stack = make_stack()
+    run = classical_run(stack, "harmonic", TrainConfig())
+    fc = predict_quantiles(run, stack, (0.05, 0.25, 0.5, 0.75, 0.95), issues="test")
+    q = fc["forecast_quantile"]
+    assert q.dims[0] == "quantile" and q.attrs["units"] == "mm"
+    assert (q.diff("quantile").fillna(0) >= 0).all()
+    assert fc["quantile"].values.tolist() == [0.05, 0.25, 0.5, 0.75, 0.95]
+
+
+def test_probabilistic_scores_refuse_the_calibration_period():
+    """Scoring intervals on the period that calibrated them is refused, naming the flags."""
+    from gler.evaluate import evaluate
+
+    with pytest.raises(ValueError, match="--probabilistic with --split val"):
+        evaluate([], make_stack(), split="val", probabilistic=True)
+
+
+def test_calibration_uses_the_validation_period_only():
+    """The residuals' targets lie in the run's validation year, never in the test year."""
+    stack = make_stack()
+    run = classical_run(stack, "persistence", TrainConfig())
+    cal = calibrate(run, stack)
+    assert cal.period[0] >= "2021-01-01" and cal.period[1] <= "2021-12-31"
+    assert min(cal.n_points) > 0
+
+
+@pytest.mark.parametrize(("text", "match"), [
+    ("0.5,1.2", "strictly between 0 and 1"),
+    ("0,0.5", "strictly between 0 and 1"),
+    ("0.9,0.1", "must increase"),
+    ("0.5,0.5", "must increase"),
+    ("a,b", "strictly between 0 and 1"),
+])
+def test_bad_quantiles_are_refused_naming_the_flag(text, match):
+    """Quantiles outside (0, 1) or not increasing: one message naming --quantiles."""
+    with pytest.raises(ValueError, match=match) as info:
+        check_quantiles(text)
+    assert "--quantiles" in str(info.value)
+
+
+def test_too_short_calibration_period_says_how_many_points_it_has():
+    """Nine points cannot give a 5 % quantile: the message gives both counts."""
+    cal = Calibration(residuals=(np.arange(9.0),), period=("2021-01-01", "2021-02-01"))
+    assert needed_points(0.05) == 19
+    with pytest.raises(ValueError, match=r"has 9 points at step 1; the 0.05 quantile needs at "
+                                         r"least 19"):
+        cal.offsets((0.05, 0.95))
+    forecast = make_stack()  # any dataset: the check comes first
+    with pytest.raises(ValueError, match="calibration has 1 steps"):
+        add_quantiles(forecast.assign(forecast=forecast.displacement).expand_dims(
+            horizon=[1, 2]), cal, (0.5,))

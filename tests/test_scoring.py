@@ -1,0 +1,59 @@
+"""Probabilistic scores and the chapter's tables built from evaluation reports."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gler.conformal import residual_calibration
+from gler.scoring import (
+    coverage_table,
+    probabilistic_scores,
+    score_table,
+    wins_sentence,
+    within_target,
+)
+
+
+def test_crps_of_a_calibrated_normal_is_its_known_value():
+    """For N(0, 1) forecasts of N(0, 1) outcomes the expected CRPS is 1/sqrt(pi)."""
+    rng = np.random.default_rng(5)
+    shape = (100, 1, 100)
+    cal = residual_calibration(np.zeros(shape), rng.normal(size=shape))
+    scores = probabilistic_scores(np.zeros(shape), rng.normal(size=shape), cal)
+    assert scores["crps"] == pytest.approx(1 / np.sqrt(np.pi), rel=0.03)
+    assert np.allclose(scores["pit_histogram"], 0.1, atol=0.02)
+    assert scores["width"]["0.9"][0] == pytest.approx(2 * 1.645, rel=0.05)
+
+
+def test_a_biased_forecast_scores_worse_and_its_pit_slopes():
+    """Calibrated on unbiased errors, a forecast 2 mm too low: higher CRPS, PIT piles up at 1."""
+    rng = np.random.default_rng(6)
+    shape = (100, 1, 100)
+    cal = residual_calibration(np.zeros(shape), rng.normal(size=shape))
+    obs = rng.normal(size=shape)
+    good = probabilistic_scores(np.zeros(shape), obs, cal)
+    bad = probabilistic_scores(np.full(shape, -2.0), obs, cal)
+    assert bad["crps"] > good["crps"] and bad["pit_histogram"][-1] > 0.4
+
+
+def _report(crps: dict[str, float], coverage: float) -> dict:
+    entry = {"coverage": {"0.8": [coverage, 0.8], "0.9": [0.9, 0.9]}}
+    return {"models": {m: {"probabilistic": {**entry, "crps": c, "pinball": c / 2},
+                           "clean": {"probabilistic": {**entry, "crps": c / 2}}}
+                       for m, c in crps.items()}}
+
+
+def test_tables_and_sentence_from_reports():
+    """Coverage in %, the ±2 pp check per row, CRPS per region and who wins where."""
+    reports = {"a": _report({"gler": 1.0, "harmonic": 2.0}, 0.75),
+               "b": _report({"gler": 3.0, "harmonic": 2.5}, 0.81)}
+    cover = coverage_table(reports)
+    assert cover.loc[("a", 80), "step 1"] == pytest.approx(75)
+    assert within_target(cover).to_dict() == {("a", 80): False, ("a", 90): True,
+                                              ("b", 80): True, ("b", 90): True}
+    crps = score_table(reports)
+    assert list(crps.columns) == ["a", "b", "mean"] and crps.loc["gler", "a"] == 1.0
+    assert score_table(reports, against="clean").loc["gler", "b"] == 1.5
+    sentence = wins_sentence(crps)
+    assert "lowest CRPS in a" in sentence and "beaten in b (harmonic: 2.50 vs 3.00 mm)" in sentence
