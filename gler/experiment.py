@@ -42,7 +42,7 @@ from gler.data.qtrsim import simulate_region, write_simulation
 from gler.evaluate import Evaluation, evaluate
 from gler.models._registry import list_models, model_info
 from gler.profiles import REGIONS, Profile, get_profile
-from gler.train import LOG_FILE, resolve_device, train
+from gler.train import LOG_FILE, load_run, resolve_device, train
 
 logger = logging.getLogger(__name__)
 
@@ -227,8 +227,10 @@ class Experiment:
 
     def _evaluate_once(self, region: str, folder: Path, runs: list[Path],
                        train_missing: Callable[[], object], *,
-                       probabilistic: bool = False) -> Evaluation:
-        """The cached evaluation of ``runs`` on ``region``'s test split, under ``folder``."""
+                       probabilistic: bool = False, own_split: bool = False) -> Evaluation:
+        """The cached evaluation of ``runs`` on ``region``'s test split, under ``folder``;
+        ``own_split``: on the runs' split dates (a transfer scores the held-out region, whose
+        data the runs never read, on the split they were trained with)."""
         # The classical baselines are part of the key: a gler with a new baseline evaluates
         # again (from the cached runs) instead of reusing a report without it. The
         # probabilistic scores are too, only when asked (earlier caches stay valid).
@@ -236,9 +238,10 @@ class Experiment:
         out = folder / f"eval-{_hash([*key, 'probabilistic'] if probabilistic else key)}"
         if not (out / "report.json").is_file():
             train_missing()
+            split_dates = load_run(runs[0]).split if own_split and runs else None
             result = evaluate([str(r) for r in runs], self.stack(region), baselines="all",
                               device=self.device, progress=self.progress,
-                              probabilistic=probabilistic)
+                              probabilistic=probabilistic, split_dates=split_dates)
             _save_evaluation(result, out)
         return _load_evaluation(out)
 
@@ -304,7 +307,8 @@ class Experiment:
         folder = self.transfer_folder(held_out, regions)
         return self._evaluate_once(
             held_out, folder, [folder / m / f"seed{s}" for m, s in jobs],
-            lambda: [self.train_transfer(held_out, m, s, regions=regions) for m, s in jobs])
+            lambda: [self.train_transfer(held_out, m, s, regions=regions) for m, s in jobs],
+            own_split=True)
 
     def transfer_table(self, held_out: Iterable[str] | None = None,
                        models: Sequence[str] = ("gler",), seeds: Sequence[int] | None = None,
