@@ -299,7 +299,8 @@ def table(results: dict) -> str:
     """The benchmark as a plain-text table."""
     lines = [f"machine: {results['machine']['cpu']}, {results['machine']['cores']} cores, "
              f"torch {results['machine']['torch']}, {results['machine']['torch_threads']} "
-             f"threads, load {results['machine']['loadavg_start']}"]
+             f"threads, load average "
+             f"{', '.join(f'{v:.2f}' for v in results['machine']['loadavg_start'] or [])}"]
     for dev, r in results["devices"].items():
         lines.append(f"\n[{dev}] matmul peak {r['peak']['flops'] / 1e9:.1f} GFLOP/s (fp32, "
                      f"n={r['peak']['n']})")

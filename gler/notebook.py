@@ -16,8 +16,11 @@ Example
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -127,3 +130,28 @@ def cells_missing_figures(notebook: dict) -> list[int]:
                 and DRAWS.search(source) and not image_count(cell)):
             missing.append(index)
     return missing
+
+
+@contextlib.contextmanager
+def native_output_silenced() -> Iterator[None]:
+    """Discard what native code writes to the process's stdout and stderr inside the block
+    (a library's C++ log lines that would land in a chapter's outputs); Python's own
+    ``print`` and warnings are flushed first and work as usual again afterwards.
+
+    Example
+    -------
+    >>> with native_output_silenced():
+    ...     _ = os.write(1, b"not shown")
+    """
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    saved = [os.dup(fd) for fd in (1, 2)]
+    try:
+        with open(os.devnull, "wb") as sink:
+            for fd in (1, 2):
+                os.dup2(sink.fileno(), fd)
+            yield
+    finally:
+        for fd, copy in zip((1, 2), saved, strict=True):
+            os.dup2(copy, fd)
+            os.close(copy)

@@ -166,3 +166,16 @@ def test_render_pages(tmp_path):
         assert image.convert("RGB").getpixel((200, image.height - 100)) == (0, 51, 102)
     with pytest.raises(FileNotFoundError, match="build the book first"):
         rp.render_pages(tmp_path / "nothing", tmp_path / "png")
+
+
+def test_native_output_silenced_discards_fd_writes_only_inside(capfd):
+    """Writes to file descriptors 1 and 2 inside the block are dropped; after it they show."""
+    from gler.notebook import native_output_silenced
+
+    with native_output_silenced():
+        os.write(1, b"native out\n")
+        os.write(2, b"native err\n")
+    os.write(1, b"after\n")
+    captured = capfd.readouterr()
+    assert "native" not in captured.out + captured.err
+    assert captured.out == "after\n"
