@@ -44,14 +44,17 @@ def no_download(monkeypatch, tmp_path):
     monkeypatch.setattr(cartopy.io.Downloader, "acquire_resource", refuse)
 
 
-def test_overview_map_draws_offline(no_download):
-    """Without Natural Earth files the overview map draws railway and regions, no download."""
+def test_overview_map_draws_offline(no_download, caplog):
+    """Without Natural Earth files the overview map draws railway and regions, no download;
+    the missing layers are logged, not written into the reader's figure title."""
     assert plot.natural_earth_path("land") is None
-    ax = plot.plot_overview_map()
+    with caplog.at_level("INFO", logger="gler.plot"):
+        ax = plot.plot_overview_map()
     ax.figure.canvas.draw()
     texts = {t.get_text().split("\n")[0] for t in ax.texts}
     assert {"Xidatan", "Wudaoliang", "Beiluhe", "Tuotuohe"} <= texts
-    assert "not installed" in ax.get_title()
+    assert ax.get_title() == "QTR-sim regions along the Qinghai–Tibet Railway"
+    assert "No Natural Earth layers on disk" in caplog.text
     plt.close("all")
 
 
