@@ -80,18 +80,23 @@ def test_same_seed_same_weights(tmp_path, stack, tiny_model):
     assert not all(torch.equal(wa[k], wc[k]) for k in wa)
 
 
-def test_interrupted_run_resumes_to_the_same_weights(tmp_path, stack, tiny_model):
-    """Interrupting after epoch 2 and re-running gives the uninterrupted run's final weights."""
-    train(stack, tiny_model, CONFIG, out_dir=tmp_path / "full", progress=False)
+def _full_and_interrupted(tmp_path, stack, model) -> None:
+    """A whole run in ``tmp_path/full`` and one interrupted after epoch 2 in ``tmp_path/cut``."""
+    train(stack, model, CONFIG, out_dir=tmp_path / "full", progress=False)
 
     def interrupt(entry):
         if entry["epoch"] == 2:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        train(stack, tiny_model, CONFIG, out_dir=tmp_path / "cut", progress=False,
+        train(stack, model, CONFIG, out_dir=tmp_path / "cut", progress=False,
               on_epoch_end=interrupt)
-    assert torch.load(tmp_path / "cut" / CHECKPOINT_FILE, weights_only=False)["state"][
+
+
+def test_interrupted_run_resumes_to_the_same_weights(tmp_path, stack, tiny_model):
+    """Interrupting after epoch 2 and re-running gives the uninterrupted run's final weights."""
+    _full_and_interrupted(tmp_path, stack, tiny_model)
+    assert torch.load(tmp_path / "cut" / CHECKPOINT_FILE, weights_only=True)["state"][
         "epoch"] == 2
     resumed = train(stack, tiny_model, CONFIG, out_dir=tmp_path / "cut", progress=False)
     assert resumed.epochs_run == 4
@@ -181,15 +186,7 @@ def test_checkpoints_load_weights_only_and_older_ones_still_resume(tmp_path, sta
 
     import numpy as np
 
-    train(stack, tiny_model, CONFIG, out_dir=tmp_path / "full", progress=False)
-
-    def interrupt(entry):
-        if entry["epoch"] == 2:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        train(stack, tiny_model, CONFIG, out_dir=tmp_path / "cut", progress=False,
-              on_epoch_end=interrupt)
+    _full_and_interrupted(tmp_path, stack, tiny_model)
     path = tmp_path / "cut" / CHECKPOINT_FILE
     saved = torch.load(path, weights_only=True)
     rng = saved["rng"]
