@@ -375,7 +375,7 @@ def plot_map(field: xr.DataArray, *, ax: Axes, stack: xr.Dataset | None = None,
     grid.top_labels = grid.right_labels = False
     grid.xformatter = LongitudeFormatter(number_format=".3f")
     grid.yformatter = LatitudeFormatter(number_format=".3f")
-    grid.xlabel_style = grid.ylabel_style = {"size": 7}
+    grid.xlabel_style = grid.ylabel_style = {"size": 9}
     if colorbar:
         units = field.attrs.get("units", "")
         text = label or f"{field.attrs.get('long_name', field.name)} ({units})"

@@ -233,9 +233,11 @@ def jupyter_book_command() -> str:
 
 def build_book(root: str | Path = ".", *, log_dir: Path = LOG_DIR,
                extra: Sequence[str] = ()) -> subprocess.CompletedProcess:
-    """``jupyter-book build root`` (outputs as committed), logged to ``<log_dir>/build.log``."""
+    """``jupyter-book build --all root`` (outputs as committed), logged to
+    ``<log_dir>/build.log``; every page is rebuilt, so a chapter added to the table of contents
+    appears in the navigation of the pages that did not change."""
     log_dir.mkdir(parents=True, exist_ok=True)
-    command = [jupyter_book_command(), "build", str(root), *extra]
+    command = [jupyter_book_command(), "build", "--all", str(root), *extra]
     with open(log_dir / "build.log", "w") as stream:
         return subprocess.run(command, stdout=stream, stderr=subprocess.STDOUT, check=False)
 
