@@ -362,8 +362,8 @@ def _points(values: np.ndarray, table: _Table, keep: pd.DataFrame, times: pd.Dat
     return ds
 
 
-_NO_UNITS = ("{path}: a {kind} CSV does not state its units; pass --units mm (or cm, m; "
-             "units='mm' in Python). Only --format egms implies mm.")
+_NO_UNITS = ("{path}: a {kind} CSV does not state its units; pass units='mm' (or 'cm', 'm'). "
+             "Only format='egms' implies mm.")
 
 
 def _read_wide(path: Path, *, units: str | None, point_col: str | None = None,
