@@ -652,7 +652,8 @@ def plot_training_curves(history: pd.DataFrame, *, ax: Axes | None = None,
 
 
 def plot_feature_maps(maps: dict[str, np.ndarray], *, dates: pd.DatetimeIndex | None = None,
-                      row_labels: dict[str, list[str]] | None = None) -> Figure:
+                      row_labels: dict[str, list[str]] | None = None,
+                      value_label: str = "activation") -> Figure:
     """Heatmaps of feature sequences ``[L, C]`` (one panel each; channels as rows, time as
     columns), each with its own colour bar.
 
@@ -664,6 +665,8 @@ def plot_feature_maps(maps: dict[str, np.ndarray], *, dates: pd.DatetimeIndex | 
         Dates of the L steps (tick labels).
     row_labels
         ``{panel title: channel names}`` where channels have names (e.g. factors).
+    value_label
+        Label of the colour bars (what the values are).
     """
     fig, axes = plt.subplots(len(maps), 1, figsize=(8, 1.2 + 0.16 * sum(
         m.shape[1] for m in maps.values()) + 0.8 * len(maps)), layout="constrained",
@@ -672,17 +675,17 @@ def plot_feature_maps(maps: dict[str, np.ndarray], *, dates: pd.DatetimeIndex | 
         limit = float(np.nanmax(np.abs(values))) or 1.0
         image = ax.imshow(values.T, aspect="auto", cmap="RdBu_r", vmin=-limit, vmax=limit,
                           interpolation="nearest")
-        fig.colorbar(image, ax=ax, label="activation", pad=0.01)
+        fig.colorbar(image, ax=ax, label=value_label, pad=0.01)
         ax.set_title(title, fontsize="medium", loc="left")
         names = (row_labels or {}).get(title)
         if names:
-            ax.set_yticks(range(len(names)), names, fontsize=7)
+            ax.set_yticks(range(len(names)), names, fontsize=8)
         else:
             ax.set_ylabel("channel")
         if dates is not None:
             ticks = np.arange(0, len(dates), max(len(dates) // 6, 1))
             ax.set_xticks(ticks, [pd.Timestamp(d).strftime("%Y-%m-%d")
-                                  for d in np.asarray(dates)[ticks]], fontsize=7, rotation=20)
+                                  for d in np.asarray(dates)[ticks]], fontsize=8, rotation=20)
     axes[-1, 0].set_xlabel("input step (date)")
     return fig
 
