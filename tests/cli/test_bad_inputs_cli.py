@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 import torch
 import xarray as xr
+from _point_tables import point_table
 
 from gler.cli import main
 
@@ -24,16 +25,7 @@ N_POINTS = 12
 
 def _table(seed: int = 0) -> pd.DataFrame:
     """A wide point table: pid, latitude, longitude, one column per date (mm)."""
-    rng = np.random.default_rng(seed)
-    years = ((DATES - DATES[0]).days / 365.25).to_numpy()
-    series = (rng.uniform(-12, 0, (N_POINTS, 1)) * years
-              + rng.uniform(2, 6, (N_POINTS, 1)) * np.sin(2 * np.pi * years)
-              + rng.normal(0, 0.5, (N_POINTS, len(DATES))))
-    table = pd.DataFrame(series.round(2), columns=DATES.strftime("%Y%m%d"))
-    table.insert(0, "longitude", 92.9 + 0.001 * np.arange(N_POINTS))
-    table.insert(0, "latitude", 34.8 + 0.001 * np.arange(N_POINTS))
-    table.insert(0, "pid", [f"P{i}" for i in range(N_POINTS)])
-    return table
+    return point_table(DATES, N_POINTS, np.random.default_rng(seed))
 
 
 def _factors(kelvin: bool = False) -> pd.DataFrame:

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import xarray as xr
+from _point_tables import point_table
 
 from gler.cli import main
 
@@ -20,16 +21,7 @@ def _write_inputs(root):
     pd.DataFrame({"date": days.strftime("%Y-%m-%d"), "air_temperature": temp.round(2),
                   "precipitation": rng.gamma(0.3, 3.0, len(days)).round(2)},
                  ).to_csv(root / "factors.csv", index=False)
-    years = ((dates - dates[0]).days / 365.25).to_numpy()
-    n = 12
-    series = (rng.uniform(-12, 0, (n, 1)) * years
-              + rng.uniform(2, 6, (n, 1)) * np.sin(2 * np.pi * years)
-              + rng.normal(0, 0.5, (n, len(dates))))
-    table = pd.DataFrame(series.round(2), columns=dates.strftime("%Y%m%d"))
-    table.insert(0, "longitude", 92.9 + 0.001 * np.arange(n))
-    table.insert(0, "latitude", 34.8 + 0.001 * np.arange(n))
-    table.insert(0, "pid", [f"P{i}" for i in range(n)])
-    table.to_csv(root / "points.csv", index=False)
+    point_table(dates, 12, rng).to_csv(root / "points.csv", index=False)
 
 
 def test_point_csv_with_factor_csv_end_to_end(tmp_path, capsys):

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from _point_tables import point_table
 
 from gler.cli import main
 
@@ -34,16 +35,8 @@ def write_readme_files(folder: Path) -> None:
     pid, factors), as the README shows them."""
     rng = np.random.default_rng(0)
     dates = pd.date_range("2018-01-06", "2022-12-20", freq="12D")
-    years = ((dates - dates[0]).days / 365.25).to_numpy()
     n = 6
-    series = (rng.uniform(-12, 0, (n, 1)) * years
-              + rng.uniform(2, 6, (n, 1)) * np.sin(2 * np.pi * years)
-              + rng.normal(0, 0.5, (n, len(dates))))
-    table = pd.DataFrame(series.round(2), columns=dates.strftime("%Y%m%d"))
-    table.insert(0, "longitude", 92.9 + 0.01 * np.arange(n))
-    table.insert(0, "latitude", 34.8 + 0.01 * np.arange(n))
-    table.insert(0, "pid", [f"P{i}" for i in range(n)])
-    table.to_csv(folder / "points.csv", index=False)
+    point_table(dates, n, rng, spacing=0.01).to_csv(folder / "points.csv", index=False)
     days = pd.date_range("2017-12-01", dates[-1], freq="D")
     season = np.cos(2 * np.pi * (days.day_of_year.to_numpy() - 200) / 365.25)
     rows = [pd.DataFrame({"date": days.strftime("%Y-%m-%d"), "pid": f"P{i}",
