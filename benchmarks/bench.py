@@ -37,6 +37,7 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -47,18 +48,20 @@ import torch
 
 from gler import kernels
 from gler.allocator import keep_freed_memory
-from gler.data.scaling import Scaler
-from gler.data.windows import WindowDataset, resolve_split_dates
+from gler.config import TrainConfig
+from gler.data.sample import DEFAULT_HORIZON, DEFAULT_WINDOW, SampleSpec
+from gler.data.windows import WindowDataset
 from gler.forecast import predict
-from gler.models import count_flops, create_model, list_models
+from gler.models import count_flops, create_model, list_models, model_info
 from gler.outofcore import synthetic_stack
-from gler.train import Run, TrainConfig, masked_loss, to_tensors
+from gler.run import Run, load_run
+from gler.train import Optimisation, train, train_step
 
 #: Pixels of the classical fits with missing values (a per-pixel solve each: slow at 1 M).
 GAPPY_PIXELS = 65_536
 #: The neural models timed for training: GLER and the baselines (not the GLER ablations).
-TRAIN_MODELS = ("gler", "bigru", "gru", "lstm", "cnn-lstm", "tcn", "dlinear", "transformer")
-WINDOW, HORIZON = 30, 6
+TRAIN_MODELS = ("gler", *list_models("neural", tag="baseline"))
+WINDOW, HORIZON = DEFAULT_WINDOW, DEFAULT_HORIZON
 
 CONFIGS = {
     # name: matmul size, forecast pixels per timing, batch sizes, train steps, classical pixels
@@ -136,19 +139,21 @@ def matmul_peak(device: torch.device, n: int, repeats: int) -> dict[str, float]:
 # -- neural models --------------------------------------------------------------------------------
 
 def make_run(stack, model_name: str, device: torch.device) -> tuple[Run, WindowDataset]:
-    """An in-memory untrained run (fixed seed) with a scaler fitted on the stack."""
-    factors = [v for v in stack.data_vars if stack[v].dims == ("time",)]
-    split = resolve_split_dates(stack["time"].values)
-    windows = WindowDataset(stack, window=WINDOW, horizon=HORIZON, factors=factors, split=split)
-    torch.manual_seed(0)
-    model = create_model(model_name, window=WINDOW, horizon=HORIZON, n_ef=len(factors))
-    run = Run(run_dir=None, model_name=model_name, kind="neural", model=model.to(device).eval(),
-              train_config=TrainConfig(window=WINDOW, horizon=HORIZON), split=split,
-              factors=tuple(factors), scaler=Scaler.fit(windows), info={})
-    return run, windows
+    """A run of ``model_name`` on ``stack`` (seed 0) after one optimiser step, loaded onto
+    ``device``: what the timings need is its model, scaler and windows, not training."""
+    factors = tuple(v for v in stack.data_vars if stack[v].dims == ("time",))
+    config = TrainConfig(epochs=1, max_samples_per_epoch=64, max_val_samples=64, batch_size=64,
+                         device="cpu")
+    with tempfile.TemporaryDirectory() as run_dir:
+        train(stack, model_name, config, out_dir=run_dir, progress=False,
+              sample=SampleSpec(window=WINDOW, horizon=HORIZON, factors=factors))
+        run = load_run(run_dir, map_location=device)
+    run.model.to(device)
+    return run, run.windows(stack)
 
 
 def _autocast(device: torch.device) -> object:
+    """bf16 autocast on CUDA (what the trainer uses there), nothing on CPU."""
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return nullcontext()
@@ -156,29 +161,21 @@ def _autocast(device: torch.device) -> object:
 
 def train_throughput(stack, device: torch.device, *, models: tuple[str, ...], batch: int,
                      steps: int, repeats: int) -> dict[str, dict]:
-    """Windows per second of the training step of each model (pipeline included)."""
+    """Windows per second of the trainer's step (:func:`gler.train.train_step`, window
+    gathering and normalisation included) of each model."""
     results = {}
     for name in models:
         run, windows = make_run(stack, name, device)
         model = run.model.train()
         index = windows.indices("train")
-        optimiser = torch.optim.AdamW(model.parameters(), lr=1e-3)
+        step = Optimisation.create(model, TrainConfig(lr=1e-3, device=device.type), device)
         order = np.random.default_rng(0).permutation(len(index))
 
-        def epoch(model=model, optimiser=optimiser, run=run, windows=windows, index=index,
-                  order=order) -> None:
-            for step in range(steps):
-                picked = order[(step * batch) % len(order):][:batch]
-                b = windows.batch(index, picked)
-                sd, ef, mask = to_tensors(run.scaler, b, device)
-                target = torch.from_numpy(run.scaler.target(b)).to(device)
-                with _autocast(device):
-                    pred = model(sd, ef, mask)
-                loss = masked_loss(pred.float(), target)
-                optimiser.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                optimiser.step()
+        def epoch(model=model, run=run, windows=windows, index=index, order=order,
+                  step=step) -> None:
+            for k in range(steps):
+                picked = order[(k * batch) % len(order):][:batch]
+                train_step(model, windows.batch(index, picked), run.scaler, step)
 
         t = timed(epoch, device=device, repeats=repeats)
         results[name] = {"windows_per_s": steps * batch / t["median_s"],
@@ -270,8 +267,6 @@ def classical_throughput(*, pixels: int, dates: int, repeats: int,
     stack = synthetic_stack(ny=1, nx=pixels, nt=dates + HORIZON, gap_probability=0.0)
     sd = stack["displacement"].values[:dates, 0].T  # [P, L], float32
     t = (stack["time"].values - stack["time"].values[0]) / np.timedelta64(1, "D") / 365.25
-    ddt = stack["thawing_degree_days"].values.astype(np.float64)
-    ddf = stack["freezing_degree_days"].values.astype(np.float64)
     rng = np.random.default_rng(0)
     gappy = sd[:GAPPY_PIXELS].copy()
     gappy[rng.random(gappy.shape) < 0.02] = np.nan
@@ -280,7 +275,8 @@ def classical_throughput(*, pixels: int, dates: int, repeats: int,
     results = {}
     for name in names or list_models("classical"):
         model = create_model(name, window=dates, horizon=HORIZON)
-        kwargs = {"ddt": ddt, "ddf": ddf} if model.needs_ef else {}
+        kwargs = {key: stack[factor].values.astype(np.float64)
+                  for key, factor in model_info(name).needs.items()}
         entry = {}
         for label, data in (("complete", sd), ("gaps_2pct", gappy)):
             timing = timed(lambda model=model, data=data, kwargs=kwargs:

@@ -28,7 +28,7 @@ from scipy.stats import rankdata
 from gler.conformal import Calibration, calibrate, flat, observed_targets
 from gler.data.model import DISPLACEMENT
 from gler.forecast import FORECAST, predict
-from gler.train import Run, load_run
+from gler.run import Run, load_run
 
 PROBABILITY = "alert_probability"
 CLEAN = "displacement_clean"
@@ -149,7 +149,7 @@ def alert_map(run: Run | str | Path, stack: xr.Dataset, *, threshold_mm: float, 
         calibration period without data.
     """
     run = run if isinstance(run, Run) else load_run(run)
-    check_alert(threshold_mm, steps, run.train_config.horizon, direction)
+    check_alert(threshold_mm, steps, run.sample.horizon, direction)
     calibration = calibration or calibrate(run, stack, device=device, batch_size=batch_size)
     forecast = predict(run, stack, issues=issues, device=device, batch_size=batch_size)
     spatial = [d for d in forecast[FORECAST].dims if d not in ("issue_time", "horizon")]

@@ -36,7 +36,7 @@ import xarray as xr
 
 from gler.data.model import DISPLACEMENT
 from gler.forecast import FORECAST, predict
-from gler.train import Run, load_run
+from gler.run import Run, load_run
 
 QUANTILE = "forecast_quantile"
 #: Central intervals scored by :mod:`gler.scoring`: 50, 80 and 90 %.
@@ -213,7 +213,7 @@ def calibrate(run: Run | str | Path, stack: xr.Dataset, *, split: str = "val",
         forecast = predict(run, stack, issues=split, device=device, batch_size=batch_size)
     except ValueError as err:
         msg = (f"No calibration data: the {split} period of {run.split} holds no issue date "
-               f"with all {run.train_config.horizon} targets in these data ({err}). Give data "
+               f"with all {run.sample.horizon} targets in these data ({err}). Give data "
                "that cover the validation period, or other --train-end/--val-end.")
         raise ValueError(msg) from err
     pred, obs = flat(forecast), observed_targets(forecast, stack)

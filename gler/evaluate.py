@@ -24,21 +24,21 @@ import xarray as xr
 
 from gler import __version__
 from gler.conformal import calibrate
+from gler.data.degree_days import DEGREE_DAY_FACTORS, DEGREE_DAY_HINT
 from gler.data.model import factor_names
-from gler.data.windows import SplitDates, WindowDataset, default_split_dates
+from gler.data.sample import (
+    DEFAULT_HORIZON,
+    DEFAULT_WINDOW,
+    SampleSpec,
+    SplitDates,
+    default_split_dates,
+)
+from gler.data.windows import WindowDataset
 from gler.forecast import FORECAST, predict, years_since
 from gler.metrics import correlation, mae, mean_std, r2, rmse, skill, trend
 from gler.models._registry import list_models, model_info
+from gler.run import Run, classical_run, data_fingerprint, load_run
 from gler.scoring import probabilistic_scores
-from gler.train import (
-    DEGREE_DAY_FACTORS,
-    DEGREE_DAY_HINT,
-    Run,
-    TrainConfig,
-    classical_run,
-    data_fingerprint,
-    load_run,
-)
 
 logger = logging.getLogger(__name__)
 
@@ -94,11 +94,13 @@ def resolve_baselines(baselines: str | Sequence[str] | None, stack: xr.Dataset,
         return []
     if baselines == "all":
         present = factor_names(stack)
-        keep = [n for n in classical
-                if not model_info(n).uses_ef or all(f in present for f in DEGREE_DAY_FACTORS)]
+        keep = [n for n in classical if all(f in present for f in model_info(n).needs.values())]
         for name in sorted(set(classical) - set(keep)):
-            reason = (f"needs the thawing/freezing degree-days, which the data lack; a daily "
-                      f"temperature ({DEGREE_DAY_HINT}) in the factors gives them")
+            needs = list(model_info(name).needs.values())
+            reason = f"needs the factors {needs}, which the data lack"
+            if set(needs) & set(DEGREE_DAY_FACTORS):
+                reason += (f"; a daily temperature ({DEGREE_DAY_HINT}) in the factors gives the "
+                           "degree-days")
             logger.warning("Baseline %s left out: it %s", name, reason)
             if left_out is not None:
                 left_out[name] = reason
@@ -169,10 +171,10 @@ def evaluate(runs: Run | str | Path | Sequence[Run | str | Path], stack: xr.Data
     runs = [runs] if isinstance(runs, Run | str | Path) else list(runs)
     runs = [r if isinstance(r, Run) else load_run(r) for r in runs]
     if not runs:
-        ref = TrainConfig(window=window or 30, horizon=horizon or 6)
+        ref = SampleSpec(window=window or DEFAULT_WINDOW, horizon=horizon or DEFAULT_HORIZON)
         split_dates = split_dates or default_split_dates(stack["time"].values)
     else:
-        ref = runs[0].train_config
+        ref = runs[0].sample
         if window not in (None, ref.window) or horizon not in (None, ref.horizon):
             msg = (f"The runs forecast with window {ref.window} and horizon {ref.horizon}; a "
                    f"window of {window} and horizon of {horizon} cannot change that (give them "
@@ -180,7 +182,7 @@ def evaluate(runs: Run | str | Path | Sequence[Run | str | Path], stack: xr.Data
             raise ValueError(msg)
         split_dates = _run_split(runs[0], stack, split_dates)
     for run in runs[1:]:
-        cfg = run.train_config
+        cfg = run.sample
         if (cfg.window, cfg.horizon, run.split) != (ref.window, ref.horizon, runs[0].split):
             msg = (f"Runs differ in window/horizon/split ({run.run_dir}: {cfg.window}/"
                    f"{cfg.horizon}/{run.split}; {runs[0].run_dir}: {ref.window}/{ref.horizon}/"
@@ -190,16 +192,16 @@ def evaluate(runs: Run | str | Path | Sequence[Run | str | Path], stack: xr.Data
     names = resolve_baselines(baselines, stack, skipped)
     if "persistence" not in names:
         names = ["persistence", *names]
-    base_config = ref.replace(train_end=split_dates.train_end.isoformat(),
-                              val_end=split_dates.val_end.isoformat())
-    base_config = type(ref).from_dict({**base_config.to_dict(), "factors": None})
+    # The classical baselines read the factors they declare, under the same cut dates.
+    base = dataclasses.replace(ref, factors=None, train_end=split_dates.train_end.isoformat(),
+                               val_end=split_dates.val_end.isoformat())
     if split_dates != (runs[0].split if runs else split_dates):
-        runs = [dataclasses.replace(run, split=split_dates) for run in runs]
+        runs = [dataclasses.replace(run, sample=run.sample.resolved(run.factors, split_dates))
+                for run in runs]
     candidates = {_label(run, runs): run for run in runs}
     for name in names:
-        candidates[name] = classical_run(stack, name, base_config)
-    windows = WindowDataset(stack, window=ref.window, horizon=ref.horizon, factors=[],
-                            split=split_dates, min_observed=ref.min_observed)
+        candidates[name] = classical_run(stack, name, base)
+    windows = WindowDataset.from_spec(stack, dataclasses.replace(base, factors=()))
     forecasts, refused = {}, {}
     for label, run in candidates.items():
         try:

@@ -42,15 +42,13 @@ from gler.data.qtrsim import simulate_region, write_simulation
 from gler.evaluate import Evaluation, evaluate
 from gler.models._registry import list_models, model_info
 from gler.profiles import REGIONS, Profile, get_profile
-from gler.train import LOG_FILE, load_run, resolve_device, train
+from gler.run import LOG_FILE, RUN_FORMAT, load_run, resolve_device
+from gler.train import train
 
 logger = logging.getLogger(__name__)
 
 RUNS_DIR_ENV = "GLER_RUNS_DIR"
 DONE_FILE = "done.json"
-#: The ablations of ``evaluation.md`` (registered GLER variants).
-ABLATIONS = ("gler-no-dense", "gler-no-conv", "gler-no-mcar", "gler-concat-ef", "gler-no-rcsa",
-             "gler-gru")
 #: The real site, accepted by :meth:`Experiment.stack` next to the QTR-sim regions.
 MENYUAN = "menyuan"
 #: Label of the noise-floor rows in the tables.
@@ -72,21 +70,20 @@ def profile_key(profile: Profile) -> str:
     gler version, so an upgrade never reuses runs of another version."""
     from gler import __version__
 
-    # calendar=None (the default) leaves the key as it was before the field existed, so the
-    # runs cached by earlier versions of the profiles stay valid.
     train_cfg = {k: v for k, v in profile.train.to_dict().items()
-                 if k not in ("device", "num_threads", "amp", "seed")
-                 and not (k == "calendar" and v is None)}
+                 if k not in ("device", "num_threads", "amp", "seed")}
     return f"{profile.name}-" + _hash({
-        "version": __version__, "size": profile.size, "noise": profile.noise, "train": train_cfg,
+        "version": __version__, "run_format": RUN_FORMAT, "size": profile.size,
+        "noise": profile.noise, "train": train_cfg, "sample": profile.sample.to_dict(),
         "factors": getattr(profile, "factors", None),
         "gler": profile.gler_overrides, "baselines": profile.baseline_overrides})
 
 
 def ablation_models(profile: Profile) -> tuple[str, ...]:
     """The ablations a profile trains: its ``ablations`` field when it has one, else all of
-    :data:`ABLATIONS` for profiles that compare models and none for the others."""
-    return tuple(getattr(profile, "ablations", ABLATIONS if profile.compare else ()))
+    the registry's ablations for profiles that compare models and none for the others."""
+    default = tuple(list_models(tag="ablation")) if profile.compare else ()
+    return tuple(getattr(profile, "ablations", default))
 
 
 @dataclass
@@ -173,10 +170,10 @@ class Experiment:
         done = run_dir / DONE_FILE
         if not done.is_file():
             stacks = [self.stack(r) for r in regions]
-            config = self.profile.train_config(seed, available=shared_factors(stacks),
-                                               device=self.device)
-            result = train(stacks, model, config,
-                           self.profile.model_overrides(model), run_dir, progress=self.progress)
+            config = self.profile.train_config(seed, device=self.device)
+            sample = self.profile.sample_spec(available=shared_factors(stacks))
+            result = train(stacks, model, config, self.profile.model_overrides(model), run_dir,
+                           sample=sample, progress=self.progress)
             summary = {
                 "run_dir": str(run_dir), **where, "model": model, "seed": seed,
                 "epochs_run": result.epochs_run, "best_epoch": result.best_epoch,

@@ -20,8 +20,10 @@ from tqdm.auto import tqdm
 
 from gler import __version__
 from gler.allocator import keep_freed_memory
-from gler.data.windows import SPLITS, WindowDataset, extend_times
-from gler.train import DEGREE_DAY_FACTORS, Run, load_run, resolve_device, to_tensors
+from gler.data.sample import SPLITS
+from gler.data.windows import WindowDataset, extend_times
+from gler.models._registry import model_info
+from gler.run import Run, load_run, resolve_device, to_tensors
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +82,7 @@ def predict(run: Run | str | Path, stack: xr.Dataset, *,
     Parameters
     ----------
     run
-        A run directory or a loaded :class:`gler.train.Run`.
+        A run directory or a loaded :class:`gler.run.Run`.
     stack
         A stack with the factors the run was trained with.
     issues
@@ -115,12 +117,9 @@ def predict(run: Run | str | Path, stack: xr.Dataset, *,
                "model call, or leave it out for the device's default.")
         raise ValueError(msg)
     run = run if isinstance(run, Run) else load_run(run)
-    config = run.train_config
-    windows = WindowDataset(stack, window=config.window, horizon=config.horizon,
-                            factors=list(run.factors), split=run.split,
-                            min_observed=config.min_observed)
+    windows = run.windows(stack)
     issue_index = resolve_issues(windows, issues)
-    out = np.full((len(issue_index), config.horizon, windows.values.shape[0]), np.nan,
+    out = np.full((len(issue_index), windows.horizon, windows.values.shape[0]), np.nan,
                   dtype=np.float32)
     # Scene-wide factors: every window of one issue date has the same factor window, so the
     # model gets it once per batch ([1, L, E]) and GLER's MCAR embeds it once, not per pixel.
@@ -137,8 +136,8 @@ def predict(run: Run | str | Path, stack: xr.Dataset, *,
             run.model.to(placed)
         if run.model.training:
             run.model.eval()
-        if config.num_threads:
-            torch.set_num_threads(config.num_threads)
+        if run.train_config.num_threads:
+            torch.set_num_threads(run.train_config.num_threads)
     for k, issue in enumerate(tqdm(issue_index, desc=f"predict {run.model_name}",
                                    unit="issue", disable=not progress)):
         index = windows.indices(issues=np.array([issue]))
@@ -167,12 +166,13 @@ def _neural(run: Run, batch, device: torch.device, *, shared_factors: bool) -> n
 def _classical(run: Run, windows: WindowDataset, batch, issue: int) -> np.ndarray:
     dates = windows.window_times(issue)
     kwargs = {}
-    if getattr(run.model, "needs_ef", False):
+    needs = model_info(run.model_name).needs
+    if needs:
         steps = np.arange(issue - windows.window + 1, issue + windows.horizon + 1)
         if steps[-1] >= len(windows.times):
-            # The degree-days over a horizon past the data are unknown: no forecast.
+            # The factors over a horizon past the data are unknown: no forecast.
             return np.full((len(batch.pixel), windows.horizon), np.nan, dtype=np.float32)
-        for key, name in zip(("ddt", "ddf"), DEGREE_DAY_FACTORS, strict=True):
+        for key, name in needs.items():
             column = windows.factors.index(name)
             values = windows.ef[:, steps, column]
             kwargs[key] = values[0] if values.shape[0] == 1 else values[batch.pixel]

@@ -14,8 +14,7 @@ import pandas as pd
 import torch
 import xarray as xr
 
-from gler.data.windows import WindowDataset
-from gler.train import Run, to_tensors
+from gler.run import Run, to_tensors
 
 #: Submodules of :class:`gler.models.GLERBiGRUNet` whose outputs :func:`module_outputs` records.
 MODULES = ("glfe.branches.dense", "glfe.branches.conv", "glfe", "proj", "mcar", "rcsa", "bigru",
@@ -37,14 +36,6 @@ class Window:
     sd_mm: np.ndarray
 
 
-def windows_for(run: Run, stack: xr.Dataset) -> WindowDataset:
-    """The run's :class:`~gler.data.windows.WindowDataset` view of ``stack``."""
-    config = run.train_config
-    return WindowDataset(stack, window=config.window, horizon=config.horizon,
-                         factors=list(run.factors), split=run.split,
-                         min_observed=config.min_observed)
-
-
 def window_at(run: Run, stack: xr.Dataset, *, pixel: tuple[int, int], issue: str) -> Window:
     """The normalised input window of one pixel ``(row, col)`` ending on date ``issue``.
 
@@ -54,7 +45,7 @@ def window_at(run: Run, stack: xr.Dataset, *, pixel: tuple[int, int], issue: str
         If ``issue`` is not an acquisition date with a full window before it, or the window
         of that pixel has too few observations.
     """
-    windows = windows_for(run, stack)
+    windows = run.windows(stack)
     position = windows.times.get_indexer([pd.Timestamp(issue)])[0]
     if position < windows.window - 1:
         msg = (f"{issue} is not an acquisition date with {windows.window} acquisitions before "
@@ -127,7 +118,7 @@ def seasonal_attention(run: Run, stack: xr.Dataset, *, split: str = "test",
     Parameters
     ----------
     run
-        A loaded GLER run with MCAR (``gler.train.load_run``).
+        A loaded GLER run with MCAR (``gler.run.load_run``).
     stack
         The data.
     split
@@ -148,7 +139,7 @@ def seasonal_attention(run: Run, stack: xr.Dataset, *, split: str = "test",
         msg = f"Model {run.model_name!r} has no MCAR module; use a run of 'gler'."
         raise ValueError(msg)
     seasons = seasons or {"thaw (Jul–Sep)": THAW_MONTHS, "freeze (Dec–Feb)": FREEZE_MONTHS}
-    windows = windows_for(run, stack)
+    windows = run.windows(stack)
     issues = windows.issues(split)
     months = windows.times[issues].month
     rng = np.random.default_rng(seed)

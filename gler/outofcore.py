@@ -43,7 +43,7 @@ from dask.diagnostics import ProgressBar
 from gler.data.degree_days import degree_days
 from gler.data.model import DISPLACEMENT, DISPLACEMENT_ATTRS, spatial_dims
 from gler.forecast import FORECAST, predict
-from gler.train import Run, load_run
+from gler.run import Run, load_run
 
 logger = logging.getLogger(__name__)
 
@@ -311,7 +311,7 @@ def forecast_zarr(run: Run | str | Path, source: str | Path | xr.Dataset, out: s
     Parameters
     ----------
     run
-        A run directory or a loaded :class:`~gler.train.Run` (neural or classical).
+        A run directory or a loaded :class:`~gler.run.Run` (neural or classical).
     source
         A Zarr store (or a lazy dataset) in the data model with the run's factors.
     out
@@ -399,7 +399,7 @@ def _frame_attrs(run: Run, frame: xr.Dataset) -> dict[str, Any]:
             "source": f"gler out-of-core forecast, model {run.model_name} ({run.kind})",
             "history": f"{pd.Timestamp.now('UTC').isoformat()} gler forecast_zarr",
             "run_dir": str(run.run_dir) if run.run_dir else "",
-            "window": run.train_config.window, "horizon_steps": run.train_config.horizon,
+            "window": run.sample.window, "horizon_steps": run.sample.horizon,
             **{f"data_{k}": frame.attrs[k] for k in ("seed", "noise_sigma_mm")
                if k in frame.attrs}}
 

@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
+from typing import Any
 
-from gler.models._registry import model_info
-from gler.train import TrainConfig
+from gler.config import TrainConfig
+from gler.data.sample import SampleSpec
+from gler.models._registry import list_models, model_info
 
 logger = logging.getLogger(__name__)
 
@@ -36,8 +38,6 @@ REGIONS = ("xidatan", "wudaoliang", "beiluhe", "tuotuohe")
 #: Beiluhe: RMSE 3.5 mm with all factors vs 2.6 mm with these five, smoke budget).
 DRIVER_FACTORS = ("air_temperature", "precipitation", "soil_moisture",
                   "sqrt_thawing_degree_days", "sqrt_freezing_degree_days")
-#: Neural models compared with GLER in the ``paper`` and ``book`` profiles.
-NEURAL_BASELINES = ("lstm", "gru", "bigru", "cnn-lstm", "tcn", "transformer", "dlinear")
 
 
 @dataclass(frozen=True)
@@ -53,11 +53,15 @@ class Profile:
     seeds
         Training seeds (several give the stability over seeds).
     train
-        The :class:`~gler.train.TrainConfig` (its ``seed`` is replaced by each of ``seeds``).
+        The :class:`~gler.config.TrainConfig` (its ``seed`` is replaced by each of ``seeds``).
+    sample
+        The :class:`~gler.data.sample.SampleSpec` (window, horizon, split, gap rule); its
+        factors are chosen by :meth:`select_factors`.
     gler_overrides, baseline_overrides
         Model config fields for the GLER variants and for the neural baselines.
     compare
-        Neural models trained next to GLER for the comparison table.
+        Whether the neural baselines (the registry's ``baseline`` tag) are trained next to GLER
+        for the comparison table; :attr:`compared` lists them.
     factors
         Preferred factors (see :meth:`select_factors`); None: all factors of the data.
     """
@@ -69,19 +73,24 @@ class Profile:
     seeds: tuple[int, ...]
     train: TrainConfig
     noise: str = "default"
+    sample: SampleSpec = field(default_factory=SampleSpec)
     gler_overrides: dict = field(default_factory=dict)
     baseline_overrides: dict = field(default_factory=dict)
-    compare: tuple[str, ...] = ()
+    compare: bool = False
     factors: tuple[str, ...] | None = DRIVER_FACTORS
 
+    @property
+    def compared(self) -> tuple[str, ...]:
+        """The neural baselines trained next to GLER (none unless :attr:`compare`)."""
+        return tuple(list_models("neural", tag="baseline")) if self.compare else ()
+
     def model_overrides(self, model_name: str) -> dict:
-        """Config overrides for ``model_name`` (GLER variants, neural baselines; classical
-        baselines have none)."""
-        if model_name == "gler" or model_name.startswith("gler-"):
+        """Config overrides for ``model_name``: the GLER family's, the other neural models'
+        (classical baselines have none)."""
+        info = model_info(model_name)
+        if info.family == "gler":
             return dict(self.gler_overrides)
-        if model_info(model_name).kind == "classical":
-            return {}
-        return dict(self.baseline_overrides)
+        return dict(self.baseline_overrides) if info.kind == "neural" else {}
 
     def select_factors(self, available: list[str]) -> tuple[str, ...] | None:
         """The profile's factors present in ``available`` (None: use all of ``available``).
@@ -98,18 +107,21 @@ class Profile:
                         missing, list(chosen))
         return chosen or None
 
-    def train_config(self, seed: int | None = None, *, available: list[str] | None = None,
-                     **changes) -> TrainConfig:
-        """The profile's TrainConfig with ``seed`` and other non-None ``changes`` applied.
+    def train_config(self, seed: int | None = None, **changes: Any) -> TrainConfig:
+        """The profile's TrainConfig with ``seed`` and other non-None ``changes`` applied."""
+        return self.train.replace(seed=seed, **changes)
+
+    def sample_spec(self, *, available: list[str] | None = None, **changes: Any) -> SampleSpec:
+        """The profile's SampleSpec with non-None ``changes`` applied.
 
         Its factors are the profile's :attr:`factors`, or with ``available`` (the data's factor
         names) those chosen by :meth:`select_factors`; a ``factors`` change wins.
         """
-        config = self.train.replace(seed=seed, **changes)
+        sample = self.sample.replace(**changes)
         if changes.get("factors") is None:
             factors = self.factors if available is None else self.select_factors(available)
-            config = replace(config, factors=factors)
-        return config
+            sample = replace(sample, factors=factors)
+        return sample
 
 
 PROFILES: dict[str, Profile] = {
@@ -143,7 +155,7 @@ PROFILES: dict[str, Profile] = {
         gler_overrides={"d_model": 24, "n_heads": 2, "dense_dim": 12, "conv_dim": 12,
                         "gru_hidden": 24, "dropout": 0.05},
         baseline_overrides={"hidden": 24, "num_layers": 1, "n_heads": 2, "dropout": 0.05},
-        compare=NEURAL_BASELINES,
+        compare=True,
     ),
     "paper": Profile(
         name="paper",
@@ -155,7 +167,7 @@ PROFILES: dict[str, Profile] = {
         train=TrainConfig(epochs=60, batch_size=512, lr=2e-3, weight_decay=0.01, patience=8,
                           pixel_fraction=0.25, max_samples_per_epoch=200_000,
                           max_val_samples=50_000),
-        compare=NEURAL_BASELINES,
+        compare=True,
     ),
 }
 

@@ -111,6 +111,6 @@ def register_tiny(monkeypatch: pytest.MonkeyPatch) -> str:
         return TinyForecaster(window=window, horizon=horizon, n_ef=n_ef)
 
     monkeypatch.setitem(_registry._REGISTRY, "tiny", _registry.ModelInfo(
-        "tiny", "neural", True, "test model", build))
+        "tiny", "neural", True, "test model", build, "recurrent"))
     monkeypatch.setitem(TINY_STATE, "factor", 1.0)
     return "tiny"

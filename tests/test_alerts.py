@@ -14,7 +14,7 @@ from gler.alerts import (
     verify_alerts,
 )
 from gler.conformal import residual_calibration
-from gler.train import TrainConfig, classical_run
+from gler.run import classical_run
 from tests._pipeline_stack import make_stack
 
 
@@ -52,7 +52,7 @@ def test_verification_scores_on_known_cases():
 def test_alert_map_is_cf_and_verifiable():
     """A map of probabilities with lat/lon, the forecast and observed changes."""
     stack = make_stack(ny=3, nx=4)
-    run = classical_run(stack, "harmonic", TrainConfig())
+    run = classical_run(stack, "harmonic")
     alerts = alert_map(run, stack, threshold_mm=2, steps=3, issues="test")
     prob = alerts["alert_probability"]
     assert prob.dims == ("issue_time", "y", "x") and prob.attrs["units"] == "1"

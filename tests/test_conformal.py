@@ -15,8 +15,8 @@ from gler.conformal import (
     predict_quantiles,
     residual_calibration,
 )
+from gler.run import classical_run
 from gler.scoring import probabilistic_scores
-from gler.train import TrainConfig, classical_run
 from tests._pipeline_stack import make_stack
 
 
@@ -51,7 +51,7 @@ def test_quantiles_never_cross_and_match_the_known_distribution():
 def test_non_crossing_quantiles_in_the_forecast_dataset():
     """forecast_quantile is sorted along quantile at every issue, step and pixel."""
     stack = make_stack()
-    run = classical_run(stack, "harmonic", TrainConfig())
+    run = classical_run(stack, "harmonic")
     fc = predict_quantiles(run, stack, (0.05, 0.25, 0.5, 0.75, 0.95), issues="test")
     q = fc["forecast_quantile"]
     assert q.dims[0] == "quantile" and q.attrs["units"] == "mm"
@@ -70,7 +70,7 @@ def test_probabilistic_scores_refuse_the_calibration_period():
 def test_calibration_uses_the_validation_period_only():
     """The residuals' targets lie in the run's validation year, never in the test year."""
     stack = make_stack()
-    run = classical_run(stack, "persistence", TrainConfig())
+    run = classical_run(stack, "persistence")
     cal = calibrate(run, stack)
     assert cal.period[0] >= "2021-01-01" and cal.period[1] <= "2021-12-31"
     assert min(cal.n_points) > 0

@@ -8,11 +8,14 @@ import numpy as np
 import pytest
 from _pipeline_stack import make_stack, register_tiny
 
+from gler.config import TrainConfig
+from gler.data.sample import SampleSpec
 from gler.evaluate import aggregate_seeds, evaluate, resolve_baselines, summary_table
 from gler.metrics import rmse
-from gler.train import TrainConfig, train
+from gler.train import train
 
-CONFIG = TrainConfig(window=12, horizon=3, epochs=2, batch_size=64, device="cpu",
+SAMPLE = SampleSpec(window=12, horizon=3)
+CONFIG = TrainConfig(epochs=2, batch_size=64, device="cpu",
                      pixel_fraction=1.0)
 
 
@@ -25,7 +28,7 @@ def stack():
 def runs(tmp_path, stack, monkeypatch):
     name = register_tiny(monkeypatch)
     return [train(stack, name, CONFIG.replace(seed=s), out_dir=tmp_path / f"seed{s}",
-                  progress=False).run_dir for s in (0, 1)]
+                  sample=SAMPLE, progress=False).run_dir for s in (0, 1)]
 
 
 def test_every_model_is_scored_on_the_same_targets(runs, stack):
@@ -95,8 +98,9 @@ def test_baseline_selection_errors(stack):
 
 def test_runs_with_different_windows_are_refused(tmp_path, runs, stack, monkeypatch):
     """Runs that cannot share targets are refused."""
-    other = train(stack, register_tiny(monkeypatch), CONFIG.replace(window=10),
-                  out_dir=tmp_path / "w10", progress=False).run_dir
+    other = train(stack, register_tiny(monkeypatch), CONFIG,
+                  out_dir=tmp_path / "w10",
+                      sample=SAMPLE.replace(window=10), progress=False).run_dir
     with pytest.raises(ValueError, match="differ in window/horizon/split"):
         evaluate([runs[0], other], stack, baselines="none")
 
@@ -104,7 +108,7 @@ def test_runs_with_different_windows_are_refused(tmp_path, runs, stack, monkeypa
 def test_baselines_alone_and_left_out_reasons(stack):
     """No run: the baselines are scored on the given split; a baseline the data cannot serve
     (Stefan without degree-days) is in left_out with its reason."""
-    from gler.data.windows import split_by_count
+    from gler.data.sample import split_by_count
 
     bare = stack.drop_vars(["thawing_degree_days", "freezing_degree_days"])
     split = split_by_count(bare["time"].values, test_dates=20)

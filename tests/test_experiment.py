@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from gler.config import TrainConfig
+from gler.data.sample import SampleSpec
 from gler.experiment import (
     NOISE_FLOOR,
     Experiment,
@@ -18,11 +20,11 @@ from gler.experiment import (
     stability,
 )
 from gler.profiles import Profile
-from gler.train import TrainConfig
 
 TINY = Profile(
     name="tiny", description="test", regions=("beiluhe",), size=12, seeds=(0, 1),
-    train=TrainConfig(window=8, horizon=2, epochs=1, batch_size=128, pixel_fraction=1.0,
+    sample=SampleSpec(window=8, horizon=2),
+    train=TrainConfig(epochs=1, batch_size=128, pixel_fraction=1.0,
                       max_samples_per_epoch=256, num_threads=1, device="cpu"),
     gler_overrides={"d_model": 8, "n_heads": 2, "dense_dim": 4, "conv_dim": 4,
                     "gru_hidden": 8, "dropout": 0.0},

@@ -9,11 +9,15 @@ import torch
 import xarray as xr
 from _pipeline_stack import make_stack, register_tiny
 
+from gler.config import TrainConfig
+from gler.data.sample import SampleSpec
 from gler.data.windows import WindowDataset
 from gler.forecast import predict, resolve_issues, save_forecast
-from gler.train import TrainConfig, classical_run, load_run, train
+from gler.run import classical_run, load_run
+from gler.train import train
 
-CONFIG = TrainConfig(window=12, horizon=3, epochs=2, batch_size=64, device="cpu",
+SAMPLE = SampleSpec(window=12, horizon=3)
+CONFIG = TrainConfig(epochs=2, batch_size=64, device="cpu",
                      pixel_fraction=1.0)
 
 
@@ -25,7 +29,7 @@ def stack():
 @pytest.fixture
 def run_dir(tmp_path, stack, monkeypatch):
     name = register_tiny(monkeypatch)
-    train(stack, name, CONFIG, out_dir=tmp_path / "run", progress=False)
+    train(stack, name, CONFIG, out_dir=tmp_path / "run", sample=SAMPLE, progress=False)
     return tmp_path / "run"
 
 
@@ -45,7 +49,7 @@ def test_neural_forecast_dims_coords_and_values(run_dir, stack):
     windows = WindowDataset(stack, window=12, horizon=3)
     index = windows.indices(issues=np.array([first]))
     batch = windows.batch(index)
-    from gler.train import to_tensors
+    from gler.run import to_tensors
 
     sd, ef, mask = to_tensors(run.scaler, batch, "cpu")
     expected = run.scaler.inverse(run.model(sd, ef, mask).detach().numpy(), batch.anchor)
@@ -64,7 +68,7 @@ def test_last_issue_extrapolates_target_dates(run_dir, stack):
 def test_points_and_classical_baseline():
     """A (time, point) stack and a classical baseline give (issue, horizon, point)."""
     stack = make_stack(points=True)
-    run = classical_run(stack, "persistence", CONFIG)
+    run = classical_run(stack, "persistence", SAMPLE)
     fc = predict(run, stack, issues="test")
     assert fc.forecast.dims == ("issue_time", "horizon", "point")
     windows = WindowDataset(stack, window=12, horizon=3)
@@ -74,7 +78,7 @@ def test_points_and_classical_baseline():
 
 def test_stefan_gets_degree_days_and_skips_the_unknown_future(stack):
     """Stefan forecasts where the horizon's degree-days are known, NaN past the data."""
-    run = classical_run(stack, "stefan", CONFIG)
+    run = classical_run(stack, "stefan", SAMPLE)
     fc = predict(run, stack, issues="all")
     assert np.isfinite(fc.forecast.isel(issue_time=0).values[:, 1:]).any()
     assert np.isnan(fc.forecast.isel(issue_time=-1).values).all()
@@ -104,9 +108,9 @@ def test_save_by_extension(tmp_path, run_dir, stack, suffix):
 def test_scene_wide_factors_reach_gler_once_per_batch(tmp_path, stack):
     """With scene-wide factors predict hands GLER one factor window per batch ([1, L, E]),
     and the map equals GLER fed the same window for every pixel."""
-    config = TrainConfig(window=12, horizon=3, epochs=1, batch_size=64, device="cpu",
+    config = TrainConfig(epochs=1, batch_size=64, device="cpu",
                          pixel_fraction=1.0)
-    train(stack, "gler", config, out_dir=tmp_path / "gler", progress=False)
+    train(stack, "gler", config, out_dir=tmp_path / "gler", sample=SAMPLE, progress=False)
     run = load_run(tmp_path / "gler")
     seen = []
     run.model.register_forward_pre_hook(lambda _, args: seen.append(args[1].shape[0]))
@@ -114,7 +118,7 @@ def test_scene_wide_factors_reach_gler_once_per_batch(tmp_path, stack):
     assert seen and set(seen) == {1}
     windows = WindowDataset(stack, window=12, horizon=3)
     batch = windows.batch(windows.indices(issues=np.array([len(stack.time) - 1])))
-    from gler.train import to_tensors
+    from gler.run import to_tensors
 
     sd, ef, mask = to_tensors(run.scaler, batch, "cpu")
     assert ef.shape[0] == sd.shape[0] > 1

@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from gler.config import TrainConfig
 from gler.data.qtrsim import simulate_region
+from gler.data.sample import SampleSpec
 from gler.inspect import (
     lagged_correlation,
     module_outputs,
@@ -14,17 +16,19 @@ from gler.inspect import (
     seasonal_attention,
     window_at,
 )
-from gler.train import TrainConfig, load_run, train
+from gler.run import load_run
+from gler.train import train
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     stack = simulate_region("beiluhe", size=10)
-    config = TrainConfig(window=8, horizon=2, epochs=1, batch_size=128, pixel_fraction=1.0,
+    config = TrainConfig(epochs=1, batch_size=128, pixel_fraction=1.0,
                          max_samples_per_epoch=256, num_threads=1, device="cpu")
     out = tmp_path_factory.mktemp("run")
     train(stack, "gler", config, {"d_model": 8, "n_heads": 2, "dense_dim": 4, "conv_dim": 6,
-                                  "gru_hidden": 8}, out, progress=False)
+                                  "gru_hidden": 8}, out,
+                                      sample=SampleSpec(window=8, horizon=2), progress=False)
     return load_run(out), stack
 
 

@@ -8,12 +8,14 @@ import torch
 import xarray as xr
 
 import gler.outofcore as outofcore
+from gler.config import TrainConfig
+from gler.data.sample import SampleSpec, resolve_split_dates
 from gler.data.scaling import Scaler
-from gler.data.windows import WindowDataset, resolve_split_dates
+from gler.data.windows import WindowDataset
 from gler.forecast import predict
 from gler.models import create_model
 from gler.outofcore import FRAME_FACTORS, forecast_zarr, make_synthetic_frame, synthetic_stack
-from gler.train import Run, TrainConfig, classical_run
+from gler.run import Run, classical_run
 
 NY, NX, NT, CHUNK = 12, 10, 60, 5
 SMALL_GLER = {"d_model": 8, "n_heads": 2, "dense_dim": 4, "conv_dim": 4, "gru_hidden": 8}
@@ -30,13 +32,12 @@ def frame(tmp_path_factory: pytest.TempPathFactory):
 def neural_run(frame) -> Run:
     stack = xr.open_zarr(frame, consolidated=False).load()
     factors = list(FRAME_FACTORS)
-    split = resolve_split_dates(stack["time"].values)
-    windows = WindowDataset(stack, window=30, horizon=6, factors=factors, split=split)
+    sample = SampleSpec().resolved(factors, resolve_split_dates(stack["time"].values))
+    windows = WindowDataset.from_spec(stack, sample)
     torch.manual_seed(0)
-    model = create_model("gler", window=30, horizon=6, n_ef=len(factors), **SMALL_GLER).eval()
+    model = create_model("gler", n_ef=len(factors), **SMALL_GLER).eval()
     return Run(run_dir=None, model_name="gler", kind="neural", model=model,
-               train_config=TrainConfig(), split=split, factors=tuple(factors),
-               scaler=Scaler.fit(windows), info={})
+               train_config=TrainConfig(), sample=sample, scaler=Scaler.fit(windows), info={})
 
 
 def test_frame_is_written_in_chunks_and_matches_the_in_memory_generator(frame, tmp_path):
@@ -60,7 +61,7 @@ def test_frame_rejects_bad_sizes(tmp_path):
 
 def test_classical_chunked_forecast_equals_in_memory(frame, tmp_path):
     stack = xr.open_zarr(frame, consolidated=False).load()
-    run = classical_run(stack, "harmonic", TrainConfig())
+    run = classical_run(stack, "harmonic")
     out = forecast_zarr(run, frame, tmp_path / "fc.zarr", progress=False)
     expected = predict(run, stack, issues="last")
     assert out["forecast"].dims == ("issue_time", "horizon", "y", "x")

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from gler.data.qtrsim import simulate_region
+from gler.data.sample import SampleSpec
 from gler.forecast import predict
 from gler.profiles import DRIVER_FACTORS, get_profile
 
@@ -33,12 +34,9 @@ def pinned_arrays(workdir: Path) -> dict[str, np.ndarray]:
     arrays = {"displacement": stack["displacement"].values}
     for name in MODELS:
         config = profile.train_config(0, epochs=2, device="cpu")
-        if name == "stefan":
-            config = config.replace(factors=None)
-        else:
-            config = config.replace(factors=DRIVER_FACTORS)
+        sample = SampleSpec(factors=None if name == "stefan" else DRIVER_FACTORS)
         training.train(stack, name, config, profile.model_overrides(name),
-                       out_dir=workdir / name, progress=False)
+                       out_dir=workdir / name, sample=sample, progress=False)
         arrays[name] = predict(workdir / name, stack, issues="test")["forecast"].values
     return arrays
 

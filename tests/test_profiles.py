@@ -13,7 +13,7 @@ def test_profiles_exist_with_their_sizes():
     smoke, paper = get_profile("smoke"), get_profile("paper")
     assert smoke.regions == ("beiluhe",) and smoke.size <= 32
     assert len(paper.regions) == 4 and paper.size == 128 and len(paper.seeds) == 5
-    assert paper.compare and "dlinear" in paper.compare
+    assert paper.compare and "dlinear" in paper.compared
     with pytest.raises(ValueError, match=r"Unknown profile 'fast'\. Available: smoke"):
         get_profile("fast")
 
@@ -30,8 +30,22 @@ def test_train_config_seed_changes_and_factor_choice():
     """Seed and changes apply; factors are the profile's, or those present in the data."""
     smoke = get_profile("smoke")
     config = smoke.train_config(seed=3, epochs=2)
-    assert (config.seed, config.epochs, config.factors) == (3, 2, DRIVER_FACTORS)
-    some = smoke.train_config(available=["air_temperature", "ndvi"])
+    assert (config.seed, config.epochs) == (3, 2)
+    assert smoke.sample_spec(window=12).factors == DRIVER_FACTORS
+    assert smoke.sample_spec(window=12).window == 12
+    some = smoke.sample_spec(available=["air_temperature", "ndvi"])
     assert some.factors == ("air_temperature",)
-    assert smoke.train_config(available=["ndvi"]).factors is None  # none present: use all
-    assert smoke.train_config(factors=("ndvi",)).factors == ("ndvi",)
+    assert smoke.sample_spec(available=["ndvi"]).factors is None  # none present: use all
+    assert smoke.sample_spec(factors=("ndvi",)).factors == ("ndvi",)
+
+
+def test_model_lists_are_registry_queries():
+    """The compared baselines and the ablations are the registry's tags, not hand lists."""
+    from gler.experiment import ablation_models
+    from gler.models import list_models, model_info
+
+    book = get_profile("book")
+    assert book.compared == tuple(list_models("neural", tag="baseline"))
+    assert all(model_info(m).family != "gler" for m in book.compared)
+    assert ablation_models(book) == tuple(list_models(tag="ablation"))
+    assert "gler" not in ablation_models(book) and get_profile("smoke").compared == ()

@@ -9,19 +9,12 @@ import pytest
 import torch
 from _pipeline_stack import TINY_STATE, make_stack, register_tiny
 
-from gler.train import (
-    BEST_FILE,
-    CHECKPOINT_FILE,
-    LOG_FILE,
-    RUN_FILE,
-    NonFiniteLossError,
-    TrainConfig,
-    load_run,
-    read_run_record,
-    train,
-)
+from gler.data.sample import SampleSpec
+from gler.run import BEST_FILE, CHECKPOINT_FILE, LOG_FILE, RUN_FILE, load_run, read_run_record
+from gler.train import NonFiniteLossError, TrainConfig, train
 
-CONFIG = TrainConfig(window=12, horizon=3, epochs=4, batch_size=64, patience=10, device="cpu",
+SAMPLE = SampleSpec(window=12, horizon=3)
+CONFIG = TrainConfig(epochs=4, batch_size=64, patience=10, device="cpu",
                      pixel_fraction=1.0)
 
 
@@ -41,8 +34,10 @@ def _weights(run_dir):
 
 def test_train_config_json_round_trip():
     """to_dict/from_dict give back the same frozen config; unknown keys are refused."""
-    config = CONFIG.replace(factors=("air_temperature",), train_end="2020-12-31")
+    config = CONFIG.replace(lr=0.01, max_val_samples=10)
     assert TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    sample = SAMPLE.replace(factors=("air_temperature",), train_end="2020-12-31")
+    assert SampleSpec.from_dict(json.loads(json.dumps(sample.to_dict()))) == sample
     with pytest.raises(ValueError, match="Unknown TrainConfig field"):
         TrainConfig.from_dict({"epochs": 3, "epoch": 3})
     with pytest.raises(ValueError, match="device="):
@@ -51,7 +46,7 @@ def test_train_config_json_round_trip():
 
 def test_train_writes_a_complete_run(tmp_path, stack, tiny_model):
     """The run dir has config, scaler, checkpoints and one log line per epoch."""
-    result = train(stack, tiny_model, CONFIG, out_dir=tmp_path, progress=False)
+    result = train(stack, tiny_model, CONFIG, out_dir=tmp_path, sample=SAMPLE, progress=False)
     assert result.epochs_run == 4 and len(result.history) == 4
     for name in (RUN_FILE, "scaler.json", CHECKPOINT_FILE, BEST_FILE, LOG_FILE):
         assert (tmp_path / name).is_file()
@@ -59,10 +54,12 @@ def test_train_writes_a_complete_run(tmp_path, stack, tiny_model):
     assert [x["epoch"] for x in lines] == [1, 2, 3, 4]
     assert all(x["train_s"] >= 0 for x in lines)
     record = read_run_record(tmp_path)
-    assert record["factors"] == ["air_temperature", "thawing_degree_days",
-                                 "freezing_degree_days"]
+    assert record["sample"]["factors"] == ["air_temperature", "thawing_degree_days",
+                                           "freezing_degree_days"]
     assert TrainConfig.from_dict(record["train_config"]) == CONFIG
-    assert record["split"]["train_end"].startswith("2020-12-31")
+    assert record["sample"]["train_end"].startswith("2020-12-31")
+    # The sample is written once: the model config does not repeat L, H or E.
+    assert not {"window", "horizon", "n_ef"} & set(record["model_config"])
     # Training lowers the validation loss below the first epoch's.
     assert min(x["val_loss"] for x in lines[1:]) < lines[0]["val_loss"]
     run = load_run(tmp_path)
@@ -71,10 +68,12 @@ def test_train_writes_a_complete_run(tmp_path, stack, tiny_model):
 
 def test_same_seed_same_weights(tmp_path, stack, tiny_model):
     """Two runs with the same seed give identical weights on CPU; another seed differs."""
-    a = train(stack, tiny_model, CONFIG.replace(epochs=2), out_dir=tmp_path / "a", progress=False)
-    b = train(stack, tiny_model, CONFIG.replace(epochs=2), out_dir=tmp_path / "b", progress=False)
+    a = train(stack, tiny_model, CONFIG.replace(epochs=2), out_dir=tmp_path / "a",
+              sample=SAMPLE, progress=False)
+    b = train(stack, tiny_model, CONFIG.replace(epochs=2), out_dir=tmp_path / "b",
+              sample=SAMPLE, progress=False)
     c = train(stack, tiny_model, CONFIG.replace(epochs=2, seed=1), out_dir=tmp_path / "c",
-              progress=False)
+              sample=SAMPLE, progress=False)
     wa, wb, wc = _weights(a.run_dir), _weights(b.run_dir), _weights(c.run_dir)
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
     assert not all(torch.equal(wa[k], wc[k]) for k in wa)
@@ -82,14 +81,14 @@ def test_same_seed_same_weights(tmp_path, stack, tiny_model):
 
 def _full_and_interrupted(tmp_path, stack, model) -> None:
     """A whole run in ``tmp_path/full`` and one interrupted after epoch 2 in ``tmp_path/cut``."""
-    train(stack, model, CONFIG, out_dir=tmp_path / "full", progress=False)
+    train(stack, model, CONFIG, out_dir=tmp_path / "full", sample=SAMPLE, progress=False)
 
     def interrupt(entry):
         if entry["epoch"] == 2:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        train(stack, model, CONFIG, out_dir=tmp_path / "cut", progress=False,
+        train(stack, model, CONFIG, out_dir=tmp_path / "cut", sample=SAMPLE, progress=False,
               on_epoch_end=interrupt)
 
 
@@ -98,7 +97,8 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path, stack, tiny_model
     _full_and_interrupted(tmp_path, stack, tiny_model)
     assert torch.load(tmp_path / "cut" / CHECKPOINT_FILE, weights_only=True)["state"][
         "epoch"] == 2
-    resumed = train(stack, tiny_model, CONFIG, out_dir=tmp_path / "cut", progress=False)
+    resumed = train(stack, tiny_model, CONFIG, out_dir=tmp_path / "cut",
+                    sample=SAMPLE, progress=False)
     assert resumed.epochs_run == 4
     full, cut = _weights(tmp_path / "full"), _weights(tmp_path / "cut")
     assert all(torch.equal(full[k], cut[k]) for k in full)
@@ -112,7 +112,8 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, stac
         TINY_STATE["factor"] = float("nan")
 
     with pytest.raises(NonFiniteLossError, match=r"loss became nan at epoch 2.*epoch 1"):
-        train(stack, tiny_model, CONFIG, out_dir=tmp_path, progress=False, on_epoch_end=poison)
+        train(stack, tiny_model, CONFIG, out_dir=tmp_path,
+              sample=SAMPLE, progress=False, on_epoch_end=poison)
     saved = torch.load(tmp_path / CHECKPOINT_FILE, weights_only=False)
     assert saved["state"]["epoch"] == 1
     assert all(torch.isfinite(v).all() for v in saved["model"].values())
@@ -121,15 +122,17 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, stac
 
 def test_run_dir_of_another_run_is_refused(tmp_path, stack, tiny_model):
     """Re-using a run directory with another config names the differing field."""
-    train(stack, tiny_model, CONFIG.replace(epochs=1), out_dir=tmp_path, progress=False)
+    train(stack, tiny_model, CONFIG.replace(epochs=1), out_dir=tmp_path,
+          sample=SAMPLE, progress=False)
     with pytest.raises(ValueError, match=r"differs in: train_config.lr"):
         train(stack, tiny_model, CONFIG.replace(epochs=1, lr=0.1), out_dir=tmp_path,
-              progress=False)
+              sample=SAMPLE, progress=False)
 
 
 def test_run_dir_of_another_format_is_refused(tmp_path, stack, tiny_model):
     """A run written in another run format (another gler version) is refused when loaded."""
-    train(stack, tiny_model, CONFIG.replace(epochs=1), out_dir=tmp_path, progress=False)
+    train(stack, tiny_model, CONFIG.replace(epochs=1), out_dir=tmp_path,
+          sample=SAMPLE, progress=False)
     record = json.loads((tmp_path / RUN_FILE).read_text())
     record.update(format=99, gler_version="9.0")
     (tmp_path / RUN_FILE).write_text(json.dumps(record))
@@ -139,7 +142,8 @@ def test_run_dir_of_another_format_is_refused(tmp_path, stack, tiny_model):
 
 def test_incompatible_model_config_is_refused(tmp_path, stack, tiny_model):
     """A model config this gler cannot build is refused with a retrain hint."""
-    train(stack, tiny_model, CONFIG.replace(epochs=1), out_dir=tmp_path, progress=False)
+    train(stack, tiny_model, CONFIG.replace(epochs=1), out_dir=tmp_path,
+          sample=SAMPLE, progress=False)
     record = json.loads((tmp_path / RUN_FILE).read_text())
     record["model_config"]["no_such_field"] = 3
     (tmp_path / RUN_FILE).write_text(json.dumps(record))
@@ -152,8 +156,8 @@ def test_model_that_uses_factors_needs_them(tmp_path, stack, tiny_model):
     to pass --factors."""
     bare = stack.drop_vars(["air_temperature", "thawing_degree_days", "freezing_degree_days"])
     with pytest.raises(ValueError, match=r"uses environmental factors.*--factors"):
-        train(bare, tiny_model, CONFIG.replace(calendar=False), out_dir=tmp_path,
-              progress=False)
+        train(bare, tiny_model, CONFIG, out_dir=tmp_path,
+              sample=SAMPLE.replace(calendar=False), progress=False)
 
 
 def test_no_factor_gives_calendar_features(tmp_path, stack, tiny_model):
@@ -164,7 +168,7 @@ def test_no_factor_gives_calendar_features(tmp_path, stack, tiny_model):
 
     bare = stack.drop_vars(["air_temperature", "thawing_degree_days", "freezing_degree_days"])
     result = train(bare, tiny_model, CONFIG.replace(epochs=1), out_dir=tmp_path,
-                   progress=False)
+                   sample=SAMPLE, progress=False)
     assert result.epochs_run == 1
     run = load_run(tmp_path)
     assert run.factors == CALENDAR_FACTORS
@@ -176,7 +180,8 @@ def test_cuda_request_without_cuda_is_refused(tmp_path, stack, tiny_model):
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
     with pytest.raises(ValueError, match="no CUDA device"):
-        train(stack, tiny_model, CONFIG.replace(device="cuda"), out_dir=tmp_path, progress=False)
+        train(stack, tiny_model, CONFIG.replace(device="cuda"), out_dir=tmp_path,
+              sample=SAMPLE, progress=False)
 
 
 def test_checkpoints_load_weights_only_and_older_ones_still_resume(tmp_path, stack, tiny_model):
@@ -196,7 +201,7 @@ def test_checkpoints_load_weights_only_and_older_ones_still_resume(tmp_path, sta
         entry["lr"] = np.float64(entry["lr"])
     torch.save(saved, path)
     state = random.getstate()
-    train(stack, tiny_model, CONFIG, out_dir=tmp_path / "cut", progress=False)
+    train(stack, tiny_model, CONFIG, out_dir=tmp_path / "cut", sample=SAMPLE, progress=False)
     random.setstate(state)
     full, cut = _weights(tmp_path / "full"), _weights(tmp_path / "cut")
     assert all(torch.equal(full[k], cut[k]) for k in full)
@@ -215,6 +220,7 @@ def test_every_neural_model_trains_and_forecasts_without_factors(tmp_path, stack
     smoke = get_profile("smoke")
     for name in list_models("neural"):
         out = tmp_path / name
-        train(bare, name, config, smoke.model_overrides(name), out_dir=out, progress=False)
+        train(bare, name, config, smoke.model_overrides(name), out_dir=out,
+              sample=SAMPLE, progress=False)
         forecast = predict(out, bare, issues="last")["forecast"]
         assert np.isfinite(forecast.values).any(), name

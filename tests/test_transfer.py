@@ -17,16 +17,20 @@ import xarray as xr
 from _pipeline_stack import make_stack, register_tiny
 
 from gler.cli import main
+from gler.config import TrainConfig
 from gler.data.multistack import MultiStackWindows, pool_windows, shared_factors
 from gler.data.qtrsim import write_simulation
+from gler.data.sample import SampleSpec
 from gler.data.scaling import Scaler
 from gler.data.windows import WindowDataset
 from gler.evaluate import evaluate
 from gler.experiment import NOISE_FLOOR, Experiment, transfer_sentence, transfer_table
 from gler.profiles import Profile
-from gler.train import CHECKPOINT_FILE, LOG_FILE, TrainConfig, read_run_record, train
+from gler.run import CHECKPOINT_FILE, LOG_FILE, read_run_record
+from gler.train import train
 
-CONFIG = TrainConfig(window=12, horizon=3, epochs=3, batch_size=64, patience=10, device="cpu",
+SAMPLE = SampleSpec(window=12, horizon=3)
+CONFIG = TrainConfig(epochs=3, batch_size=64, patience=10, device="cpu",
                      pixel_fraction=1.0)
 SETTINGS = {"window": 12, "horizon": 3}
 
@@ -118,16 +122,18 @@ def test_training_on_two_stacks_is_deterministic_and_evaluates_on_a_third(tmp_pa
                                                                           tiny_model):
     """Same seed, same weights; the run records its stacks; evaluate scores the held-out one."""
     stacks = [regions["a"], regions["b"]]
-    first = train(stacks, tiny_model, CONFIG, out_dir=tmp_path / "one", progress=False)
-    train(stacks, tiny_model, CONFIG, out_dir=tmp_path / "two", progress=False)
+    first = train(stacks, tiny_model, CONFIG, out_dir=tmp_path / "one",
+                  sample=SAMPLE, progress=False)
+    train(stacks, tiny_model, CONFIG, out_dir=tmp_path / "two", sample=SAMPLE, progress=False)
     train(stacks, tiny_model, CONFIG.replace(seed=1), out_dir=tmp_path / "seed1",
-          progress=False)
+          sample=SAMPLE, progress=False)
     assert first.epochs_run == 3
     assert _same_weights(tmp_path / "one", tmp_path / "two")
     assert not _same_weights(tmp_path / "one", tmp_path / "seed1")
     record = read_run_record(tmp_path / "one")
     assert [s["name"] for s in record["stacks"]] == ["a", "b"]
-    alone = train(regions["a"], tiny_model, CONFIG, out_dir=tmp_path / "alone", progress=False)
+    alone = train(regions["a"], tiny_model, CONFIG, out_dir=tmp_path / "alone",
+                  sample=SAMPLE, progress=False)
     assert "stacks" not in read_run_record(alone.run_dir)
     assert not _same_weights(tmp_path / "one", tmp_path / "alone")
     result = evaluate(tmp_path / "one", regions["c"], baselines="harmonic", device="cpu")
@@ -143,9 +149,9 @@ def test_test_period_of_the_training_stacks_never_enters_training(tmp_path, regi
                                                                   tiny_model):
     """Replacing every value after the validation cut leaves scaler and weights unchanged."""
     stacks = [regions["a"], regions["b"]]
-    train(stacks, tiny_model, CONFIG, out_dir=tmp_path / "plain", progress=False)
+    train(stacks, tiny_model, CONFIG, out_dir=tmp_path / "plain", sample=SAMPLE, progress=False)
     altered = [_after(s, "2022-01-01", 5e3) for s in stacks]
-    train(altered, tiny_model, CONFIG, out_dir=tmp_path / "altered", progress=False)
+    train(altered, tiny_model, CONFIG, out_dir=tmp_path / "altered", sample=SAMPLE, progress=False)
     assert _same_weights(tmp_path / "plain", tmp_path / "altered")
     scalers = [(tmp_path / d / "scaler.json").read_text() for d in ("plain", "altered")]
     assert scalers[0] == scalers[1]
@@ -160,10 +166,12 @@ def test_interrupted_pooled_run_resumes_to_the_same_weights(tmp_path, regions, t
     stacks = [regions["a"], regions["b"]]
     config = CONFIG.replace(max_val_samples=100, max_samples_per_epoch=200)
     full, cut = tmp_path / "full", tmp_path / "cut"
-    train(stacks, tiny_model, config, out_dir=full, progress=False)
+    train(stacks, tiny_model, config, out_dir=full, sample=SAMPLE, progress=False)
     with pytest.raises(KeyboardInterrupt):  # right after epoch 1
-        train(stacks, tiny_model, config, out_dir=cut, progress=False, on_epoch_end=_interrupt)
-    assert train(stacks, tiny_model, config, out_dir=cut, progress=False).epochs_run == 3
+        train(stacks, tiny_model, config, out_dir=cut,
+              sample=SAMPLE, progress=False, on_epoch_end=_interrupt)
+    assert train(stacks, tiny_model, config, out_dir=cut,
+                 sample=SAMPLE, progress=False).epochs_run == 3
     assert _same_weights(full, cut)
     assert '"event": "resume"' in (cut / LOG_FILE).read_text()
 
@@ -171,10 +179,11 @@ def test_interrupted_pooled_run_resumes_to_the_same_weights(tmp_path, regions, t
 def test_run_dir_of_other_stacks_is_refused(tmp_path, regions, tiny_model):
     """Resuming into a run trained on other stacks names the differing data."""
     config = CONFIG.replace(epochs=1)
-    train([regions["a"], regions["b"]], tiny_model, config, out_dir=tmp_path, progress=False)
+    train([regions["a"], regions["b"]], tiny_model, config, out_dir=tmp_path,
+          sample=SAMPLE, progress=False)
     with pytest.raises(ValueError, match="differs in: data_fingerprint"):
         train([regions["a"], regions["c"]], tiny_model, config, out_dir=tmp_path,
-              progress=False)
+              sample=SAMPLE, progress=False)
 
 
 def test_stacks_that_cannot_be_pooled_are_refused_by_name(regions):
@@ -211,7 +220,8 @@ def test_shared_factors_warns_about_the_others(regions, caplog):
 
 TINY = Profile(
     name="tiny-transfer", description="test", regions=("beiluhe",), size=8, seeds=(0,),
-    train=TrainConfig(window=8, horizon=2, epochs=1, batch_size=128, pixel_fraction=0.5,
+    sample=SampleSpec(window=8, horizon=2),
+    train=TrainConfig(epochs=1, batch_size=128, pixel_fraction=0.5,
                       max_samples_per_epoch=256, num_threads=1, device="cpu"),
     gler_overrides={"d_model": 8, "n_heads": 2, "dense_dim": 4, "conv_dim": 4,
                     "gru_hidden": 8, "dropout": 0.0},

@@ -97,9 +97,8 @@ class ClassicalForecaster:
     """
 
     kind: ClassVar[str] = "classical"
-    needs_ef: ClassVar[bool] = False
 
-    def __init__(self, *, window: int = 30, horizon: int = 6) -> None:
+    def __init__(self, *, window: int, horizon: int) -> None:
         for name, value in (("window", window), ("horizon", horizon)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 msg = f"{type(self).__name__}: {name} must be a positive integer; got {value!r}."

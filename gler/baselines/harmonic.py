@@ -37,7 +37,7 @@ class Harmonic(LeastSquaresForecaster):
     True
     """
 
-    def __init__(self, *, window: int = 30, horizon: int = 6, semiannual: bool = False) -> None:
+    def __init__(self, *, window: int, horizon: int, semiannual: bool = False) -> None:
         super().__init__(window=window, horizon=horizon)
         self.semiannual = semiannual
 
@@ -55,9 +55,10 @@ class Harmonic(LeastSquaresForecaster):
         return np.stack(columns, axis=-1)
 
 
-@register_model("harmonic", kind="classical", uses_ef=False,
+@register_model("harmonic", kind="classical", uses_ef=False, family="classical",
+                tags=("baseline",),
                 description="Least-squares offset + velocity + annual sinusoid (MintPy-style)")
-def harmonic(*, window: int = 30, horizon: int = 6, n_ef: int = 0,
+def harmonic(*, window: int, horizon: int, n_ef: int,
              **overrides: Any) -> Harmonic:
     """Harmonic least squares; ``semiannual=True`` adds the semi-annual pair; ``n_ef`` ignored."""
     return Harmonic(window=window, horizon=horizon, **overrides)

@@ -37,9 +37,10 @@ class LinearTrend(LeastSquaresForecaster):
         return np.stack([np.ones_like(t), t - t[self.window - 1]], axis=-1)
 
 
-@register_model("linear-trend", kind="classical", uses_ef=False,
+@register_model("linear-trend", kind="classical", uses_ef=False, family="classical",
+                tags=("baseline",),
                 description="Least-squares offset + velocity on the window (a velocity fit)")
-def linear_trend(*, window: int = 30, horizon: int = 6, n_ef: int = 0,
+def linear_trend(*, window: int, horizon: int, n_ef: int,
                  **overrides: Any) -> LinearTrend:
     """Linear trend (velocity) least squares; ``n_ef`` is ignored."""
     return LinearTrend(window=window, horizon=horizon, **overrides)

@@ -45,9 +45,10 @@ def _last_observed(sd: np.ndarray) -> np.ndarray:
     return sd[np.arange(sd.shape[0]), last]
 
 
-@register_model("persistence", kind="classical", uses_ef=False,
+@register_model("persistence", kind="classical", uses_ef=False, family="classical",
+                tags=("baseline",),
                 description="Last observed value held constant (the reference for skill)")
-def persistence(*, window: int = 30, horizon: int = 6, n_ef: int = 0,
+def persistence(*, window: int, horizon: int, n_ef: int,
                 **overrides: Any) -> Persistence:
     """Persistence; ``n_ef`` is ignored."""
     return Persistence(window=window, horizon=horizon, **overrides)

@@ -48,9 +48,10 @@ class SeasonalNaive(ClassicalForecaster):
         return same_phase + drift[:, None]
 
 
-@register_model("seasonal-naive", kind="classical", uses_ef=False,
+@register_model("seasonal-naive", kind="classical", uses_ef=False, family="classical",
+                tags=("baseline",),
                 description="Seasonal naive with drift: last year's value plus annual change")
-def seasonal_naive(*, window: int = 30, horizon: int = 6, n_ef: int = 0,
+def seasonal_naive(*, window: int, horizon: int, n_ef: int,
                    **overrides: Any) -> SeasonalNaive:
     """Seasonal naive with drift; ``n_ef`` is ignored."""
     return SeasonalNaive(window=window, horizon=horizon, **overrides)

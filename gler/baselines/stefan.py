@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
 from gler.baselines.base import LeastSquaresForecaster
+from gler.data.degree_days import DEGREE_DAY_FACTORS
 from gler.models._registry import register_model
 
 
@@ -29,8 +30,6 @@ class Stefan(LeastSquaresForecaster):
     window, horizon
         L and H.
     """
-
-    needs_ef: ClassVar[bool] = True
 
     def design(self, t: np.ndarray, *, ddt: np.ndarray | None = None,
                ddf: np.ndarray | None = None) -> np.ndarray:
@@ -78,8 +77,10 @@ class Stefan(LeastSquaresForecaster):
         return super().predict(sd, t, ddt=ddt, ddf=ddf)
 
 
-@register_model("stefan", kind="classical", uses_ef=True,
+@register_model("stefan", kind="classical", uses_ef=True, family="classical",
+                tags=("baseline",),
+                needs=dict(zip(("ddt", "ddf"), DEGREE_DAY_FACTORS, strict=True)),
                 description="Least-squares Stefan model: velocity + sqrt(DDT) + sqrt(DDF) terms")
-def stefan(*, window: int = 30, horizon: int = 6, n_ef: int = 0, **overrides: Any) -> Stefan:
+def stefan(*, window: int, horizon: int, n_ef: int, **overrides: Any) -> Stefan:
     """Stefan degree-day least squares; needs ``ddt``/``ddf`` in ``predict``; ``n_ef`` ignored."""
     return Stefan(window=window, horizon=horizon, **overrides)

@@ -47,6 +47,7 @@ _PHRASES = (
      "is taken) or a file of one cell."),
     (r"TrainConfig\(factors=\.\.\.\)", "--factors"),
     (r"Invalid TrainConfig: ", "Invalid option: "),
+    (r"Invalid SampleSpec: ", "Invalid option: "),
     (r"Convert with gler\.data\.model\.to_millimetres and set units='mm'\.",
      "Convert the file to mm (units attribute 'mm'), or give the product in its own format."),
     (r"Lower min_observed or raise pixel_fraction\.",
@@ -200,7 +201,7 @@ def split_dates(args: argparse.Namespace, stacks: Sequence[xr.Dataset],
     ValueError
         If cut dates and shares/counts are both given, or the shares leave no training date.
     """
-    from gler.data.windows import split_by_count
+    from gler.data.sample import split_by_count
 
     counted = [f"--{n.replace('_', '-')}" for n in ("test_fraction", "val_fraction",
                                                    "test_dates")

@@ -43,13 +43,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from gler.alerts import PROBABILITY, alert_map, check_alert
     from gler.forecast import ISSUE_CHOICES
-    from gler.train import load_run
+    from gler.run import load_run
 
     if not 0 < args.probability <= 1:
         msg = f"--probability {args.probability:g}: give a probability in (0, 1]."
         raise ValueError(msg)
     run_ = load_run(args.run)
-    check_alert(args.threshold_mm, args.steps, run_.train_config.horizon, args.direction)
+    check_alert(args.threshold_mm, args.steps, run_.sample.horizon, args.direction)
     csv = args.out.with_suffix(".csv")
     check_outputs([("--out", args.out), ("--out (CSV)", csv)], runs=[args.run],
                   inputs=[args.data, args.factors], force=args.force,

@@ -15,6 +15,7 @@ from gler.cli._inputs import (
     split_dates,
 )
 from gler.cli._outputs import add_force_argument, check_outputs
+from gler.data.sample import DEFAULT_HORIZON, DEFAULT_WINDOW
 
 NAME = "evaluate"
 HELP = "evaluate runs against the classical baselines (and the noise floor) as JSON"
@@ -28,9 +29,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "alone (no training needed), with --window/--horizon")
     add_data_arguments(parser)
     parser.add_argument("--window", type=int, default=None,
-                        help="input window L of the baselines without --run (default: 30)")
+                        help="input window L of the baselines without --run (default: "
+                             f"{DEFAULT_WINDOW})")
     parser.add_argument("--horizon", type=int, default=None,
-                        help="horizon H of the baselines without --run (default: 6)")
+                        help="horizon H of the baselines without --run (default: "
+                             f"{DEFAULT_HORIZON})")
     add_split_arguments(parser, defaults="the split dates of the runs (without --run: the "
                         "cuts at 4/6 and 5/6 of the time span)")
     parser.add_argument("--baselines", default="all",
@@ -59,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     stack = open_inputs(args)
     chosen = None
     if has_split_options(args):
-        from gler.data.windows import resolve_split_dates
+        from gler.data.sample import resolve_split_dates
 
         train_end, val_end = split_dates(args, [stack])
         chosen = said_as_flags(resolve_split_dates, TRAIN_FLAGS, stack["time"].values,

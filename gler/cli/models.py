@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from gler.data.sample import DEFAULT_HORIZON, DEFAULT_WINDOW
+
 NAME = "models"
 HELP = "list the available models (neural, ablations and classical baselines)"
 ORDER = 40
@@ -30,5 +32,6 @@ def run(args: argparse.Namespace) -> int:
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True)),
               row[4], sep="  ")
-    print(f"\nParameters at the default size (window=30, horizon=6, n_ef={args.n_ef}).")
+    print(f"\nParameters at the default size (window={DEFAULT_WINDOW}, "
+          f"horizon={DEFAULT_HORIZON}, n_ef={args.n_ef}).")
     return 0

@@ -43,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from gler.conformal import add_quantiles, calibrate, check_quantiles
     from gler.forecast import ISSUE_CHOICES, check_coverage, predict, save_forecast
-    from gler.train import load_run
+    from gler.run import load_run
 
     if args.batch_size is not None and args.batch_size < 1:
         msg = (f"--batch-size {args.batch_size}: give a positive number of samples per model "
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     forecast = predict(run_, stack, issues=issues, device=args.device,
                        batch_size=args.batch_size, progress=not args.no_progress)
     check_coverage(forecast, stack, max_nan_fraction=args.max_nan_fraction,
-                   min_observed=run_.train_config.min_observed)
+                   min_observed=run_.sample.min_observed)
     if calibration is not None:
         forecast = add_quantiles(forecast, calibration, levels)
     path = save_forecast(forecast, args.out)

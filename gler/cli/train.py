@@ -13,6 +13,7 @@ from gler.cli._inputs import (
     said_as_flags,
     split_dates,
 )
+from gler.data.sample import DEFAULT_HORIZON, DEFAULT_WINDOW
 
 NAME = "train"
 HELP = "train a forecaster (GLER-BiGRUnet or a baseline) and write a run directory"
@@ -33,9 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None,
                         help="where to train; auto picks CUDA when present (default: auto)")
     parser.add_argument("--window", type=int, default=None,
-                        help="input window L in acquisitions (default: 30)")
+                        help=f"input window L in acquisitions (default: {DEFAULT_WINDOW})")
     parser.add_argument("--horizon", type=int, default=None,
-                        help="forecast horizon H in acquisitions (default: 6)")
+                        help=f"forecast horizon H in acquisitions (default: {DEFAULT_HORIZON})")
     parser.add_argument("--batch-size", type=int, default=None, help="samples per step")
     parser.add_argument("--lr", type=float, default=None, help="AdamW learning rate")
     parser.add_argument("--pixel-fraction", type=float, default=None,
@@ -57,7 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from gler.data.multistack import shared_factors
     from gler.profiles import get_profile
-    from gler.train import read_run_record, train
+    from gler.run import read_run_record
+    from gler.train import train
 
     profile = get_profile(args.profile)
     stacks = open_stacks(args)
@@ -65,13 +67,14 @@ def run(args: argparse.Namespace) -> int:
     config = said_as_flags(
         profile.train_config, TRAIN_FLAGS,
         seed=args.seed if args.seed is not None else profile.seeds[0],
-        epochs=args.epochs, device=args.device, window=args.window, horizon=args.horizon,
-        batch_size=args.batch_size, lr=args.lr, pixel_fraction=args.pixel_fraction,
-        train_end=train_end, val_end=val_end, num_threads=args.num_threads,
-        amp=False if args.no_amp else None, calendar=args.calendar,
-        available=shared_factors(stacks))
+        epochs=args.epochs, device=args.device, batch_size=args.batch_size, lr=args.lr,
+        pixel_fraction=args.pixel_fraction, num_threads=args.num_threads,
+        amp=False if args.no_amp else None)
+    sample = said_as_flags(profile.sample_spec, TRAIN_FLAGS, available=shared_factors(stacks),
+                           window=args.window, horizon=args.horizon, train_end=train_end,
+                           val_end=val_end, calendar=args.calendar)
     result = said_as_flags(train, TRAIN_FLAGS, stacks, args.model, config,
-                           profile.model_overrides(args.model), args.out,
+                           profile.model_overrides(args.model), args.out, sample=sample,
                            progress=not args.no_progress)
     if len(stacks) > 1:
         print(f"{args.out}: one model trained on {len(stacks)} stacks "
@@ -82,10 +85,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"{args.out}: {args.model}, {result.epochs_run} epochs, best validation loss "
               f"{result.best_val_loss:.4f} at epoch {result.best_epoch} "
               f"({result.wall_time_s:.0f} s)")
-        record = read_run_record(args.out)
-        print(f"  factors: {', '.join(record['factors']) or 'none'}; split: training targets "
-              f"to {record['split']['train_end'][:10]}, validation to "
-              f"{record['split']['val_end'][:10]}")
+        used = read_run_record(args.out)["sample"]
+        print(f"  factors: {', '.join(used['factors']) or 'none'}; split: training targets "
+              f"to {used['train_end'][:10]}, validation to {used['val_end'][:10]}")
     return 0
 
 

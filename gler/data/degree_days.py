@@ -23,6 +23,10 @@ import numpy as np
 import pandas as pd
 
 DEFAULT_SEASON_START = "04-01"
+#: The degree-day factors of a stack (thawing, freezing), in the order the models read them.
+DEGREE_DAY_FACTORS = ("thawing_degree_days", "freezing_degree_days")
+#: The daily temperatures the degree-days are computed from, by default.
+DEGREE_DAY_HINT = "air_temperature or ground_surface_temperature in degC"
 
 
 def season_index(dates: pd.DatetimeIndex, season_start: str = DEFAULT_SEASON_START) -> np.ndarray:

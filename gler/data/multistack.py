@@ -26,7 +26,14 @@ import xarray as xr
 
 from gler.data.calendar import CALENDAR_FACTORS
 from gler.data.model import factor_names
-from gler.data.windows import Batch, SampleIndex, SplitDates, WindowDataset, resolve_split_dates
+from gler.data.sample import (
+    DEFAULT_HORIZON,
+    DEFAULT_MIN_OBSERVED,
+    DEFAULT_WINDOW,
+    SplitDates,
+    resolve_split_dates,
+)
+from gler.data.windows import Batch, SampleIndex, WindowDataset
 
 logger = logging.getLogger(__name__)
 
@@ -228,9 +235,11 @@ def common_factors(stacks: Sequence[xr.Dataset], factors: Sequence[str] | None =
     return chosen
 
 
-def pool_windows(stacks: Sequence[xr.Dataset], *, window: int = 30, horizon: int = 6,
+def pool_windows(stacks: Sequence[xr.Dataset], *, window: int = DEFAULT_WINDOW,
+                 horizon: int = DEFAULT_HORIZON,
                  factors: Sequence[str] | None = None, train_end: str | None = None,
-                 val_end: str | None = None, min_observed: float = 0.5) -> MultiStackWindows:
+                 val_end: str | None = None,
+                 min_observed: float = DEFAULT_MIN_OBSERVED) -> MultiStackWindows:
     """Windows of several stacks under one split, checked to be trainable together.
 
     Parameters

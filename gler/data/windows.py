@@ -23,136 +23,17 @@ import xarray as xr
 
 from gler.data.calendar import CALENDAR_FACTORS, calendar_features
 from gler.data.model import DISPLACEMENT, factor_names, spatial_dims, validate_stack
+from gler.data.sample import (
+    DEFAULT_HORIZON,
+    DEFAULT_MIN_OBSERVED,
+    DEFAULT_WINDOW,
+    SPLITS,
+    SampleSpec,
+    SplitDates,
+    default_split_dates,
+)
 
 logger = logging.getLogger(__name__)
-
-SPLITS = ("train", "val", "test")
-#: Fractions of the time span at which the default cuts fall: on QTR-sim (2017-2022) they give
-#: targets in 2017-2020 for training, 2021 for validation and 2022 for testing.
-DEFAULT_CUT_FRACTIONS = (4 / 6, 5 / 6)
-
-
-@dataclass(frozen=True)
-class SplitDates:
-    """The two cut dates of the chronological split (targets ``<= train_end`` train, …)."""
-
-    train_end: pd.Timestamp
-    val_end: pd.Timestamp
-
-    def to_dict(self) -> dict[str, str]:
-        """ISO dates, for JSON."""
-        return {"train_end": self.train_end.isoformat(), "val_end": self.val_end.isoformat()}
-
-    @classmethod
-    def from_dict(cls, values: dict[str, str]) -> SplitDates:
-        """Inverse of :meth:`to_dict`."""
-        return cls(pd.Timestamp(values["train_end"]), pd.Timestamp(values["val_end"]))
-
-
-def default_split_dates(times: pd.DatetimeIndex | np.ndarray) -> SplitDates:
-    """Cut dates at 4/6 and 5/6 of the time span, snapped to the nearest year (or month) end.
-
-    On QTR-sim's 2017-01-01 … 2022-12-31 this gives 2020-12-31 and 2021-12-31, the protocol's
-    default. For other data it gives the same proportions (two thirds train, a sixth each for
-    validation and test).
-
-    Example
-    -------
-    >>> t = pd.date_range("2017-01-01", "2022-12-31", freq="12D")
-    >>> default_split_dates(t).train_end.date()
-    datetime.date(2020, 12, 31)
-    """
-    times = pd.DatetimeIndex(times)
-    start, span = times[0], times[-1] - times[0]
-    # Snap to a year end on multi-year series (whole freeze-thaw years per period), else to a
-    # month end, so the cuts do not depend on where the last acquisition happens to fall.
-    # Where two cuts would snap to the same year end (about four years of data), month ends.
-    anchors = ([pd.offsets.YearEnd()] if span >= pd.Timedelta(days=3 * 365) else []) + [
-        pd.offsets.MonthEnd()]
-    for anchor in anchors:
-        cuts = []
-        for fraction in DEFAULT_CUT_FRACTIONS:
-            cut = (start + span * fraction).normalize()
-            before, after = anchor.rollback(cut), anchor.rollforward(cut)
-            cuts.append(before if cut - before <= after - cut else after)
-        if times[0] < cuts[0] < cuts[1] < times[-1]:
-            break
-    return SplitDates(cuts[0], cuts[1])
-
-
-def resolve_split_dates(times: pd.DatetimeIndex | np.ndarray, train_end: str | None = None,
-                        val_end: str | None = None) -> SplitDates:
-    """Split dates from user strings, defaulting each missing one to :func:`default_split_dates`.
-
-    Raises
-    ------
-    ValueError
-        If ``train_end`` is not before ``val_end`` or either lies outside the data.
-    """
-    times = pd.DatetimeIndex(times)
-    default = default_split_dates(times)
-    split = SplitDates(
-        pd.Timestamp(train_end) if train_end is not None else default.train_end,
-        pd.Timestamp(val_end) if val_end is not None else default.val_end,
-    )
-    if not times[0] < split.train_end < split.val_end < times[-1]:
-        msg = (f"Split dates must satisfy first date < train_end < val_end < last date "
-               f"({times[0].date()} < {split.train_end.date()} < {split.val_end.date()} < "
-               f"{times[-1].date()} does not hold). Choose cut dates inside the data.")
-        raise ValueError(msg)
-    return split
-
-
-def split_by_count(times: pd.DatetimeIndex | np.ndarray, *, test_fraction: float | None = None,
-                   val_fraction: float | None = None, test_dates: int | None = None,
-                   val_dates: int | None = None) -> SplitDates:
-    """Cut dates that give the test (and validation) period a share or a count of the dates.
-
-    The test period is the last ``test_dates`` acquisitions (or ``test_fraction`` of them,
-    rounded, at least one); the validation period the ``val_dates`` (or ``val_fraction``)
-    acquisitions before it; each missing size defaults to the other's, and both to a sixth of
-    the dates. The cuts fall on acquisition dates: ``train_end`` and ``val_end`` are the last
-    date of the training and validation periods.
-
-    As for any split, a sample belongs to the period that holds all its H target dates; a
-    window whose targets straddle a cut is dropped, so a period needs at least H dates to
-    hold a sample.
-
-    Raises
-    ------
-    ValueError
-        If a fraction is not in (0, 1), a count is below 1, or the periods leave no training
-        date.
-
-    Example
-    -------
-    >>> t = pd.date_range("2020-01-01", periods=100, freq="7D")
-    >>> split = split_by_count(t, test_fraction=0.2)
-    >>> int((t > split.val_end).sum()), int(((t > split.train_end) & (t <= split.val_end)).sum())
-    (20, 20)
-    """
-    times = pd.DatetimeIndex(times)
-    n = len(times)
-    sizes = {}
-    for key, fraction, count in (("test", test_fraction, test_dates),
-                                 ("val", val_fraction, val_dates)):
-        if fraction is not None and not 0 < fraction < 1:
-            msg = f"The {key} fraction must be in (0, 1), got {fraction}."
-            raise ValueError(msg)
-        if count is not None and count < 1:
-            msg = f"The number of {key} dates must be at least 1, got {count}."
-            raise ValueError(msg)
-        sizes[key] = count if count is not None else (
-            max(1, round(fraction * n)) if fraction is not None else None)
-    default = max(1, round(n / 6))
-    n_test = sizes["test"] or sizes["val"] or default
-    n_val = sizes["val"] or n_test
-    if n_test + n_val >= n - 1:
-        msg = (f"A test period of {n_test} and a validation period of {n_val} dates leave "
-               f"{n - n_test - n_val} of the {n} dates for training. Choose smaller periods.")
-        raise ValueError(msg)
-    return SplitDates(times[n - n_test - n_val - 1], times[n - n_test - 1])
-
 
 @dataclass
 class Batch:
@@ -205,9 +86,10 @@ class WindowDataset:
     >>> batch = ds.batch(ds.indices("train")[:256])  # doctest: +SKIP
     """
 
-    def __init__(self, stack: xr.Dataset, *, window: int = 30, horizon: int = 6,
+    def __init__(self, stack: xr.Dataset, *, window: int = DEFAULT_WINDOW,
+                 horizon: int = DEFAULT_HORIZON,
                  factors: list[str] | None = None, split: SplitDates | None = None,
-                 min_observed: float = 0.5) -> None:
+                 min_observed: float = DEFAULT_MIN_OBSERVED) -> None:
         validate_stack(stack)
         if window < 2 or horizon < 1:
             msg = f"window must be >= 2 and horizon >= 1, got window={window}, horizon={horizon}."
@@ -235,6 +117,14 @@ class WindowDataset:
         self.split = split or default_split_dates(self.times)
         self.min_observed = min_observed
         self._last_observed = self._last_observed_index()
+
+    @classmethod
+    def from_spec(cls, stack: xr.Dataset, spec: SampleSpec) -> WindowDataset:
+        """The windows that ``spec`` describes on ``stack`` (its cut dates, or the data's
+        default ones where it has none)."""
+        factors = None if spec.factors is None else list(spec.factors)
+        return cls(stack, window=spec.window, horizon=spec.horizon, factors=factors,
+                   split=spec.split_for(stack["time"].values), min_observed=spec.min_observed)
 
     # -- construction helpers -----------------------------------------------------------------
 

@@ -11,10 +11,10 @@ from gler.models.config import BaselineConfig
 from gler.models.recurrent import RecurrentForecaster
 
 
-@register_model("bigru", kind="neural", uses_ef=True,
+@register_model("bigru", kind="neural", uses_ef=True, family="recurrent", tags=("baseline",),
                 description="Bidirectional GRU without GLER's modules, multi-output head")
 def bigru(
-    *, window: int = 30, horizon: int = 6, n_ef: int = 0, **overrides: Any
+    *, window: int, horizon: int, n_ef: int, **overrides: Any
 ) -> RecurrentForecaster:
     """BiGRU over SD, mask and factors; fields of :class:`BaselineConfig` as overrides."""
     config = BaselineConfig.create(window=window, horizon=horizon, n_ef=n_ef, **overrides)

@@ -41,8 +41,9 @@ class CNNLSTM(Forecaster):
         return self.head(z)
 
 
-@register_model("cnn-lstm", kind="neural", uses_ef=True,
+@register_model("cnn-lstm", kind="neural", uses_ef=True, family="convolutional",
+                tags=("baseline",),
                 description="1-D CNN feature extractor followed by an LSTM, multi-output head")
-def cnn_lstm(*, window: int = 30, horizon: int = 6, n_ef: int = 0, **overrides: Any) -> CNNLSTM:
+def cnn_lstm(*, window: int, horizon: int, n_ef: int, **overrides: Any) -> CNNLSTM:
     """CNN-LSTM; fields of :class:`BaselineConfig` as overrides."""
     return CNNLSTM(BaselineConfig.create(window=window, horizon=horizon, n_ef=n_ef, **overrides))

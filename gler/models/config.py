@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from gler.data.sample import DEFAULT_HORIZON, DEFAULT_WINDOW
+
 EF_MODES = ("cross_attention", "concat", "none")
 
 C = TypeVar("C", bound="ConfigMixin")
@@ -121,8 +123,8 @@ class GLERConfig(ConfigMixin):
         kernel/dilation lists, even kernels or ``d_model`` not divisible by ``n_heads``.
     """
 
-    window: int = 30
-    horizon: int = 6
+    window: int = DEFAULT_WINDOW
+    horizon: int = DEFAULT_HORIZON
     n_ef: int = 0
     d_model: int = 32
     n_heads: int = 4
@@ -194,8 +196,8 @@ class BaselineConfig(ConfigMixin):
         Dropout used throughout.
     """
 
-    window: int = 30
-    horizon: int = 6
+    window: int = DEFAULT_WINDOW
+    horizon: int = DEFAULT_HORIZON
     n_ef: int = 0
     hidden: int = 32
     num_layers: int = 2

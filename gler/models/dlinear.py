@@ -50,8 +50,9 @@ class DLinear(Forecaster):
         return self.trend(trend.flatten(1)) + self.seasonal((x - trend).flatten(1))
 
 
-@register_model("dlinear", kind="neural", uses_ef=True,
+@register_model("dlinear", kind="neural", uses_ef=True, family="linear",
+                tags=("baseline",),
                 description="DLinear (Zeng et al. 2023): decomposition plus two linear maps")
-def dlinear(*, window: int = 30, horizon: int = 6, n_ef: int = 0, **overrides: Any) -> DLinear:
+def dlinear(*, window: int, horizon: int, n_ef: int, **overrides: Any) -> DLinear:
     """DLinear; fields of :class:`BaselineConfig` as overrides."""
     return DLinear(BaselineConfig.create(window=window, horizon=horizon, n_ef=n_ef, **overrides))

@@ -153,8 +153,9 @@ VARIANTS: dict[str, tuple[dict[str, Any], str]] = {
 
 def _register_variant(name: str, presets: dict[str, Any], description: str) -> None:
     @register_model(name, kind="neural", uses_ef=presets.get("ef_mode") != "none",
-                    description=description)
-    def builder(*, window: int = 30, horizon: int = 6, n_ef: int = 0,
+                    description=description, family="gler",
+                    tags=("ablation",) if presets else ("proposed",))
+    def builder(*, window: int, horizon: int, n_ef: int,
                 **overrides: Any) -> GLERBiGRUNet:
         config = GLERConfig.create(window=window, horizon=horizon, n_ef=n_ef, presets=presets,
                                    **overrides)

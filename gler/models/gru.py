@@ -11,10 +11,10 @@ from gler.models.config import BaselineConfig
 from gler.models.recurrent import RecurrentForecaster
 
 
-@register_model("gru", kind="neural", uses_ef=True,
+@register_model("gru", kind="neural", uses_ef=True, family="recurrent", tags=("baseline",),
                 description="Gated recurrent unit network (Cho et al. 2014), multi-output head")
 def gru(
-    *, window: int = 30, horizon: int = 6, n_ef: int = 0, **overrides: Any
+    *, window: int, horizon: int, n_ef: int, **overrides: Any
 ) -> RecurrentForecaster:
     """GRU over SD, mask and factors; fields of :class:`BaselineConfig` as overrides."""
     config = BaselineConfig.create(window=window, horizon=horizon, n_ef=n_ef, **overrides)

@@ -12,11 +12,11 @@ from gler.models.recurrent import RecurrentForecaster
 
 
 @register_model(
-    "lstm", kind="neural", uses_ef=True,
+    "lstm", kind="neural", uses_ef=True, family="recurrent", tags=("baseline",),
     description="Long short-term memory (Hochreiter and Schmidhuber 1997), multi-output head",
 )
 def lstm(
-    *, window: int = 30, horizon: int = 6, n_ef: int = 0, **overrides: Any
+    *, window: int, horizon: int, n_ef: int, **overrides: Any
 ) -> RecurrentForecaster:
     """LSTM over SD, mask and factors; fields of :class:`BaselineConfig` as overrides."""
     config = BaselineConfig.create(window=window, horizon=horizon, n_ef=n_ef, **overrides)

@@ -76,8 +76,9 @@ class TCN(Forecaster):
         return self.head(self.blocks(x)[:, :, -1])
 
 
-@register_model("tcn", kind="neural", uses_ef=True,
+@register_model("tcn", kind="neural", uses_ef=True, family="convolutional",
+                tags=("baseline",),
                 description="Temporal convolutional network (Bai et al. 2018), causal dilated")
-def tcn(*, window: int = 30, horizon: int = 6, n_ef: int = 0, **overrides: Any) -> TCN:
+def tcn(*, window: int, horizon: int, n_ef: int, **overrides: Any) -> TCN:
     """TCN; fields of :class:`BaselineConfig` as overrides."""
     return TCN(BaselineConfig.create(window=window, horizon=horizon, n_ef=n_ef, **overrides))

@@ -50,10 +50,11 @@ class TransformerForecaster(Forecaster):
         return self.head(x.flatten(1))  # [B, L * D]
 
 
-@register_model("transformer", kind="neural", uses_ef=True,
+@register_model("transformer", kind="neural", uses_ef=True, family="attention",
+                tags=("baseline",),
                 description="Vanilla Transformer encoder (Vaswani et al. 2017), linear head")
 def transformer(
-    *, window: int = 30, horizon: int = 6, n_ef: int = 0, **overrides: Any
+    *, window: int, horizon: int, n_ef: int, **overrides: Any
 ) -> TransformerForecaster:
     """Transformer encoder; fields of :class:`BaselineConfig` as overrides."""
     config = BaselineConfig.create(window=window, horizon=horizon, n_ef=n_ef, **overrides)

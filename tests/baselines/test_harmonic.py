@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from gler.baselines import Harmonic, masked_lstsq
-from gler.models import create_model
+from gler.models import create_model, model_info
 
 L, H, P = 30, 6, 200
 T = 2019.3 + np.arange(L + H) * 12 / 365.25  # 12-day revisit, decimal years
@@ -70,7 +70,7 @@ def test_masked_lstsq_chunks_agree():
 def test_registry_and_shape_errors():
     """create_model builds it; wrong shapes of sd or t raise ValueError naming the rule."""
     model = create_model("harmonic", window=L, horizon=H)
-    assert (model.kind, model.needs_ef) == ("classical", False)
+    assert (model.kind, model_info("harmonic").needs) == ("classical", {})
     with pytest.raises(ValueError, match=f"L = window = {L}"):
         model.predict(np.zeros((2, L - 1)), T)
     with pytest.raises(ValueError, match=rf"\[L \+ H\] = \[{L + H}\]"):

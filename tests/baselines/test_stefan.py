@@ -8,7 +8,7 @@ import pytest
 
 from gler.baselines import Stefan
 from gler.data.degree_days import degree_days
-from gler.models import create_model
+from gler.models import create_model, model_info
 
 L, H, P = 30, 6, 50
 # unit="ns": degree_days reads asi8 as nanoseconds (pandas 3 defaults to "us")
@@ -55,7 +55,8 @@ def test_per_pixel_degree_days():
 def test_needs_degree_days():
     """Missing, misshaped or negative degree-days raise ValueError saying what is needed."""
     model = Stefan(window=L, horizon=H)
-    assert model.needs_ef
+    assert model_info("stefan").needs == {"ddt": "thawing_degree_days",
+                                          "ddf": "freezing_degree_days"}
     sd = np.zeros((2, L))
     ddt = np.ones(L + H)
     with pytest.raises(ValueError, match="Stefan needs ddt"):

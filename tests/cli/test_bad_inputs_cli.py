@@ -332,7 +332,7 @@ def test_planted_pickle_is_refused_and_never_runs(site, tmp_path, capsys, name):
     """A run file that unpickles to code: train (resume), predict, evaluate and inspect refuse
     it, and the code never runs."""
     from gler.inspect import seasonal_attention  # noqa: F401 (inspect loads runs by load_run)
-    from gler.train import load_run
+    from gler.run import load_run
 
     _, data = site
     run = _copy_run(site, tmp_path)

@@ -63,7 +63,7 @@ def _pipeline(tmp_path, data, *, train=(), evaluate=(), model="gler"):
                  "--out", str(tmp_path / "eval.json")]) == 0
     assert main(["predict", "--run", run, *data, "--issues", "last", "--no-progress",
                  "--out", str(tmp_path / "next.nc")]) == 0
-    record = json.loads((tmp_path / f"run-{model}" / "run.json").read_text())
+    record = json.loads((tmp_path / f"run-{model}" / "run.json").read_text())["sample"]
     report = json.loads((tmp_path / "eval.json").read_text())
     with xr.open_dataset(tmp_path / "next.nc") as forecast:
         forecast = forecast.load()
@@ -97,7 +97,7 @@ def test_single_pixel_long_table_in_metres_split_by_fraction(tmp_path, capsys):
     assert report["n_pixels"] == 1
     test_start = pd.Timestamp(report["split_dates"]["val_end"])
     assert (dates > test_start).sum() == 28  # 20 % of 140 dates
-    assert record["split"] == report["split_dates"]
+    assert {k: record[k] for k in ("train_end", "val_end")} == report["split_dates"]
     assert forecast.forecast.shape == (1, 6, 1)
     # The forecast is back in mm, near the last observation (metres x 1000).
     assert abs(float(forecast.forecast[0, 0, 0]) - values[-1] * 1000) < 20
@@ -339,7 +339,7 @@ def test_factor_netcdf_in_data_model_names(tmp_path):
     assert main(["train", "--data", points, "--units", "mm", "--factors",
                  str(tmp_path / "factors.nc"), "--model", "stefan", "--profile", "smoke",
                  "--out", str(tmp_path / "r")]) == 0
-    record = json.loads((tmp_path / "r" / "run.json").read_text())
+    record = json.loads((tmp_path / "r" / "run.json").read_text())["sample"]
     assert {"air_temperature", "precipitation", "thawing_degree_days"} <= set(record["factors"])
 
 

@@ -32,7 +32,7 @@ def test_point_csv_with_factor_csv_end_to_end(tmp_path, capsys):
     run = str(tmp_path / "run")
     assert main(["train", *data, "--profile", "smoke", "--epochs", "2", "--no-progress",
                  "--out", run]) == 0
-    record = json.loads((tmp_path / "run" / "run.json").read_text())
+    record = json.loads((tmp_path / "run" / "run.json").read_text())["sample"]
     # The smoke profile's driver factors that these data have (degree-days come from alignment).
     assert record["factors"] == ["air_temperature", "precipitation", "sqrt_thawing_degree_days",
                                  "sqrt_freezing_degree_days"]

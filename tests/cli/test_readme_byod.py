@@ -59,7 +59,7 @@ def test_readme_example_runs_as_written(name, tmp_path, monkeypatch):
         out = Path(argv[argv.index("--out") + 1])
         assert out.exists(), argv
     run = Path(commands[0][commands[0].index("--out") + 1])
-    factors = json.loads((run / "run.json").read_text())["factors"]
+    factors = json.loads((run / "run.json").read_text())["sample"]["factors"]
     if name == "no-factors":
         assert factors == ["day_of_year_sin", "day_of_year_cos"]
     else:

@@ -7,16 +7,8 @@ import pandas as pd
 import pytest
 from _pipeline_stack import make_stack
 
-from gler.data.windows import (
-    SplitDates,
-    TorchWindowDataset,
-    WindowDataset,
-    calendar_step,
-    default_split_dates,
-    extend_times,
-    resolve_split_dates,
-    split_by_count,
-)
+from gler.data.sample import SplitDates, default_split_dates, resolve_split_dates, split_by_count
+from gler.data.windows import TorchWindowDataset, WindowDataset, calendar_step, extend_times
 
 
 @pytest.fixture(scope="module")

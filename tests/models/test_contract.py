@@ -162,10 +162,9 @@ def test_classical_contract(name):
     sd[rng.random(sd.shape) < 0.1] = np.nan
     sd[:, -1] = 1.0  # an anchor for every pixel
     model = create_model(name, window=window, horizon=horizon)
-    kwargs = {}
-    if getattr(model, "needs_ef", False):
-        kwargs = {"ddt": np.linspace(0, 400, window + horizon),
-                  "ddf": np.linspace(0, 100, window + horizon)}
+    # Each factor a baseline declares: a rising cumulative series (degree-days are).
+    kwargs = {key: np.linspace(0, 400 / (k + 1), window + horizon)
+              for k, key in enumerate(model_info(name).needs)}
     out = model.predict(sd, t, **kwargs)
     assert out.shape == (n_pixels, horizon)
     assert np.isfinite(out).all()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from gler.data.sample import DEFAULT_HORIZON
 from gler.models import create_model, list_models, model_info, register_model
 from gler.models._registry import _REGISTRY
 
@@ -33,25 +34,44 @@ def test_unknown_override_is_refused():
         create_model("persistence", hiden=8)
 
 
-def test_register_model_rejects_bad_kind_and_duplicates():
-    """A kind outside neural/classical and a taken name are refused."""
-    with pytest.raises(ValueError, match="kind must be one of"):
-        register_model("x", kind="deep", uses_ef=False, description="x")
+def test_register_model_rejects_bad_kind_family_tag_and_duplicates():
+    """A kind, family or tag outside the registry's and a taken name are refused by name."""
+    with pytest.raises(ValueError, match="unknown kind 'deep'"):
+        register_model("x", kind="deep", uses_ef=False, description="x", family="linear")
+    with pytest.raises(ValueError, match="unknown family 'mlp'"):
+        register_model("x", kind="neural", uses_ef=False, description="x", family="mlp")
+    with pytest.raises(ValueError, match="unknown tag 'best'"):
+        register_model("x", kind="neural", uses_ef=False, description="x", family="linear",
+                       tags=("best",))
     with pytest.raises(ValueError, match="already registered"):
-        register_model("gler", kind="neural", uses_ef=True, description="x")(lambda **kw: None)
+        register_model("gler", kind="neural", uses_ef=True, description="x",
+                       family="gler")(lambda **kw: None)
 
 
 def test_register_a_new_model():
-    """A new builder becomes available by name, with its kind."""
-    @register_model("test-dummy", kind="classical", uses_ef=False, description="dummy")
-    def dummy(*, window=30, horizon=6, n_ef=0):
+    """A new builder becomes available by name, with its kind, family, tags and needs."""
+    @register_model("test-dummy", kind="classical", uses_ef=True, description="dummy",
+                    family="classical", tags=("baseline",), needs={"temp": "air_temperature"})
+    def dummy(*, window, horizon, n_ef):
         return (window, horizon, n_ef)
 
     try:
-        assert "test-dummy" in list_models("classical")
-        assert create_model("test-dummy", window=5) == (5, 6, 0)
+        assert "test-dummy" in list_models("classical", tag="baseline", family="classical")
+        assert create_model("test-dummy", window=5) == (5, DEFAULT_HORIZON, 0)
+        assert model_info("test-dummy").needs == {"temp": "air_temperature"}
     finally:
         del _REGISTRY["test-dummy"]
+
+
+def test_families_and_tags_of_the_built_in_models():
+    """GLER and its ablations form one family; every neural baseline is tagged baseline."""
+    assert list_models(tag="proposed") == ["gler"]
+    assert set(list_models(family="gler")) == {"gler", *list_models(tag="ablation")}
+    neural_baselines = list_models("neural", tag="baseline")
+    assert {"lstm", "dlinear", "transformer"} <= set(neural_baselines)
+    assert not set(neural_baselines) & set(list_models(family="gler"))
+    with pytest.raises(ValueError, match="tag must be one of"):
+        list_models(tag="best")
 
 
 def test_cli_lists_models(capsys):

@@ -1,0 +1,127 @@
+"""Training settings: :class:`TrainConfig`, the optimiser's side of a run.
+
+What a sample is (window, horizon, factors, split) is :class:`gler.data.sample.SampleSpec`; the
+architecture is the model's own config. All three are written to a run's ``run.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+LOSSES = ("mse", "huber")
+DEVICES = ("auto", "cpu", "cuda")
+LR_SCHEDULES = ("cosine", "constant")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The optimiser's settings: everything that controls training but the samples (a
+    :class:`~gler.data.sample.SampleSpec`) and the architecture (the model's config).
+
+    Parameters
+    ----------
+    epochs
+        Maximum number of epochs.
+    batch_size
+        Samples per optimiser step.
+    lr, weight_decay
+        AdamW peak learning rate and decoupled weight decay.
+    lr_schedule
+        ``"cosine"`` (decay from ``lr`` to ``lr / 20`` over ``epochs``, set per epoch so a
+        resumed run follows the same schedule) or ``"constant"``.
+    patience
+        Epochs without validation improvement before stopping early.
+    seed
+        Seed of pixel sampling, shuffling, initialisation and dropout.
+    device
+        ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
+    amp
+        Mixed precision on CUDA (bf16 where supported, else fp16 with loss scaling); ignored
+        on CPU.
+    loss
+        ``"mse"`` or ``"huber"`` on normalised targets; ``huber_delta`` is Huber's threshold.
+    pixel_fraction
+        Fraction of valid pixels sampled (seeded) for training and validation windows.
+    max_samples_per_epoch
+        Cap on training samples per epoch (a fresh seeded subset each epoch); None: all.
+    max_val_samples
+        Cap on validation samples (one fixed seeded subset); None: all.
+    grad_clip
+        Gradient-norm clipping threshold (0 disables it).
+    num_threads
+        Torch CPU threads (None: leave torch's setting).
+
+    Raises
+    ------
+    ValueError
+        On an out-of-range value, naming the field.
+    """
+
+    epochs: int = 50
+    batch_size: int = 256
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    lr_schedule: str = "cosine"
+    patience: int = 8
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True
+    loss: str = "mse"
+    huber_delta: float = 1.0
+    pixel_fraction: float = 0.25
+    max_samples_per_epoch: int | None = None
+    max_val_samples: int | None = None
+    grad_clip: float = 1.0
+    num_threads: int | None = None
+
+    def __post_init__(self) -> None:
+        positive = ("epochs", "batch_size", "patience")
+        bad = [f"{n}={getattr(self, n)!r}" for n in positive if getattr(self, n) < 1]
+        if self.lr <= 0 or self.weight_decay < 0:
+            bad.append(f"lr={self.lr!r}, weight_decay={self.weight_decay!r}")
+        if not 0 < self.pixel_fraction <= 1:
+            bad.append(f"pixel_fraction={self.pixel_fraction!r} (in (0, 1])")
+        if self.lr_schedule not in LR_SCHEDULES:
+            bad.append(f"lr_schedule={self.lr_schedule!r} (one of {LR_SCHEDULES})")
+        if self.device not in DEVICES or self.loss not in LOSSES:
+            bad.append(f"device={self.device!r} (one of {DEVICES}), loss={self.loss!r} "
+                       f"(one of {LOSSES})")
+        if bad:
+            msg = f"Invalid TrainConfig: {'; '.join(bad)}."
+            raise ValueError(msg)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON types."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """Inverse of :meth:`to_dict`; unknown keys are refused by name.
+
+        Raises
+        ------
+        ValueError
+            If ``values`` has keys that are not TrainConfig fields.
+        """
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            msg = f"Unknown TrainConfig field(s) {unknown}. Valid: {', '.join(sorted(names))}."
+            raise ValueError(msg)
+        return cls(**values)
+
+    def lr_at(self, epoch: int) -> float:
+        """Learning rate of ``epoch`` (1-based) under :attr:`lr_schedule`."""
+        if self.lr_schedule == "constant" or self.epochs == 1:
+            return self.lr
+        progress = (epoch - 1) / (self.epochs - 1)
+        floor = self.lr / 20
+        return float(floor + 0.5 * (self.lr - floor) * (1 + np.cos(np.pi * progress)))
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with some fields changed (``None`` values are ignored)."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
