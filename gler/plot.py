@@ -209,7 +209,7 @@ def plot_overview_map(*, regions: list[str] | None = None, ax: Axes | None = Non
                       natural_earth: bool = True) -> Axes:
     """The Qinghai–Tibet Railway, its stations and the QTR-sim regions on a Lambert conformal map.
 
-    The railway and regions come from the package's own ``gler/data/geo/qtr.geojson``; Natural
+    The railway, its stations and the regions come from :mod:`gler.data.geography`; Natural
     Earth land, lakes, rivers and provincial borders are added only when their shapefiles are
     already on disk (:func:`natural_earth_path`), so the map never triggers a download.
 
@@ -233,7 +233,7 @@ def plot_overview_map(*, regions: list[str] | None = None, ax: Axes | None = Non
     import cartopy.crs as ccrs
     import cartopy.feature as cfeature
 
-    from gler.data.qtrsim import REGIONS, railway_line, railway_stations
+    from gler.data.geography import railway_line, railway_stations, study_sites
 
     data_crs = ccrs.PlateCarree()
     if ax is None:
@@ -261,14 +261,14 @@ def plot_overview_map(*, regions: list[str] | None = None, ax: Axes | None = Non
             label="Qinghai–Tibet Railway (approx.)")
     stations = railway_stations()
     ax.plot(stations["lon"], stations["lat"], "ko", ms=3, transform=data_crs)
+    sites = study_sites()
     for row in stations.itertuples():
-        if row.name.lower() not in REGIONS:
+        if row.name.lower() not in sites.index:
             ax.text(row.lon + 0.12, row.lat, row.name, fontsize=8, transform=data_crs,
                     va="center", color="0.3")
-    for key in regions or list(REGIONS):
-        info = REGIONS[key]
-        ax.plot(info.lon, info.lat, "s", ms=9, mfc="tab:red", mec="k", transform=data_crs)
-        ax.text(info.lon + 0.18, info.lat, f"{info.name}\n{info.elevation_m:,.0f} m",
+    for site in sites.loc[regions or list(sites.index)].itertuples():
+        ax.plot(site.lon, site.lat, "s", ms=9, mfc="tab:red", mec="k", transform=data_crs)
+        ax.text(site.lon + 0.18, site.lat, f"{site.name}\n{site.elevation_m:,.0f} m",
                 fontsize=9, fontweight="bold", transform=data_crs, va="center")
     grid = ax.gridlines(draw_labels=True, x_inline=False, y_inline=False, lw=0.4,
                         color="0.6", linestyle=":")
