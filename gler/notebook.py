@@ -93,9 +93,9 @@ def skip_reason(notebook: dict) -> str | None:
     return None
 
 
-#: Source patterns of a code cell that draws: a ``gler.plot`` or ``gler.plot_*`` figure, a new
-#: matplotlib figure, or a pandas/xarray/Axes ``.plot(`` call.
-DRAWS = re.compile(r"\bplot(_\w+)?\.(plot_\w+|quicklook|map_axes)\("
+#: Source patterns of a code cell that draws: a ``gler.plot`` figure, a new matplotlib figure,
+#: or a pandas/xarray/Axes ``.plot(`` call.
+DRAWS = re.compile(r"\bplot\.(plot_\w+|quicklook|map_axes)\("
                    r"|\bplt\.(subplots|figure|subplot)\(|\.plot\(|\.(imshow|pcolormesh|contourf?)\(")
 #: Cell tag for a cell that draws only under some parameters (the drawing line is in a branch).
 FIGURE_OPTIONAL = "figure-optional"

@@ -10,6 +10,7 @@ import pytest
 
 from gler.cli import main
 from gler.data.degree_days import degree_days, season_index
+from gler.data.geography import study_sites
 from gler.data.model import factor_names, validate_stack
 from gler.data.qtrsim import (
     LAND_COVER,
@@ -21,7 +22,6 @@ from gler.data.qtrsim import (
     simulate_region,
     write_simulation,
 )
-from gler.data.qtrsim.regions import GEOJSON
 
 SHORT = {"size": 16, "start": "2017-01-01", "end": "2019-12-31"}
 
@@ -232,11 +232,10 @@ def test_railway_geodata_matches_the_region_table():
     assert line.iloc[0].tolist() == [94.9, 36.4] and line.iloc[-1].tolist() == [91.1, 29.65]
     table = region_table()
     assert list(table.index) == list(REGIONS)
-    features = json.loads(GEOJSON.read_text())["features"]
-    points = {f["properties"]["id"]: f["geometry"]["coordinates"] for f in features
-              if f["properties"]["kind"] == "region"}
-    for rid, (lon, lat) in points.items():
-        assert (lon, lat) == (table.loc[rid, "lon"], table.loc[rid, "lat"])
+    sites = study_sites()
+    assert list(sites.index) == list(REGIONS)
+    columns = ["name", "lon", "lat", "elevation_m"]
+    pd.testing.assert_frame_equal(sites[columns], table[columns], check_names=False)
 
 
 def test_cli_writes_one_file_per_region(tmp_path, capsys):

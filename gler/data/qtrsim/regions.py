@@ -1,17 +1,15 @@
-"""The four QTR-sim regions, the land-cover classes and the railway geodata.
+"""The four QTR-sim regions and the land-cover classes.
 
 Each region's *character* (from the design spec) is expressed through a handful of numbers: its
 climate (MAAT, annual amplitude, warming, precipitation), its terrain (relief, lakes, river) and
 how strongly its ground deforms (scales applied to the class parameter ranges). The coordinates
-are approximate; the railway polyline in ``gler/data/geo/qtr.geojson`` joins approximate station
-coordinates and is meant for overview maps only.
+are approximate, the same as the study sites of :mod:`gler.data.geography` (the railway and its
+stations, for overview maps).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import pandas as pd
 
@@ -101,9 +99,6 @@ CLASS_PARAMETERS: dict[str, dict[str, tuple[float, float] | float]] = {
                  "decorrelation": 0.03, "decorrelation_summer": 0.06},
 }
 
-#: The project's own overview geodata (installed as package data).
-GEOJSON = Path(__file__).resolve().parent.parent / "geo" / "qtr.geojson"
-
 
 def check_region(region: str) -> Region:
     """The :class:`Region` named ``region`` (case-insensitive).
@@ -131,35 +126,3 @@ def region_table() -> pd.DataFrame:
     """
     return pd.DataFrame([asdict(r) for r in REGIONS.values()],
                         index=pd.Index(list(REGIONS), name="region"))
-
-
-def _geojson() -> dict:
-    return json.loads(GEOJSON.read_text(encoding="utf-8"))
-
-
-def railway_line() -> pd.DataFrame:
-    """The Qinghai–Tibet Railway (Golmud–Lhasa) as an approximate polyline.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``lon``, ``lat`` (degrees) in order from Golmud to Lhasa; the vertices are the
-        approximate station coordinates in ``gler/data/geo/qtr.geojson`` (also listed by
-        :func:`railway_stations`).
-
-    Example
-    -------
-    >>> line = railway_line()
-    >>> line.iloc[0].tolist(), line.iloc[-1].tolist()
-    ([94.9, 36.4], [91.1, 29.65])
-    """
-    feature = next(f for f in _geojson()["features"] if f["properties"]["kind"] == "railway")
-    return pd.DataFrame(feature["geometry"]["coordinates"], columns=["lon", "lat"])
-
-
-def railway_stations() -> pd.DataFrame:
-    """Approximate coordinates of the railway stations drawn on the overview map."""
-    rows = [{"name": f["properties"]["name"], "lon": f["geometry"]["coordinates"][0],
-             "lat": f["geometry"]["coordinates"][1]}
-            for f in _geojson()["features"] if f["properties"]["kind"] == "station"]
-    return pd.DataFrame(rows)

@@ -2,8 +2,8 @@
 
 Example
 -------
->>> from gler import plot_alerts
->>> plot_alerts.plot_pit({"beiluhe": [0.1] * 10})  # doctest: +SKIP
+>>> from gler import plot
+>>> plot.plot_pit({"beiluhe": [0.1] * 10})  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -17,9 +17,8 @@ import xarray as xr
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from gler.alerts import PROBABILITY
-from gler.conformal import QUANTILE
-from gler.plot import map_axes, plot_map
+from gler.plot.layout import map_axes
+from gler.plot.maps import plot_map
 
 
 def plot_interval_series(stack: xr.Dataset, forecast: xr.Dataset,
@@ -30,6 +29,8 @@ def plot_interval_series(stack: xr.Dataset, forecast: xr.Dataset,
     ``forecast`` holds ``forecast_quantile`` with symmetric pairs of levels (e.g. 0.05, 0.1,
     0.9, 0.95); each pair is a band, the widest palest. One panel per pixel.
     """
+    from gler.conformal import QUANTILE  # on call: gler.conformal loads torch
+
     fig, axes = plt.subplots(len(pixels), 1, figsize=(8, 2.2 * len(pixels) + 0.5),
                              sharex=True, layout="constrained", squeeze=False)
     at = forecast.sel(horizon=step)
@@ -92,6 +93,8 @@ def plot_reliability(tables: Mapping[str, Sequence[dict]], *, ax: Axes | None = 
 def plot_alert_maps(alerts: xr.Dataset, stack: xr.Dataset, *, issue: int = 0) -> Figure:
     """The alert probability at one issue date next to the change that followed (InSAR and,
     on QTR-sim, clean), with the threshold's contour on the changes."""
+    from gler.alerts import PROBABILITY  # on call: gler.alerts loads torch
+
     panels = [(PROBABILITY, "alert probability", "Reds", (0, 1))]
     limit = float(np.nanpercentile(np.abs(alerts["observed_change"].values), 99))
     for var, label in (("observed_change", "InSAR change"), ("clean_change", "clean change")):

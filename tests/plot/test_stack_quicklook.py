@@ -1,4 +1,4 @@
-"""Tests for the quick-look figure in gler/plot.py."""
+"""Tests for the quick-look figure (gler/plot/stack_quicklook.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from gler.plot import quicklook, representative_pixels
 
 @pytest.fixture(scope="module")
 def stack():
+    """A larger stack than the shared one, so that every land-cover class has pixels."""
     return simulate_region("beiluhe", size=24, end="2018-06-30")
 
 

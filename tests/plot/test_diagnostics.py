@@ -1,0 +1,39 @@
+"""Tests for the training and evaluation figures (gler/plot/diagnostics.py)."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from gler import plot
+
+
+def test_error_stability_attention_and_training_figures():
+    """Per-horizon curves, stability, attention heatmaps and training curves draw."""
+    per_h = pd.DataFrame({"model": ["gler", "gler", "noise floor", "noise floor"],
+                          "horizon": [1, 2, 1, 2], "rmse": [1.0, 1.5, 0.5, 0.5]})
+    ax = plot.plot_horizon_errors(per_h)
+    assert {line.get_label() for line in ax.lines} == {"gler", "noise floor"}
+    table = pd.DataFrame({"region": ["a"] * 3, "model": ["gler"] * 3, "kind": ["neural"] * 3,
+                          "rmse": [1.0, 1.2, 1.1]})
+    assert plot.plot_stability(table).get_yticklabels()[0].get_text() == "gler"
+    fig = plot.plot_attention({"thaw": np.full((4, 4), 0.25), "freeze": np.eye(4)},
+                              dates=pd.date_range("2021-01-01", periods=4, freq="12D"))
+    assert "attention weight" in fig.axes[-1].get_ylabel()
+    history = pd.DataFrame({"epoch": [1, 2], "train_loss": [1.0, 0.5], "val_loss": [0.9, 0.7]})
+    assert plot.plot_training_curves(history).get_yscale() == "log"
+    plt.close("all")
+
+
+def test_feature_maps_and_splits(stack):
+    """Feature heatmaps get one colour bar each; the split timeline shows three periods."""
+    dates = stack.indexes["time"][:6]
+    fig = plot.plot_feature_maps({"dense": np.ones((6, 3)), "factors": np.zeros((6, 2))},
+                                 dates=dates, row_labels={"factors": ["a", "b"]})
+    assert sum(ax.get_ylabel() == "activation" for ax in fig.axes) == 2
+    times = stack.indexes["time"]
+    ax = plot.plot_splits(times, pd.Timestamp("2017-12-31"), pd.Timestamp("2018-06-30"),
+                          window=8, horizon=3)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["train", "validation", "test"]
+    plt.close("all")
