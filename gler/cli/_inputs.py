@@ -113,11 +113,10 @@ def add_data_arguments(parser: argparse.ArgumentParser, *, several: bool = False
     ``several``, ``--data`` (and ``--factors``, once per ``--data``) may be given more than
     once (:func:`open_stacks`).
     """
-    from gler.data.readers import FORMATS
+    from gler.data.readers import FORMATS, describe_formats
 
-    data_help = ("InSAR displacement time series: NetCDF/Zarr in the gler data model (e.g. from "
-                 "'gler simulate'), MintPy timeseries.h5, LiCSBAS cum.h5, an EGMS CSV or a "
-                 "generic wide/long CSV table")
+    data_help = ("InSAR displacement time series in one of the --format formats (e.g. the "
+                 "NetCDF of 'gler simulate')")
     factors_help = ("environmental factors when they are not in --data: a daily (or hourly, "
                     "weekly, monthly) CSV table or a NetCDF in the data model's names or ERA5-Land "
                     "short names, aggregated to the acquisition dates, with thawing/freezing "
@@ -132,7 +131,8 @@ def add_data_arguments(parser: argparse.ArgumentParser, *, several: bool = False
     action = "append" if several else "store"
     parser.add_argument("--data", required=True, type=Path, action=action, help=data_help)
     parser.add_argument("--format", choices=FORMATS, default=None,
-                        help="format of --data (default: detected from the file)")
+                        help="format of --data (default: detected from the file, trying in "
+                             f"this order): {describe_formats()}")
     parser.add_argument("--units", default=None,
                         help="displacement units of a CSV table (required unless --format "
                              "egms): m, cm or mm; overrides the units of MintPy/LiCSBAS files; "
