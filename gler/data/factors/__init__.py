@@ -1,15 +1,16 @@
-"""Environmental factors (EFs): CSV tables and ERA5-Land NetCDF, read to daily values.
+"""Environmental factors (EFs): read to daily values, then merged into a stack.
 
 The result of :func:`open_factors` is a factor dataset: one dim ``time`` with one value per day,
 variables named as in the data model (``air_temperature`` °C, ``ground_surface_temperature``
 °C, ``precipitation`` mm per day, ``soil_moisture`` m³ m⁻³, ``snow_depth`` m, ...) with
-``units``, ``long_name`` and ``aggregation`` attributes, ready for
-:func:`gler.data.align.align_factors`.
+``units``, ``long_name`` and ``aggregation`` attributes, ready for :func:`attach_factors`,
+which aggregates them onto a stack's acquisition dates (:func:`gler.data.align.align_factors`)
+and merges them in.
 
 Modules: :mod:`~gler.data.factors.units` (names, units, conversions),
 :mod:`~gler.data.factors.tables` (CSV), :mod:`~gler.data.factors.era5` (NetCDF),
 :mod:`~gler.data.factors.daily` (the daily axis: resampling, spreading, covering a period) and
-:mod:`~gler.data.factors.stack` (matching to a stack).
+:mod:`~gler.data.factors.stack` (matching to a stack and merging into it).
 """
 
 from __future__ import annotations
@@ -25,7 +26,12 @@ import xarray as xr
 from gler.data.checks import check_factors
 from gler.data.factors.daily import cover_period, resample_daily, spread_to_daily
 from gler.data.factors.era5 import read_era5
-from gler.data.factors.stack import match_points, use_spatial_factors
+from gler.data.factors.stack import (
+    attach_factors,
+    match_points,
+    stack_centre,
+    use_spatial_factors,
+)
 from gler.data.factors.tables import read_table
 from gler.data.factors.units import ERA5_NAMES, KNOWN_FACTORS, factor_attrs, to_factor_units
 from gler.data.model import check_times
@@ -35,14 +41,24 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "ERA5_NAMES",
     "KNOWN_FACTORS",
+    "attach_factors",
     "cover_period",
     "factor_attrs",
+    "factor_format",
     "match_points",
     "open_factors",
     "spread_to_daily",
+    "stack_centre",
     "to_factor_units",
     "use_spatial_factors",
 ]
+
+
+def factor_format(path: str | Path) -> str | None:
+    """``"netcdf"`` or ``"csv"`` from a factor file's suffix (None: neither)."""
+    suffix = Path(path).suffix.lower()
+    return "netcdf" if suffix in (".nc", ".nc4", ".netcdf") else (
+        "csv" if suffix in (".csv", ".txt") else None)
 
 
 def open_factors(
@@ -133,9 +149,7 @@ def open_factors(
         msg = f"No such file: {path}"
         raise FileNotFoundError(msg)
     if format is None:
-        suffix = path.suffix.lower()
-        format = "netcdf" if suffix in (".nc", ".nc4", ".netcdf") else (
-            "csv" if suffix in (".csv", ".txt") else None)
+        format = factor_format(path)
     if format == "csv":
         ds = read_table(path, units=dict(units or {}), rename=dict(rename or {}),
                         date_col=date_col, columns=columns, date_format=date_format,

@@ -1,13 +1,17 @@
-"""Daily factors matched to a stack: per-point factors in its point order, per-pixel ones."""
+"""Daily factors matched to a stack and merged into it: points, centre, period, alignment."""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import pandas as pd
 import xarray as xr
 
+from gler.data.align import align_factors
+from gler.data.factors.daily import cover_period
 from gler.data.factors.units import ERA5_NAMES, KNOWN_FACTORS
+from gler.data.model import DAILY_DIM, DAILY_SUFFIX
 
 logger = logging.getLogger(__name__)
 
@@ -77,3 +81,66 @@ def use_spatial_factors(stack: xr.Dataset, what: str = "the data") -> xr.Dataset
                        "role='factor')", what, ", ".join(unused), dims)
     return stack
 
+
+def stack_centre(stack: xr.Dataset) -> dict[str, float]:
+    """``lat``/``lon`` of a stack's centre (``{}`` without them): the cell of a gridded factor
+    file to read, as in ``open_factors(path, **stack_centre(stack))``."""
+    if "lat" not in stack.coords or "lon" not in stack.coords:
+        return {}
+    return {"lat": float(stack["lat"].mean()), "lon": float(stack["lon"].mean())}
+
+
+def attach_factors(stack: xr.Dataset, daily: xr.Dataset, *, what: str = "the daily factors",
+                   fill_from_climatology: bool = False, keep_daily: bool = False,
+                   **align_options: Any) -> xr.Dataset:
+    """The stack with daily factors aggregated onto its acquisition dates and merged in.
+
+    In order: per-point factors are put in the order of the stack's points
+    (:func:`match_points`); with ``fill_from_climatology``, acquisitions outside the daily
+    series get its day-of-year climatology (:func:`~gler.data.factors.daily.cover_period`);
+    the factors are aggregated over each acquisition interval, with degree-days
+    (:func:`~gler.data.align.align_factors`); factors of the same names in the stack are
+    replaced (said once).
+
+    Parameters
+    ----------
+    stack
+        A stack in the data model.
+    daily
+        Daily factors on dim ``time`` (and ``point`` for per-point factors), as
+        :func:`~gler.data.factors.open_factors` returns them.
+    what
+        Where the factors come from, for messages (e.g. ``"--factors era5.nc"``).
+    fill_from_climatology
+        Fill the acquisitions the daily series does not cover from its climatology (needs a
+        year of factors); False: they are an error.
+    keep_daily
+        Also store the daily factors in the stack, on dim ``day`` named ``<factor>_daily``.
+    **align_options
+        ``aggregation=``, ``degree_day_source=``, ``season_start=`` of
+        :func:`~gler.data.align.align_factors`.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``stack`` with one variable per factor on its acquisition dates (and the degree-days).
+
+    Raises
+    ------
+    ValueError
+        As :func:`match_points`, :func:`~gler.data.factors.daily.cover_period` and
+        :func:`~gler.data.align.align_factors` do: points without factors, factors that do not
+        cover the acquisitions, no temperature for the degree-days, ...
+    """
+    times = stack["time"].values
+    daily = match_points(daily, stack, what=what)
+    covered = cover_period(daily, times, what=what) if fill_from_climatology else daily
+    aligned = align_factors(covered, times, **align_options)
+    replaced = sorted(set(aligned.data_vars) & set(stack.data_vars))
+    if replaced:
+        logger.warning("Factors %s in the data are replaced by those of %s", replaced, what)
+    merged = stack.drop_vars(replaced).merge(aligned)
+    if not keep_daily:
+        return merged
+    return merged.merge(xr.Dataset({f"{name}{DAILY_SUFFIX}": var.rename(time=DAILY_DIM)
+                                    for name, var in daily.data_vars.items()}))
