@@ -48,10 +48,10 @@ import torch
 from gler import kernels
 from gler.allocator import keep_freed_memory
 from gler.data.scaling import Scaler
+from gler.data.synthetic import synthetic_stack
 from gler.data.windows import WindowDataset, resolve_split_dates
 from gler.forecast import predict
 from gler.models import count_flops, create_model, list_models
-from gler.outofcore import synthetic_stack
 from gler.train import Run, TrainConfig, masked_loss, to_tensors
 
 #: Pixels of the classical fits with missing values (a per-pixel solve each: slow at 1 M).

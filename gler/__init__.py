@@ -88,9 +88,9 @@ _EXPORTS = {
     "transfer_table": "gler.experiment",
     # scale
     "forecast_zarr": "gler.outofcore",
-    "make_synthetic_frame": "gler.outofcore",
+    "make_synthetic_frame": "gler.data.synthetic",
     "open_frame": "gler.outofcore",
-    "synthetic_stack": "gler.outofcore",
+    "synthetic_stack": "gler.data.synthetic",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]
