@@ -26,6 +26,7 @@ _EXPORTS = {
     # data in
     "REGIONS": "gler.data",
     "align_factors": "gler.data",
+    "attach_factors": "gler.data",
     "decimal_years": "gler.data",
     "degree_days": "gler.data",
     "detect_format": "gler.data",
