@@ -50,10 +50,10 @@ from gler import kernels
 from gler.allocator import keep_freed_memory
 from gler.config import TrainConfig
 from gler.data.sample import DEFAULT_HORIZON, DEFAULT_WINDOW, SampleSpec
+from gler.data.synthetic import synthetic_stack
 from gler.data.windows import WindowDataset
 from gler.forecast import predict
 from gler.models import count_flops, create_model, list_models, model_info
-from gler.outofcore import synthetic_stack
 from gler.run import Run, load_run
 from gler.train import Optimisation, train, train_step
 

@@ -26,6 +26,7 @@ _EXPORTS = {
     # data in
     "REGIONS": "gler.data",
     "align_factors": "gler.data",
+    "attach_factors": "gler.data",
     "decimal_years": "gler.data",
     "degree_days": "gler.data",
     "detect_format": "gler.data",
@@ -89,9 +90,9 @@ _EXPORTS = {
     "transfer_table": "gler.experiment",
     # scale
     "forecast_zarr": "gler.outofcore",
-    "make_synthetic_frame": "gler.outofcore",
+    "make_synthetic_frame": "gler.data.synthetic",
     "open_frame": "gler.outofcore",
-    "synthetic_stack": "gler.outofcore",
+    "synthetic_stack": "gler.data.synthetic",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]

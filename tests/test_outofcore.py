@@ -1,4 +1,4 @@
-"""Out-of-core forecasts: chunked equals in-memory, chunks bound the work, LocalCluster, frames."""
+"""Out-of-core forecasts: chunked equals in-memory, chunks bound the work, LocalCluster."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ import gler.outofcore as outofcore
 from gler.config import TrainConfig
 from gler.data.sample import SampleSpec, resolve_split_dates
 from gler.data.scaling import Scaler
+from gler.data.synthetic import FRAME_FACTORS, make_synthetic_frame
 from gler.data.windows import WindowDataset
 from gler.forecast import predict
 from gler.models import create_model
-from gler.outofcore import FRAME_FACTORS, forecast_zarr, make_synthetic_frame, synthetic_stack
+from gler.outofcore import forecast_zarr
 from gler.run import Run, classical_run
 
 NY, NX, NT, CHUNK = 12, 10, 60, 5
@@ -38,25 +39,6 @@ def neural_run(frame) -> Run:
     model = create_model("gler", n_ef=len(factors), **SMALL_GLER).eval()
     return Run(run_dir=None, model_name="gler", kind="neural", model=model,
                train_config=TrainConfig(), sample=sample, scaler=Scaler.fit(windows), info={})
-
-
-def test_frame_is_written_in_chunks_and_matches_the_in_memory_generator(frame, tmp_path):
-    ds = xr.open_zarr(frame, consolidated=False)
-    assert ds["displacement"].encoding["chunks"] == (NT, CHUNK, CHUNK)
-    assert set(FRAME_FACTORS) <= set(ds.data_vars)
-    values = ds["displacement"].values
-    assert np.isfinite(values).mean() > 0.9
-    assert np.all(values[0] == 0.0)
-    # One tile covering the frame is exactly synthetic_stack: the generator is the same.
-    whole = make_synthetic_frame(tmp_path / "one.zarr", ny=NY, nx=NX, nt=NT, chunks=(NY, NX),
-                                 seed=3)
-    xr.testing.assert_identical(xr.open_zarr(whole, consolidated=False).load(),
-                                synthetic_stack(ny=NY, nx=NX, nt=NT, seed=3))
-
-
-def test_frame_rejects_bad_sizes(tmp_path):
-    with pytest.raises(ValueError, match=r"positive integer sizes.*ny=0"):
-        make_synthetic_frame(tmp_path / "bad.zarr", ny=0, nx=4, nt=10)
 
 
 def test_classical_chunked_forecast_equals_in_memory(frame, tmp_path):

@@ -114,11 +114,10 @@ def add_data_arguments(parser: argparse.ArgumentParser, *, several: bool = False
     ``several``, ``--data`` (and ``--factors``, once per ``--data``) may be given more than
     once (:func:`open_stacks`).
     """
-    from gler.data.readers import FORMATS
+    from gler.data.readers import FORMATS, describe_formats
 
-    data_help = ("InSAR displacement time series: NetCDF/Zarr in the gler data model (e.g. from "
-                 "'gler simulate'), MintPy timeseries.h5, LiCSBAS cum.h5, an EGMS CSV or a "
-                 "generic wide/long CSV table")
+    data_help = ("InSAR displacement time series in one of the --format formats (e.g. the "
+                 "NetCDF of 'gler simulate')")
     factors_help = ("environmental factors when they are not in --data: a daily (or hourly, "
                     "weekly, monthly) CSV table or a NetCDF in the data model's names or ERA5-Land "
                     "short names, aggregated to the acquisition dates, with thawing/freezing "
@@ -133,7 +132,8 @@ def add_data_arguments(parser: argparse.ArgumentParser, *, several: bool = False
     action = "append" if several else "store"
     parser.add_argument("--data", required=True, type=Path, action=action, help=data_help)
     parser.add_argument("--format", choices=FORMATS, default=None,
-                        help="format of --data (default: detected from the file)")
+                        help="format of --data (default: detected from the file, trying in "
+                             f"this order): {describe_formats()}")
     parser.add_argument("--units", default=None,
                         help="displacement units of a CSV table (required unless --format "
                              "egms): m, cm or mm; overrides the units of MintPy/LiCSBAS files; "
@@ -245,16 +245,14 @@ def open_stacks(args: argparse.Namespace) -> list[xr.Dataset]:
     return [_open(data, factor, args) for data, factor in zip(args.data, factors, strict=True)]
 
 
-def _factor_centre(stack: xr.Dataset) -> dict[str, float]:
-    """``lat``/``lon`` of the stack's centre, to pick the nearest cell of a gridded file."""
-    if "lat" not in stack.coords or "lon" not in stack.coords:
-        return {}
-    return {"lat": float(stack["lat"].mean()), "lon": float(stack["lon"].mean())}
-
-
 def _open(data: Path, factors: Path | str | None, args: argparse.Namespace) -> xr.Dataset:
-    from gler.data.align import align_factors
-    from gler.data.factors import cover_period, match_points, open_factors, use_spatial_factors
+    from gler.data.factors import (
+        attach_factors,
+        factor_format,
+        open_factors,
+        stack_centre,
+        use_spatial_factors,
+    )
     from gler.data.model import factor_names
     from gler.data.readers import open_stack
 
@@ -270,23 +268,14 @@ def _open(data: Path, factors: Path | str | None, args: argparse.Namespace) -> x
         return stack.drop_vars(present)
     if factors is None:
         return stack
-    what = f"--factors {factors}"
     options = {"units": _pairs(args.factor_units, "--factor-units"),
                "rename": _pairs(args.factor_rename, "--factor-rename"),
                "columns": args.factor_columns.split(",") if args.factor_columns else None,
                "point_col": args.factors_point_column, "date_format": date_format}
-    if Path(factors).suffix.lower() in (".nc", ".nc4", ".netcdf"):
+    if factor_format(factors) == "netcdf":
         options = {"units": options["units"], "rename": options["rename"],
-                   **_factor_centre(stack)}
+                   **stack_centre(stack)}
     daily = said_as_flags(open_factors, FACTOR_FLAGS, factors, **options)
-    times = stack["time"].values
-    daily = said_as_flags(match_points, FACTOR_FLAGS, daily, stack, what=what)
-    daily = said_as_flags(cover_period, FACTOR_FLAGS, daily, times, what=what)
-    aligned = said_as_flags(align_factors, FACTOR_FLAGS, daily, times,
-                            degree_day_source=args.degree_days_from or "auto")
-    replaced = sorted(set(aligned.data_vars) & set(stack.data_vars))
-    if replaced:
-        logger.warning("Factors %s in --data are replaced by those of --factors", replaced)
-    if "point" in aligned.dims:
-        aligned = aligned.assign_coords(point=stack["point"].values)
-    return stack.drop_vars(replaced).merge(aligned)
+    return said_as_flags(attach_factors, FACTOR_FLAGS, stack, daily, what=f"--factors {factors}",
+                         fill_from_climatology=True,
+                         degree_day_source=args.degree_days_from or "auto")

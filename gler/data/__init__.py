@@ -1,11 +1,11 @@
-"""Data: the stack model, verified downloads, readers of InSAR products, factor alignment,
-the Menyuan site and the QTR-sim simulator."""
+"""Data: the stack model, verified downloads, readers of InSAR products and of factors, their
+alignment and merge into a stack, the Menyuan site, the QTR-sim simulator and synthetic frames."""
 
 from __future__ import annotations
 
 from gler.data.align import align_factors
 from gler.data.degree_days import degree_days
-from gler.data.factors import open_factors
+from gler.data.factors import attach_factors, open_factors
 from gler.data.menyuan import load_menyuan
 from gler.data.model import decimal_years, factor_names, validate_stack
 from gler.data.qtrsim import REGIONS, simulate, simulate_region
@@ -15,6 +15,7 @@ from gler.data.registry import fetch, list_datasets
 __all__ = [
     "REGIONS",
     "align_factors",
+    "attach_factors",
     "decimal_years",
     "degree_days",
     "detect_format",

@@ -16,9 +16,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from gler.data.align import align_factors
-from gler.data.factors import open_factors
-from gler.data.model import DAILY_DIM, DAILY_SUFFIX, DISPLACEMENT, DISPLACEMENT_ATTRS
+from gler.data.factors import attach_factors, open_factors
+from gler.data.model import DAILY_DIM, DISPLACEMENT, DISPLACEMENT_ATTRS
 from gler.data.registry import dataset_info, fetch
 
 logger = logging.getLogger(__name__)
@@ -156,16 +155,13 @@ def load_menyuan(
         nodes, times = nodes[covered], times[covered]
     daily = daily.sel(time=slice(None, times[-1]))
 
-    ef = align_factors(daily, times, season_start=season_start)
     ds = xr.Dataset(
         {DISPLACEMENT: xr.DataArray(values[nodes, None].astype(np.float32), dims=("time", "point"),
                                     attrs=dict(DISPLACEMENT_ATTRS))},
         coords={"time": times.values, "point": ["menyuan"], "lat": ("point", [LAT]),
                 "lon": ("point", [LON])},
     )
-    ds = ds.merge(ef)
-    for name, var in daily.data_vars.items():
-        ds[f"{name}{DAILY_SUFFIX}"] = var.rename(time=DAILY_DIM)
+    ds = attach_factors(ds, daily, what=str(source), keep_daily=True, season_start=season_start)
     info = dataset_info("menyuan")
     ds.attrs.update(
         title=info.get("title", "Menyuan"), source=info["source"], commit=info["commit"],

@@ -63,6 +63,18 @@ def to_millimetres(values: np.ndarray, units: str) -> np.ndarray:
     return np.asarray(values, dtype=np.float64) * LENGTH_TO_MM[key]
 
 
+def displacement_variable(values: np.ndarray, units: str,
+                          dims: tuple[str, ...]) -> xr.DataArray:
+    """``values`` in ``units`` as the data model's ``displacement``: float32 mm with its attrs.
+
+    A value too large for float32 becomes inf, which the plausibility checks then refuse as an
+    outlier (see :mod:`gler.data.checks`).
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        mm = to_millimetres(values, units).astype(np.float32)
+    return xr.DataArray(mm, dims=dims, attrs=dict(DISPLACEMENT_ATTRS))
+
+
 _SLASHED = re.compile(r"^(\d{1,2})([/.\-])(\d{1,2})\2(\d{2,4})$")
 
 

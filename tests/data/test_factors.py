@@ -184,3 +184,34 @@ def test_unit_error_has_no_stray_braces(tmp_path):
     with pytest.raises(ValueError, match="units unknown") as info:
         open_factors(tmp_path / "r.csv")
     assert "}}" not in str(info.value) and "units={column: unit}" in str(info.value)
+
+
+def test_attach_factors_aligns_replaces_and_keeps_the_daily_series():
+    """Per-point daily factors: aligned onto the stack's dates in its point order, a factor of
+    the same name replaced, the daily series kept on dim day; gaps are errors unless filled."""
+    from gler.data.align import align_factors
+    from gler.data.factors import attach_factors
+
+    days = pd.date_range("2020-01-01", periods=400, freq="D")
+    temperature = np.stack([np.linspace(-5, 5, 400), np.linspace(5, -5, 400)], axis=1)
+    daily = xr.Dataset({"air_temperature": (("time", "point"), temperature,
+                                            {"units": "degC", "role": "factor"})},
+                       coords={"time": days, "point": ["a", "b"]})
+    times = days[[11, 23, 35, 47, 59]]
+    stack = xr.Dataset({"displacement": (("time", "point"), np.zeros((5, 2), np.float32),
+                                         {"units": "mm"}),
+                        "air_temperature": (("time", "point"), np.zeros((5, 2)))},
+                       coords={"time": times, "point": ["b", "a"]})
+    out = attach_factors(stack, daily, keep_daily=True, degree_day_source="air_temperature")
+    expected = align_factors(daily.sel(point=["b", "a"]), times,
+                             degree_day_source="air_temperature")
+    for name in expected.data_vars:
+        np.testing.assert_array_equal(out[name], expected[name])
+    assert list(out["point"].values) == ["b", "a"]
+    np.testing.assert_array_equal(out["air_temperature_daily"].sel(point="a"), temperature[:, 0])
+    assert out["air_temperature_daily"].dims == ("day", "point")
+    late = stack.assign_coords(time=times + pd.Timedelta(days=400))
+    with pytest.raises(ValueError, match="do not cover"):
+        attach_factors(late, daily, degree_day_source=None)
+    filled = attach_factors(late, daily, fill_from_climatology=True, degree_day_source=None)
+    assert not filled["air_temperature"].isnull().any()

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
+
 import h5py
 import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
 
-from gler.data.readers import detect_format, open_stack
+from gler.cli._inputs import add_data_arguments, open_inputs
+from gler.data.readers import READERS, Reader, detect_format, open_stack
 
 DATES = ["20180104", "20180116", "20180128"]
 TIMES = pd.to_datetime(DATES, format="%Y%m%d")
@@ -192,3 +195,29 @@ def test_unknown_formats_are_refused(tmp_path):
         open_stack(tmp_path / "other.h5", format="gamma")
     with pytest.raises(FileNotFoundError):
         open_stack(tmp_path / "missing.h5")
+
+
+def test_a_new_format_is_one_read_function_and_one_table_entry(tmp_path, monkeypatch):
+    """A format registered in READERS is detected, read by open_stack and offered by --format."""
+    values = np.array([[0.0, 0.0], [1.5, -2.0], [3.0, -4.5]])
+
+    def read_npy(path, *, units, date_format):
+        ds = xr.Dataset({"displacement": (("time", "point"), np.load(path), {"units": "mm"})},
+                        coords={"time": TIMES, "point": ["a", "b"]})
+        return ds, "mm (the npy convention)"
+
+    monkeypatch.setitem(READERS, "npy", Reader(lambda path: path.suffix == ".npy", read_npy,
+                                               "a NumPy array of (time, point) in mm"))
+    path = tmp_path / "stack.npy"
+    np.save(path, values)
+    assert detect_format(path) == "npy"
+    ds = open_stack(path)
+    np.testing.assert_array_equal(ds["displacement"], values)
+    assert ds.attrs["source_format"] == "npy"
+    parser = argparse.ArgumentParser()
+    add_data_arguments(parser)
+    assert "npy (a NumPy array of (time, point) in mm)" in parser.format_help()
+    stack = open_inputs(parser.parse_args(["--data", str(path), "--format", "npy"]))
+    xr.testing.assert_identical(stack, ds)
+    with pytest.raises(ValueError, match=r"Known formats: mintpy, .*, npy \(--format\)"):
+        open_stack(path, format="gamma")

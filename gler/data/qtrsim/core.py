@@ -14,9 +14,9 @@ import pandas as pd
 import xarray as xr
 from scipy import ndimage, special
 
-from gler.data.align import align_factors
 from gler.data.degree_days import DEFAULT_SEASON_START, season_index
-from gler.data.model import DAILY_DIM, DAILY_SUFFIX, DISPLACEMENT, DISPLACEMENT_ATTRS
+from gler.data.factors import attach_factors
+from gler.data.model import DAILY_DIM, DISPLACEMENT, DISPLACEMENT_ATTRS
 from gler.data.qtrsim.climate import CLIMATE, acquisition_dates, daily_climate, summer_weight
 from gler.data.qtrsim.deformation import (
     displacement_signal,
@@ -266,11 +266,10 @@ def simulate_region(
 
     stored = days <= end_day
     daily = xr.Dataset(
-        {f"{name}{DAILY_SUFFIX}": (DAILY_DIM, weather[name][stored].astype(np.float32), attrs)
+        {name: ("time", weather[name][stored].astype(np.float32), attrs)
          for name, attrs in DAILY_ATTRS.items()},
-        coords={DAILY_DIM: days[stored]},
+        coords={"time": days[stored]},
     )
-    factors = align_factors(daily, times, season_start=season_start)
 
     grid = (size, size)
     mean_ratio = ratio.mean(axis=1)
@@ -331,7 +330,7 @@ def simulate_region(
                        {"long_name": f"freeze-thaw year starting {season_start} of this year"}),
         },
     )
-    ds = ds.merge(factors).merge(daily)
+    ds = attach_factors(ds, daily, keep_daily=True, season_start=season_start)
     ds[DAILY_DIM].attrs["long_name"] = "day of the daily factors"
     ds.attrs = {
         "title": f"QTR-sim {info.name}: simulated Sentinel-1 InSAR over permafrost",
