@@ -118,6 +118,8 @@ def predict(run: Run | str | Path, stack: xr.Dataset, *,
         raise ValueError(msg)
     run = run if isinstance(run, Run) else load_run(run)
     windows = run.windows(stack)
+    if run.scaler is not None:
+        run.scaler.check_factors(windows)
     issue_index = resolve_issues(windows, issues)
     out = np.full((len(issue_index), windows.horizon, windows.values.shape[0]), np.nan,
                   dtype=np.float32)

@@ -108,6 +108,20 @@ class Scaler:
             factors=tuple(windows.factors),
         )
 
+    def check_factors(self, windows: WindowDataset | MultiStackWindows) -> None:
+        """Refuse windows whose factors are not the ones this scaler normalises, in order.
+
+        Raises
+        ------
+        ValueError
+            Naming both factor lists.
+        """
+        if tuple(windows.factors) != self.factors:
+            msg = (f"The windows carry the factors {list(windows.factors)}, but the scaler "
+                   f"normalises {list(self.factors)}: they belong to different runs or data. "
+                   "Give the data the run was trained with (--factors), or retrain.")
+            raise ValueError(msg)
+
     # -- transforms --------------------------------------------------------------------------
 
     def inputs(self, batch: Batch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

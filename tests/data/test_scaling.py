@@ -61,3 +61,13 @@ def test_constant_training_data_is_refused():
     stack["displacement"] = stack.displacement * 0
     with pytest.raises(ValueError, match="normalisation scale"):
         Scaler.fit(WindowDataset(stack, window=20, horizon=4))
+
+
+def test_windows_with_other_factors_are_refused(windows):
+    """A scaler normalises the factors it was fitted on, in that order, and no others."""
+    scaler = Scaler.fit(windows)
+    scaler.check_factors(windows)
+    reordered = WindowDataset(make_stack(), window=20, horizon=4,
+                              factors=list(reversed(windows.factors)))
+    with pytest.raises(ValueError, match="belong to different runs"):
+        scaler.check_factors(reordered)
