@@ -192,15 +192,6 @@ def test_a_kernel_call_names_every_argument() -> None:
         attention(**{**arguments, "scale": 1.0, "k": strided})
 
 
-def test_hooked_gru_runs_as_a_module() -> None:
-    gru = nn.GRU(3, 4, batch_first=True).eval()
-    seen = []
-    gru.register_forward_hook(lambda _m, _i, out: seen.append(out[0].shape))
-    with torch.no_grad():
-        kernels.recurrent_outputs(gru, torch.randn(2, 5, 3))
-    assert seen == [torch.Size([2, 5, 4])]
-
-
 def test_switched_off_by_environment_or_context(monkeypatch: pytest.MonkeyPatch) -> None:
     x = torch.zeros(2)
     with torch.no_grad():

@@ -14,17 +14,17 @@ needing gradients use PyTorch. Outputs agree with PyTorch to about 1e-6 (a polyn
 ``exp``); fixed inputs give identical outputs on every run. Set the environment variable
 ``GLER_KERNELS=0``, or use :func:`disabled`, to use PyTorch everywhere.
 
-The exported C functions' parameters are read from their definitions in ``lanes.c``, so every
-call names its arguments and a changed C signature needs no edit here.
+The layers call them (:class:`gler.layers.GRU`, :class:`gler.layers.Attention`); the
+exported C functions' parameters are read from their definitions in ``lanes.c``, so every call
+names its arguments and a changed C signature needs no edit here.
 
 >>> import torch
 >>> from gler import kernels
 >>> gru = torch.nn.GRU(4, 8, batch_first=True).eval()
 >>> x = torch.randn(3, 5, 4)
 >>> with torch.no_grad():
-...     fused = kernels.recurrent_outputs(gru, x)
-...     with kernels.disabled():
-...         reference = kernels.recurrent_outputs(gru, x)
+...     fused = kernels.gru(gru, x)[0]
+...     reference = gru(x)[0]
 >>> torch.allclose(fused, reference, atol=1e-5)
 True
 """
@@ -50,8 +50,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-__all__ = ["ENV_SWITCH", "active", "attention", "available", "disabled", "gru",
-           "recurrent_outputs"]
+__all__ = ["ENV_SWITCH", "active", "attention", "available", "disabled", "gru"]
 
 #: Environment variable; ``0`` turns the kernels off.
 ENV_SWITCH = "GLER_KERNELS"
@@ -269,23 +268,6 @@ def gru(rnn: nn.GRU, x: Tensor) -> tuple[Tensor, Tensor]:
                       out_width=dirs * H, out_offset=d * H)
         x = out
     return x, h_n
-
-
-def _hooked(module: nn.Module) -> bool:
-    """Whether calling ``module`` would run forward hooks (``gler.inspect`` records outputs so)."""
-    hooks = nn.modules.module  # the registries that Module.__call__ itself consults
-    return bool(module._forward_hooks or module._forward_pre_hooks
-                or hooks._global_forward_hooks or hooks._global_forward_pre_hooks)
-
-
-def recurrent_outputs(rnn: nn.RNNBase, x: Tensor) -> Tensor:
-    """The output sequence of ``rnn`` on ``x``: the fused kernel for a batch-first GRU in eval
-    mode without forward hooks when :func:`active`, otherwise ``rnn`` itself (LSTM, training,
-    CUDA, gradients, hooks)."""
-    if (isinstance(rnn, nn.GRU) and rnn.batch_first and not rnn.training and not _hooked(rnn)
-            and active(x)):
-        return gru(rnn, x)[0]
-    return rnn(x)[0]
 
 
 def attention(q: Tensor, k: Tensor, v: Tensor, *, n_heads: int, scale: float) -> Tensor:

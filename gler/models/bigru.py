@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from torch import nn
-
+from gler.layers import GRU
 from gler.models._registry import register_model
 from gler.models.config import BaselineConfig
 from gler.models.recurrent import RecurrentForecaster
@@ -18,4 +17,4 @@ def bigru(
 ) -> RecurrentForecaster:
     """BiGRU over SD, mask and factors; fields of :class:`BaselineConfig` as overrides."""
     config = BaselineConfig.create(window=window, horizon=horizon, n_ef=n_ef, **overrides)
-    return RecurrentForecaster(config, rnn_layer=nn.GRU, bidirectional=True)
+    return RecurrentForecaster(config, rnn_layer=GRU, bidirectional=True)
