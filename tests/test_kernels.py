@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import warnings
@@ -158,13 +159,37 @@ def test_kernels_run_only_for_inference(monkeypatch: pytest.MonkeyPatch) -> None
     assert not kernels.active(torch.zeros(2, dtype=torch.float64).requires_grad_(False))
 
 
-def test_hooked_gru_runs_as_a_module() -> None:
-    gru = nn.GRU(3, 4, batch_first=True).eval()
-    seen = []
-    gru.register_forward_hook(lambda _m, _i, out: seen.append(out[0].shape))
-    with torch.no_grad():
-        kernels.recurrent_outputs(gru, torch.randn(2, 5, 3))
-    assert seen == [torch.Size([2, 5, 4])]
+def test_the_interface_is_read_from_the_c_definitions() -> None:
+    """LANES and the parameters of each exported (non-static) function, in their C order."""
+    source = """#define LANES 4
+static inline int helper(int a) { return a; }
+int scale_rows(const float *x, int64_t B,
+               float factor, int width, float *out) {
+"""
+    lanes, exports = kernels._read_interface(source)
+    assert lanes == 4
+    assert exports == {"scale_rows": (("x", ctypes.c_void_p), ("B", ctypes.c_int64),
+                                      ("factor", ctypes.c_float), ("width", ctypes.c_int),
+                                      ("out", ctypes.c_void_p))}
+    with pytest.raises(TypeError, match=r"f\(y\) has the C type 'double'"):
+        kernels._read_interface("#define LANES 8\nint f(double y) {")
+    assert set(kernels._EXPORTS) == {"gru_direction", "attention"}
+
+
+def test_a_kernel_call_names_every_argument() -> None:
+    """A missing, extra or misspelt argument, or a tensor C cannot read, never reaches C."""
+    attention = kernels._lib()["attention"]
+    q = torch.randn(1, 2, 4)
+    arguments = {"q": q, "k": q, "v": q, "out": torch.empty_like(q), "B": 1, "Lq": 2, "Lk": 2,
+                 "N": 2, "d": 2, "scale": 1.0, "kv_batch_stride": 8}
+    assert attention(**arguments) == 0
+    torch.testing.assert_close(arguments["out"], kernels.attention(q, q, q, n_heads=2, scale=1.0))
+    misspelt = {**arguments, "scal": arguments.pop("scale")}
+    with pytest.raises(TypeError, match=r"attention\(\) takes the arguments \['q', 'k'"):
+        attention(**misspelt)
+    strided = torch.randn(1, 4, 2).transpose(1, 2)
+    with pytest.raises(TypeError, match="k must be a contiguous float32 tensor"):
+        attention(**{**arguments, "scale": 1.0, "k": strided})
 
 
 def test_switched_off_by_environment_or_context(monkeypatch: pytest.MonkeyPatch) -> None:

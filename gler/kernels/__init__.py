@@ -14,14 +14,17 @@ needing gradients use PyTorch. Outputs agree with PyTorch to about 1e-6 (a polyn
 ``exp``); fixed inputs give identical outputs on every run. Set the environment variable
 ``GLER_KERNELS=0``, or use :func:`disabled`, to use PyTorch everywhere.
 
+The layers call them (:class:`gler.layers.GRU`, :class:`gler.layers.Attention`); the
+exported C functions' parameters are read from their definitions in ``lanes.c``, so every call
+names its arguments and a changed C signature needs no edit here.
+
 >>> import torch
 >>> from gler import kernels
 >>> gru = torch.nn.GRU(4, 8, batch_first=True).eval()
 >>> x = torch.randn(3, 5, 4)
 >>> with torch.no_grad():
-...     fused = kernels.recurrent_outputs(gru, x)
-...     with kernels.disabled():
-...         reference = kernels.recurrent_outputs(gru, x)
+...     fused = kernels.gru(gru, x)[0]
+...     reference = gru(x)[0]
 >>> torch.allclose(fused, reference, atol=1e-5)
 True
 """
@@ -31,12 +34,13 @@ from __future__ import annotations
 import ctypes
 import itertools
 import os
+import re
 import shutil
 import subprocess
 import tempfile
 import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -46,17 +50,77 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-__all__ = ["ENV_SWITCH", "active", "attention", "available", "disabled", "gru",
-           "recurrent_outputs"]
+__all__ = ["ENV_SWITCH", "active", "attention", "available", "disabled", "gru"]
 
 #: Environment variable; ``0`` turns the kernels off.
 ENV_SWITCH = "GLER_KERNELS"
-#: Samples per vector in ``lanes.c``; work is split between threads in multiples of it.
-LANES = 8
+_SOURCE = resources.files("gler.kernels") / "lanes.c"
+
+# The C parameter types an exported function may take; a pointer takes a tensor's data.
+_POINTER = ctypes.c_void_p
+_CTYPES = {"const float *": _POINTER, "float *": _POINTER, "int": ctypes.c_int,
+           "int64_t": ctypes.c_int64, "float": ctypes.c_float}
+# In lanes.c an exported function is a non-static definition ``int name(...)`` starting a line.
+_EXPORTED = re.compile(r"^int (\w+)\(([^)]*)\)", re.MULTILINE)
+_PARAMETER = re.compile(r"\s*(.*?)\s*(\w+)\s*")  # C type, name
+_LANES = re.compile(r"^#define LANES (\d+)$", re.MULTILINE)
+
+# (name, ctype) of a C function's parameters, in order.
+_Parameters = tuple[tuple[str, type], ...]
+
+
+def _read_interface(source: str) -> tuple[int, dict[str, _Parameters]]:
+    """``LANES`` and the parameters of each exported function, read from the C source."""
+    exports = {}
+    for function, parameter_list in _EXPORTED.findall(source):
+        parameters = []
+        for parameter in parameter_list.split(","):
+            c_type, name = _PARAMETER.fullmatch(parameter).groups()
+            c_type = " ".join(c_type.replace("*", " *").split())
+            if c_type not in _CTYPES:
+                msg = f"lanes.c: {function}({name}) has the C type {c_type!r}, not one of {_CTYPES}"
+                raise TypeError(msg)
+            parameters.append((name, _CTYPES[c_type]))
+        exports[function] = tuple(parameters)
+    return int(_LANES.search(source)[1]), exports
+
+
+#: Samples per vector (``LANES`` in ``lanes.c``); work is split between threads in multiples of it.
+LANES, _EXPORTS = _read_interface(_SOURCE.read_text())
+
+
+class _CFunction:
+    """An exported C function, called with one keyword argument per C parameter: a contiguous
+    float32 tensor for a pointer (passed by address), a number otherwise."""
+
+    def __init__(self, library: ctypes.CDLL, name: str, parameters: _Parameters) -> None:
+        self.name, self.parameters = name, parameters
+        self._function = getattr(library, name)
+        self._function.argtypes = [ctype for _, ctype in parameters]
+        self._function.restype = ctypes.c_int
+
+    def __call__(self, **arguments: Tensor | float) -> int:
+        """The C function's status: 0, or -1 if it could not allocate its work buffers."""
+        names = [name for name, _ in self.parameters]
+        if arguments.keys() != set(names):
+            msg = f"{self.name}() takes the arguments {names}; got {sorted(arguments)}."
+            raise TypeError(msg)
+        values = []
+        for name, ctype in self.parameters:
+            value = arguments[name]
+            if ctype is _POINTER:
+                if not (isinstance(value, Tensor) and value.dtype == torch.float32
+                        and value.is_contiguous()):
+                    msg = f"{self.name}(): {name} must be a contiguous float32 tensor."
+                    raise TypeError(msg)
+                value = value.data_ptr()
+            values.append(value)
+        return self._function(*values)
+
 
 _enabled: ContextVar[bool] = ContextVar("gler_kernels_enabled", default=True)
 _lock = threading.Lock()
-_library: list[ctypes.CDLL | None] = []  # empty until the first build attempt
+_library: list[dict[str, _CFunction] | None] = []  # empty until the first build attempt
 _pools: dict[int, ThreadPoolExecutor] = {}  # by thread count
 
 
@@ -71,12 +135,6 @@ def _reset_after_fork() -> None:
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reset_after_fork)
 
-_P, _I, _I64 = ctypes.c_void_p, ctypes.c_int, ctypes.c_int64
-_SIGNATURES = {
-    "gru_direction": [_P, _I64, _I, _I, _P, _P, _P, _P, _I, _I, _P, _I, _I, _P],
-    "attention": [_P, _P, _P, _P, _I64, _I, _I, _I, _I, ctypes.c_float, _I64],
-}
-
 
 def _compiler() -> str:
     compiler = os.environ.get("CC") or next(
@@ -87,11 +145,11 @@ def _compiler() -> str:
     return compiler
 
 
-def _build() -> ctypes.CDLL:
-    """Compile ``lanes.c`` for this CPU (portable flags if ``-march=native`` is refused)."""
+def _build() -> dict[str, _CFunction]:
+    """Compile ``lanes.c`` for this CPU (portable flags if ``-march=native`` is refused) and
+    bind its exported functions by name."""
     compiler = _compiler()
-    source = resources.files("gler.kernels") / "lanes.c"
-    with (resources.as_file(source) as src,
+    with (resources.as_file(_SOURCE) as src,
           tempfile.TemporaryDirectory(prefix="gler-kernels-", ignore_cleanup_errors=True) as tmp):
         target = Path(tmp) / "lanes.so"
         error = ""
@@ -109,16 +167,14 @@ def _build() -> ctypes.CDLL:
                 except OSError as err:  # e.g. a temporary directory mounted noexec
                     msg = f"cannot load the compiled kernels from {tmp}: {err}"
                     raise RuntimeError(msg) from err
-                for name, argtypes in _SIGNATURES.items():
-                    getattr(library, name).argtypes = argtypes
-                    getattr(library, name).restype = ctypes.c_int
-                return library
+                return {name: _CFunction(library, name, parameters)
+                        for name, parameters in _EXPORTS.items()}
             error = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
     msg = f"{compiler} failed on {src.name}: {error}"
     raise RuntimeError(msg)
 
 
-def _lib() -> ctypes.CDLL | None:
+def _lib() -> dict[str, _CFunction] | None:
     """The compiled kernels, building them on first use; None (after one warning) if that fails."""
     if not _library:
         with _lock:
@@ -157,23 +213,27 @@ def active(x: Tensor) -> bool:
             and _lib() is not None)
 
 
-def _ptr(t: Tensor) -> int:
-    return t.data_ptr()
-
-
-def _parallel(fn: Callable[[int, int], int], batch: int) -> None:
-    """Run ``fn(start, stop)`` over the batch, split between ``torch.get_num_threads()`` threads
-    (ctypes releases the GIL) in whole vectors of samples; raise if a call could not allocate."""
+def _parallel(function: _CFunction, batched: dict[str, Tensor], **common: Tensor | float) -> None:
+    """Call ``function`` on parts of the batch, split between ``torch.get_num_threads()``
+    threads (ctypes releases the GIL) in whole vectors of samples: each part gets its rows of the
+    ``batched`` tensors and their number ``B``, and all of ``common``. Raise if a part could not
+    allocate its work buffers."""
+    batch = next(iter(batched.values())).shape[0]
     blocks = -(-batch // LANES)
     parts = max(1, min(torch.get_num_threads(), blocks))
     bounds = [min(batch, LANES * (blocks * i // parts)) for i in range(parts + 1)]
+
+    def run(span: tuple[int, int]) -> int:
+        a, b = span
+        return function(B=b - a, **{name: t[a:b] for name, t in batched.items()}, **common)
+
     spans = list(itertools.pairwise(bounds))
     if parts == 1:
-        status = [fn(*spans[0])]
+        status = [run(spans[0])]
     else:
         with _lock:
             pool = _pools.setdefault(parts, ThreadPoolExecutor(parts, "gler-kernels"))
-        status = list(pool.map(lambda span: fn(*span), spans))
+        status = list(pool.map(run, spans))
     if any(status):
         msg = "gler kernels could not allocate their work buffers; use a smaller batch."
         raise MemoryError(msg)
@@ -199,37 +259,15 @@ def gru(rnn: nn.GRU, x: Tensor) -> tuple[Tensor, Tensor]:
         out = x.new_empty(B, L, dirs * H)
         for d in range(dirs):
             suffix = f"_l{layer}" + "_reverse" * d
-            w_ih, w_hh = (getattr(rnn, f"weight_{n}{suffix}").detach().contiguous()
-                          for n in ("ih", "hh"))
-            b_ih, b_hh = ((getattr(rnn, f"bias_{n}{suffix}").detach().contiguous()
-                           if rnn.bias else x.new_zeros(3 * H)) for n in ("ih", "hh"))
-            hn = h_n[layer * dirs + d]
-
-            def run(a: int, b: int, x=x, out=out, hn=hn, w=(w_ih, b_ih, w_hh, b_hh), d=d) -> int:
-                return library.gru_direction(
-                    _ptr(x[a:b]), b - a, L, x.shape[2], *map(_ptr, w), H, d,
-                    _ptr(out[a:b]), dirs * H, d * H, _ptr(hn[a:b]))
-
-            _parallel(run, B)
+            weights = {f"w_{n}": getattr(rnn, f"weight_{n}{suffix}").detach().contiguous()
+                       for n in ("ih", "hh")}
+            biases = {f"b_{n}": (getattr(rnn, f"bias_{n}{suffix}").detach().contiguous()
+                                 if rnn.bias else x.new_zeros(3 * H)) for n in ("ih", "hh")}
+            _parallel(library["gru_direction"], {"x": x, "out": out, "hn": h_n[layer * dirs + d]},
+                      L=L, D=x.shape[2], **weights, **biases, H=H, reverse=d,
+                      out_width=dirs * H, out_offset=d * H)
         x = out
     return x, h_n
-
-
-def _hooked(module: nn.Module) -> bool:
-    """Whether calling ``module`` would run forward hooks (``gler.inspect`` records outputs so)."""
-    hooks = nn.modules.module  # the registries that Module.__call__ itself consults
-    return bool(module._forward_hooks or module._forward_pre_hooks
-                or hooks._global_forward_hooks or hooks._global_forward_pre_hooks)
-
-
-def recurrent_outputs(rnn: nn.RNNBase, x: Tensor) -> Tensor:
-    """The output sequence of ``rnn`` on ``x``: the fused kernel for a batch-first GRU in eval
-    mode without forward hooks when :func:`active`, otherwise ``rnn`` itself (LSTM, training,
-    CUDA, gradients, hooks)."""
-    if (isinstance(rnn, nn.GRU) and rnn.batch_first and not rnn.training and not _hooked(rnn)
-            and active(x)):
-        return gru(rnn, x)[0]
-    return rnn(x)[0]
 
 
 def attention(q: Tensor, k: Tensor, v: Tensor, *, n_heads: int, scale: float) -> Tensor:
@@ -245,15 +283,12 @@ def attention(q: Tensor, k: Tensor, v: Tensor, *, n_heads: int, scale: float) ->
         msg = "gler.kernels.attention needs the built kernels; see gler.kernels.available()."
         raise RuntimeError(msg)
     q, k, v = q.contiguous(), k.contiguous(), v.contiguous()
-    B, Lq, D = q.shape
+    _, Lq, D = q.shape
     Lk = k.shape[1]
     shared = k.shape[0] == 1
     out = torch.empty_like(q)
-
-    def run(a: int, b: int) -> int:
-        kv = slice(0, 1) if shared else slice(a, b)
-        return library.attention(_ptr(q[a:b]), _ptr(k[kv]), _ptr(v[kv]), _ptr(out[a:b]), b - a,
-                                 Lq, Lk, n_heads, D // n_heads, scale, 0 if shared else Lk * D)
-
-    _parallel(run, B)
+    per_sample, keys_values = {"q": q, "out": out}, {"k": k, "v": v}
+    batched, common = (per_sample, keys_values) if shared else ({**per_sample, **keys_values}, {})
+    _parallel(library["attention"], batched, **common, Lq=Lq, Lk=Lk, N=n_heads, d=D // n_heads,
+              scale=scale, kv_batch_stride=0 if shared else Lk * D)
     return out

@@ -9,7 +9,12 @@
  * Semantics follow torch.nn.GRU (gate order r, z, n; b_hn inside the reset product) and
  * torch.nn.functional.scaled_dot_product_attention (no mask, no dropout). The only
  * approximation is exp (below), within 2e-7 relative; tests/test_kernels.py compares both
- * kernels with PyTorch. */
+ * kernels with PyTorch.
+ *
+ * This file is the one declaration of the interface: gler/kernels/__init__.py reads LANES and
+ * the parameter lists of the exported functions (the non-static definitions `int name(...)`
+ * starting a line, returning 0 or -1) from it, and calls them with one named argument per
+ * parameter. Parameters are float pointers, int, int64_t or float. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -6,7 +6,7 @@ Importing this package registers GLER-BiGRUnet, its ablations and the neural bas
 
 from __future__ import annotations
 
-from gler.models import bigru, cnn_lstm, dlinear, gru, lstm, tcn, transformer  # noqa: F401
+from gler.models import cnn_lstm, dlinear, gru, lstm, tcn, transformer  # noqa: F401
 from gler.models._registry import (
     ModelInfo,
     create_model,

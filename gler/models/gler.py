@@ -7,8 +7,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from gler import kernels
-from gler.layers import GLFE, MCAR, RCSA, MultiOutputHead
+from gler.layers import GLFE, GRU, MCAR, RCSA, MultiOutputHead
 from gler.models._registry import register_model
 from gler.models.base import Forecaster
 from gler.models.config import GLERConfig
@@ -45,7 +44,8 @@ class GLERBiGRUNet(Forecaster):
     3. :class:`~gler.layers.MCAR` cross-attends to the factors (``ef_mode="cross_attention"``);
        ablations: factors concatenated to the GLFE features before the projection
        (``"concat"``) or dropped (``"none"``). With ``n_ef=0`` the factor path is skipped.
-    4. :class:`~gler.layers.RCSA`, then a (Bi)GRU over the fused sequence.
+    4. :class:`~gler.layers.RCSA`, then a (Bi)GRU (:class:`~gler.layers.GRU`) over the fused
+       sequence.
     5. :class:`~gler.layers.MultiOutputHead`: all H steps at once from the final states.
 
     ``encode`` returns the GRU output sequence, ``head`` maps it to ``[B, H]``;
@@ -99,9 +99,9 @@ class GLERBiGRUNet(Forecaster):
                      if self.uses_ef and c.ef_mode == "cross_attention" else None)
         self.rcsa = (RCSA(d_model=c.d_model, n_heads=c.n_heads, kernel_size=c.rcsa_kernel_size,
                           dropout=c.dropout) if c.use_rcsa else None)
-        self.bigru = nn.GRU(c.d_model, c.gru_hidden, num_layers=c.gru_layers, batch_first=True,
-                            bidirectional=c.bidirectional,
-                            dropout=c.dropout if c.gru_layers > 1 else 0.0)
+        self.bigru = GRU(c.d_model, c.gru_hidden, num_layers=c.gru_layers, batch_first=True,
+                         bidirectional=c.bidirectional,
+                         dropout=c.dropout if c.gru_layers > 1 else 0.0)
         self.head = MultiOutputHead(c.gru_hidden, c.horizon, bidirectional=c.bidirectional,
                                     dropout=c.dropout)
 
@@ -121,7 +121,7 @@ class GLERBiGRUNet(Forecaster):
             x, mcar_attn = self.mcar(x, ef, need_weights=need_weights)
         if self.rcsa is not None:
             x, rcsa_attn = self.rcsa(x, need_weights=need_weights)
-        z = kernels.recurrent_outputs(self.bigru, x)
+        z = self.bigru(x)[0]
         return z, mcar_attn, rcsa_attn
 
     def encode(self, sd: Tensor, ef: Tensor | None = None, mask: Tensor | None = None) -> Tensor:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from gler import kernels
 from gler.layers import MultiOutputHead
 from gler.models.base import Forecaster
 from gler.models.config import BaselineConfig
@@ -18,7 +17,7 @@ class RecurrentForecaster(Forecaster):
     config
         ``hidden`` (per direction), ``num_layers`` and ``dropout`` are used.
     rnn_layer
-        ``nn.LSTM`` or ``nn.GRU``.
+        ``nn.LSTM`` or :class:`gler.layers.GRU`.
     bidirectional
         Run the recurrence in both directions.
 
@@ -39,5 +38,5 @@ class RecurrentForecaster(Forecaster):
                                     dropout=c.dropout)
 
     def forward(self, sd: Tensor, ef: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
-        z = kernels.recurrent_outputs(self.rnn, self.channels(sd, ef, mask))
+        z = self.rnn(self.channels(sd, ef, mask))[0]
         return self.head(z)
