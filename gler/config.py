@@ -7,8 +7,10 @@ architecture is the model's own config. All three are written to a run's ``run.j
 from __future__ import annotations
 
 import dataclasses
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -16,9 +18,51 @@ LOSSES = ("mse", "huber")
 DEVICES = ("auto", "cpu", "cuda")
 LR_SCHEDULES = ("cosine", "constant")
 
+C = TypeVar("C", bound="JsonConfig")
+
+
+class JsonConfig:
+    """``to_dict`` / ``from_dict`` / JSON / ``replace`` for frozen dataclasses, fields checked
+    by name: the base of every config that a run directory writes."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as plain JSON types (tuples become lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v
+                for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls: type[C], data: Mapping[str, Any]) -> C:
+        """Build from a mapping such as ``json.loads(config.to_json())`` (lists become tuples).
+
+        Raises
+        ------
+        ValueError
+            If ``data`` has keys that are not fields of this config.
+        """
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            msg = (f"Unknown {cls.__name__} field(s) {unknown}. Valid fields: "
+                   f"{', '.join(sorted(names))}.")
+            raise ValueError(msg)
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+    def to_json(self) -> str:
+        """The config as a JSON string."""
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls: type[C], text: str) -> C:
+        """Inverse of :meth:`to_json`."""
+        return cls.from_dict(json.loads(text))
+
+    def replace(self: C, **changes: Any) -> C:
+        """A copy with some fields changed (``None`` values are ignored)."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(JsonConfig):
     """The optimiser's settings: everything that controls training but the samples (a
     :class:`~gler.data.sample.SampleSpec`) and the architecture (the model's config).
 
@@ -94,26 +138,6 @@ class TrainConfig:
             msg = f"Invalid TrainConfig: {'; '.join(bad)}."
             raise ValueError(msg)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON types."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        """Inverse of :meth:`to_dict`; unknown keys are refused by name.
-
-        Raises
-        ------
-        ValueError
-            If ``values`` has keys that are not TrainConfig fields.
-        """
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - names)
-        if unknown:
-            msg = f"Unknown TrainConfig field(s) {unknown}. Valid: {', '.join(sorted(names))}."
-            raise ValueError(msg)
-        return cls(**values)
-
     def lr_at(self, epoch: int) -> float:
         """Learning rate of ``epoch`` (1-based) under :attr:`lr_schedule`."""
         if self.lr_schedule == "constant" or self.epochs == 1:
@@ -121,7 +145,3 @@ class TrainConfig:
         progress = (epoch - 1) / (self.epochs - 1)
         floor = self.lr / 20
         return float(floor + 0.5 * (self.lr - floor) * (1 + np.cos(np.pi * progress)))
-
-    def replace(self, **changes: Any) -> TrainConfig:
-        """A copy with some fields changed (``None`` values are ignored)."""
-        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})

@@ -16,10 +16,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from gler.config import JsonConfig
 
 #: The input window L (acquisitions): 30 at Sentinel-1's 12-day revisit is about a year.
 DEFAULT_WINDOW = 30
@@ -157,7 +158,7 @@ def split_by_count(times: pd.DatetimeIndex | np.ndarray, *, test_fraction: float
 
 
 @dataclass(frozen=True)
-class SampleSpec:
+class SampleSpec(JsonConfig):
     """What a sample is: window, horizon, factors, split and the gap tolerance.
 
     Parameters
@@ -232,30 +233,3 @@ class SampleSpec:
         return dataclasses.replace(self, factors=tuple(factors),
                                    train_end=split.train_end.isoformat(),
                                    val_end=split.val_end.isoformat())
-
-    def replace(self, **changes: Any) -> SampleSpec:
-        """A copy with some fields changed (``None`` values are ignored)."""
-        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON types."""
-        values = dataclasses.asdict(self)
-        if values["factors"] is not None:
-            values["factors"] = list(values["factors"])
-        return values
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> SampleSpec:
-        """Inverse of :meth:`to_dict`; unknown keys are refused by name.
-
-        Raises
-        ------
-        ValueError
-            If ``values`` has keys that are not SampleSpec fields.
-        """
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - names)
-        if unknown:
-            msg = f"Unknown SampleSpec field(s) {unknown}. Valid: {', '.join(sorted(names))}."
-            raise ValueError(msg)
-        return cls(**values)

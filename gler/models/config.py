@@ -6,12 +6,11 @@ rebuilds the same architecture.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from gler.config import JsonConfig
 from gler.data.sample import DEFAULT_HORIZON, DEFAULT_WINDOW
 
 EF_MODES = ("cross_attention", "concat", "none")
@@ -19,30 +18,9 @@ EF_MODES = ("cross_attention", "concat", "none")
 C = TypeVar("C", bound="ConfigMixin")
 
 
-class ConfigMixin:
-    """``to_dict`` / ``from_dict`` / JSON for frozen dataclasses, with checked fields."""
-
-    def to_dict(self) -> dict[str, Any]:
-        """The fields as plain JSON types (tuples become lists)."""
-        return {k: list(v) if isinstance(v, tuple) else v
-                for k, v in dataclasses.asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls: type[C], data: Mapping[str, Any]) -> C:
-        """Build from a mapping such as ``json.loads(config.to_json())``.
-
-        Raises
-        ------
-        ValueError
-            If ``data`` has keys that are not fields of this config.
-        """
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            msg = (f"Unknown {cls.__name__} field(s) {unknown}. Valid fields: "
-                   f"{', '.join(sorted(names))}.")
-            raise ValueError(msg)
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+class ConfigMixin(JsonConfig):
+    """A model config: :class:`~gler.config.JsonConfig` plus the registry builders' ``create``
+    and shared field checks."""
 
     @classmethod
     def create(cls: type[C], *, window: int, horizon: int, n_ef: int,
@@ -50,15 +28,6 @@ class ConfigMixin:
         """Config for a registry builder: ``presets`` first, then the caller's overrides."""
         return cls.from_dict({**(presets or {}), "window": window, "horizon": horizon,
                               "n_ef": n_ef, **overrides})
-
-    def to_json(self) -> str:
-        """The config as a JSON string."""
-        return json.dumps(self.to_dict(), sort_keys=True)
-
-    @classmethod
-    def from_json(cls: type[C], text: str) -> C:
-        """Inverse of :meth:`to_json`."""
-        return cls.from_dict(json.loads(text))
 
     def _check_positive(self, *names: str) -> None:
         for name in names:
