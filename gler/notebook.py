@@ -1,4 +1,7 @@
-"""Helpers the book's chapters call: a chapter whose data cannot be had, and figures that show.
+"""Helpers the book's chapters call: what a chapter ran with, a chapter whose data cannot be
+had, and figures that show.
+
+Every chapter ends with a :func:`provenance` table.
 
 A chapter that needs downloaded data (the real-site chapter) loads it through
 :func:`load_or_skip`. Offline, without a cache and without ``GLER_DATA_DIR``, it shows one note
@@ -18,10 +21,22 @@ from __future__ import annotations
 
 import contextlib
 import os
+import platform
 import re
 import sys
+import time
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from gler import __version__
+
+if TYPE_CHECKING:
+    from gler.profiles import Profile
 
 T = TypeVar("T")
 
@@ -29,6 +44,34 @@ T = TypeVar("T")
 SKIP_KEY = "gler_skipped"
 #: The matplotlib backend that embeds figures in a notebook's outputs.
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
+
+
+def provenance(profile: Profile | str, start: float | None = None) -> dict[str, str]:
+    """What a chapter ran with: profile, device, versions and (with ``start``) the wall time.
+
+    Parameters
+    ----------
+    profile
+        The profile (or its name).
+    start
+        ``time.perf_counter()`` at the chapter's start.
+    """
+    import torch
+
+    from gler.run import resolve_device
+
+    name = profile if isinstance(profile, str) else profile.name
+    info = {
+        "profile": name,
+        "device": str(resolve_device("auto")),
+        "cpu": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "python": platform.python_version(), "gler": __version__, "torch": torch.__version__,
+        "numpy": np.__version__, "xarray": xr.__version__, "pandas": pd.__version__,
+        "matplotlib": matplotlib.__version__,
+    }
+    if start is not None:
+        info["wall time"] = f"{time.perf_counter() - start:.1f} s"
+    return info
 
 
 def load_or_skip(load: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:

@@ -1,25 +1,16 @@
-"""Tests for gler.experiment: cache layout, reuse of finished runs, tidy tables."""
+"""Tests for gler.experiment: cache layout, reuse of finished runs, the tables of its
+evaluations."""
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from gler.config import TrainConfig
 from gler.data.sample import SampleSpec
-from gler.experiment import (
-    NOISE_FLOOR,
-    Experiment,
-    horizon_scores,
-    paper_table,
-    profile_key,
-    ranking_sentence,
-    runs_root,
-    scores,
-    stability,
-)
+from gler.experiment import Experiment, profile_key, runs_root
 from gler.profiles import Profile
+from gler.tables import NOISE_FLOOR, horizon_scores, paper_table, scores, stability
 
 TINY = Profile(
     name="tiny", description="test", regions=("beiluhe",), size=12, seeds=(0, 1),
@@ -99,18 +90,3 @@ def test_tables_from_evaluation(experiment):
     per_h = horizon_scores({"beiluhe": result.report})
     assert sorted(per_h["horizon"].unique()) == [1, 2]
 
-
-def test_ranking_sentence_names_the_better_models():
-    """The sentence is generated from the numbers: a better baseline is named."""
-    table = pd.DataFrame([
-        {"region": "a", "model": "gler", "seed": 0, "kind": "neural", "rmse": 2.0},
-        {"region": "a", "model": "harmonic", "seed": np.nan, "kind": "classical", "rmse": 1.5},
-        {"region": "b", "model": "gler", "seed": 0, "kind": "neural", "rmse": 1.0},
-        {"region": "b", "model": "harmonic", "seed": np.nan, "kind": "classical", "rmse": 1.2},
-    ])
-    text = ranking_sentence(paper_table(table, metrics=("rmse",)))
-    assert "ranks 2 of 2" in text
-    assert "harmonic does better" in text
-    assert "a (harmonic, 1.50 vs 2.00 mm)" in text
-    with pytest.raises(ValueError, match="not in the table"):
-        ranking_sentence(paper_table(table, metrics=("rmse",)), model="lstm")
