@@ -1,7 +1,8 @@
-"""Helpers the book's chapters call: what a chapter ran with, a chapter whose data cannot be
-had, and figures that show.
+"""Helpers the book's chapters call: the chapter's start and provenance, a chapter whose data
+cannot be had, and figures that show.
 
-Every chapter ends with a :func:`provenance` table.
+Every chapter starts with :func:`start_chapter` (display settings and the profile's cached
+:class:`~gler.experiment.Experiment`) and ends with a :func:`provenance` table.
 
 A chapter that needs downloaded data (the real-site chapter) loads it through
 :func:`load_or_skip`. Offline, without a cache and without ``GLER_DATA_DIR``, it shows one note
@@ -26,6 +27,7 @@ import re
 import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import matplotlib
@@ -36,6 +38,7 @@ import xarray as xr
 from gler import __version__
 
 if TYPE_CHECKING:
+    from gler.experiment import Experiment
     from gler.profiles import Profile
 
 T = TypeVar("T")
@@ -44,6 +47,30 @@ T = TypeVar("T")
 SKIP_KEY = "gler_skipped"
 #: The matplotlib backend that embeds figures in a notebook's outputs.
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
+#: Figure resolution of the book's chapters (dots per inch, on screen and saved).
+FIGURE_DPI = 80
+
+
+def use_book_display(precision: int = 3) -> None:
+    """The book's display settings: figures at :data:`FIGURE_DPI`, pandas floats with
+    ``precision`` decimals."""
+    matplotlib.rcParams.update({"figure.dpi": FIGURE_DPI, "savefig.dpi": FIGURE_DPI})
+    pd.set_option("display.precision", precision)
+
+
+def start_chapter(profile: Profile | str, runs_dir: str | Path | None = None, *,
+                  precision: int = 3) -> Experiment:
+    """The book's display settings (:func:`use_book_display`), and the profile's experiment
+    with its cache under ``runs_dir`` (default :func:`gler.experiment.runs_root`).
+
+    Example
+    -------
+    >>> exp = start_chapter("smoke")  # doctest: +SKIP
+    """
+    from gler.experiment import Experiment
+
+    use_book_display(precision)
+    return Experiment(profile, root=runs_dir)
 
 
 def provenance(profile: Profile | str, start: float | None = None) -> dict[str, str]:
