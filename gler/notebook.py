@@ -1,8 +1,10 @@
-"""Helpers the book's chapters call: the chapter's start and provenance, a chapter whose data
-cannot be had, and figures that show.
+"""Helpers the book's chapters call: the chapter's start and provenance, the window the module
+chapters look at, a chapter whose data cannot be had, and figures that show.
 
 Every chapter starts with :func:`start_chapter` (display settings and the profile's cached
-:class:`~gler.experiment.Experiment`) and ends with a :func:`provenance` table.
+:class:`~gler.experiment.Experiment`) and ends with a :func:`provenance` table; the module
+chapters (GLFE, MCAR, RCSA) look at the same trained run and input window, from
+:func:`pick_window`.
 
 A chapter that needs downloaded data (the real-site chapter) loads it through
 :func:`load_or_skip`. Offline, without a cache and without ``GLER_DATA_DIR``, it shows one note
@@ -27,6 +29,8 @@ import re
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -39,7 +43,9 @@ from gler import __version__
 
 if TYPE_CHECKING:
     from gler.experiment import Experiment
+    from gler.inspect import Window
     from gler.profiles import Profile
+    from gler.run import Run
 
 T = TypeVar("T")
 
@@ -99,6 +105,95 @@ def provenance(profile: Profile | str, start: float | None = None) -> dict[str, 
     if start is not None:
         info["wall time"] = f"{time.perf_counter() - start:.1f} s"
     return info
+
+
+@dataclass
+class PickedWindow:
+    """A trained run, its stack and the input window of one pixel, as :func:`pick_window`
+    chose them.
+
+    Attributes
+    ----------
+    region, seed
+        Where and with which seed the run was trained.
+    run, stack
+        The loaded run and the region's stack.
+    pixels
+        One representative pixel ``(row, col)`` per land-cover class
+        (:func:`gler.plot.representative_pixels`).
+    pixel_class
+        The class whose pixel the window is of.
+    issue_date
+        The window's last acquisition.
+    window
+        That pixel's normalised input window (:func:`gler.inspect.window_at`).
+    """
+
+    region: str
+    seed: int
+    run: Run
+    stack: xr.Dataset
+    pixels: dict[str, tuple[int, int]]
+    pixel_class: str
+    issue_date: pd.Timestamp
+    window: Window
+
+    @cached_property
+    def outputs(self) -> dict[str, np.ndarray]:
+        """Each submodule's output on the window (:func:`gler.inspect.module_outputs`)."""
+        from gler.inspect import module_outputs
+
+        return module_outputs(self.run.model, self.window)
+
+    def __str__(self) -> str:
+        return (f"{self.run.model_name} on {self.region}, seed {self.seed}; window of pixel "
+                f"{self.pixels[self.pixel_class]} ({self.pixel_class}) ending "
+                f"{self.issue_date.date()}")
+
+
+def pick_window(exp: Experiment, region: str, *, model: str = "gler", seed: int = 0,
+                pixel_class: str = "meadow", issue: str = "2022-08-01") -> PickedWindow:
+    """The run of ``model`` on ``region`` (trained if missing) and the input window of the
+    ``pixel_class`` pixel that ends on the acquisition nearest ``issue``.
+
+    Parameters
+    ----------
+    exp
+        The chapter's experiment (:func:`start_chapter`).
+    region, model, seed
+        Which run.
+    pixel_class
+        A land-cover class of the stack; its representative pixel is shown.
+    issue
+        The date the window should end on; the nearest acquisition is taken.
+
+    Raises
+    ------
+    ValueError
+        If the stack has no pixel of ``pixel_class``, or no full window ends at ``issue``.
+
+    Example
+    -------
+    >>> picked = pick_window(start_chapter("smoke"), "beiluhe")  # doctest: +SKIP
+    >>> picked.outputs["glfe"].shape  # doctest: +SKIP
+    """
+    from gler.forecast import nearest_position
+    from gler.inspect import window_at
+    from gler.plot import representative_pixels
+    from gler.run import load_run
+
+    exp.train(region, model, seed)
+    run = load_run(exp.run_dir(region, model, seed))
+    stack = exp.stack(region)
+    pixels = representative_pixels(stack)
+    if pixel_class not in pixels:
+        msg = (f"{region} has no pixel of class {pixel_class!r}; choose one of "
+               f"{', '.join(pixels)}.")
+        raise ValueError(msg)
+    times = stack.indexes["time"]
+    issue_date = times[nearest_position(times, issue)]
+    window = window_at(run, stack, pixel=pixels[pixel_class], issue=str(issue_date.date()))
+    return PickedWindow(region, seed, run, stack, pixels, pixel_class, issue_date, window)
 
 
 def load_or_skip(load: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
