@@ -53,6 +53,8 @@ T = TypeVar("T")
 SKIP_KEY = "gler_skipped"
 #: The matplotlib backend that embeds figures in a notebook's outputs.
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
+#: What the Colab install cell of a chapter checks for (it installs gler only on Colab).
+COLAB_MODULE = "google.colab"
 #: Figure resolution of the book's chapters (dots per inch, on screen and saved).
 FIGURE_DPI = 80
 
@@ -271,6 +273,12 @@ def image_count(cell: dict) -> int:
     """How many image outputs a code cell holds."""
     return sum(any(kind in output.get("data", {}) for kind in IMAGE_TYPES)
                for output in cell.get("outputs", []))
+
+
+def is_colab_cell(cell: dict) -> bool:
+    """Whether a notebook cell is a chapter's Colab install cell: a code cell that checks for
+    :data:`COLAB_MODULE`."""
+    return cell.get("cell_type") == "code" and COLAB_MODULE in "".join(cell.get("source", ""))
 
 
 def cells_missing_figures(notebook: dict) -> list[int]:
