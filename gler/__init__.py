@@ -80,6 +80,7 @@ _EXPORTS = {
     "rmse": "gler.metrics",
     "skill": "gler.metrics",
     "Experiment": "gler.experiment",
+    "transfer_table": "gler.tables",
     # probabilistic forecasts and alerts
     "Calibration": "gler.conformal",
     "calibrate": "gler.conformal",
@@ -87,7 +88,6 @@ _EXPORTS = {
     "probabilistic_scores": "gler.scoring",
     "alert_map": "gler.alerts",
     "verify_alerts": "gler.alerts",
-    "transfer_table": "gler.experiment",
     # scale
     "forecast_zarr": "gler.outofcore",
     "make_synthetic_frame": "gler.data.synthetic",

@@ -289,3 +289,35 @@ def save_forecast(forecast: xr.Dataset, path: str | Path) -> Path:
         msg = f"Unknown output format for {path}; use a .nc (NetCDF) or .zarr (Zarr) path."
         raise ValueError(msg)
     return path
+
+
+def nearest_position(times: pd.DatetimeIndex | np.ndarray, date: str | pd.Timestamp) -> int:
+    """Position in ``times`` of the date nearest ``date`` (the first one on a tie).
+
+    Example
+    -------
+    >>> nearest_position(pd.to_datetime(["2022-07-22", "2022-08-03"]), "2022-08-01")
+    1
+    """
+    return int(abs(pd.DatetimeIndex(times) - pd.Timestamp(date)).argmin())
+
+
+def issue_for(forecast: xr.Dataset, target_date: str | pd.Timestamp, horizon: int = 1) -> int:
+    """Position of the issue date whose forecast ``horizon`` steps ahead is valid nearest
+    ``target_date``: the ``issue`` of a map or profile of that date (:mod:`gler.plot`).
+
+    Parameters
+    ----------
+    forecast
+        Output of :func:`predict` (with its ``target_time`` coordinate).
+    target_date
+        The date the shown forecast should be valid for.
+    horizon
+        Steps ahead of the shown forecast.
+
+    Example
+    -------
+    >>> fc = predict(run, stack, issues="test")  # doctest: +SKIP
+    >>> plot.plot_observed_predicted(stack, fc, issue=issue_for(fc, "2022-08-20"))  # doctest: +SKIP
+    """
+    return nearest_position(forecast["target_time"].sel(horizon=horizon).to_index(), target_date)

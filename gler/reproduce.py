@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 import yaml
 from tqdm.auto import tqdm
 
-from gler.notebook import INLINE_BACKEND, cells_missing_figures, skip_reason
+from gler.notebook import INLINE_BACKEND, cells_missing_figures, is_colab_cell, skip_reason
 
 if TYPE_CHECKING:
     import nbformat
@@ -192,13 +192,13 @@ def repository_url(root: str | Path = ".") -> str:
 
 
 def point_colab_cell(path: Path, url: str) -> bool:
-    """Point the Colab cell of chapter ``path`` (the code cell that checks for
-    ``google.colab``) at repository ``url``; True if the chapter changed."""
+    """Point the Colab cell of chapter ``path`` (:func:`gler.notebook.is_colab_cell`) at
+    repository ``url``; True if the chapter changed."""
     import nbformat
 
     notebook = nbformat.read(path, as_version=4)
     for cell in notebook.cells:
-        if cell.cell_type == "code" and "google.colab" in cell.source:
+        if is_colab_cell(cell):
             pointed = WEB_URL.sub(url, cell.source)
             if pointed == cell.source:
                 return False
@@ -210,9 +210,8 @@ def point_colab_cell(path: Path, url: str) -> bool:
 
 def colab_urls(notebook: dict) -> list[str]:
     """The URLs in a chapter's Colab cell."""
-    return [url for cell in notebook.get("cells", []) if cell.get("cell_type") == "code"
-            for source in ["".join(cell.get("source", ""))] if "google.colab" in source
-            for url in WEB_URL.findall(source)]
+    return [url for cell in notebook.get("cells", []) if is_colab_cell(cell)
+            for url in WEB_URL.findall("".join(cell["source"]))]
 
 
 def jupyter_book_command() -> str:

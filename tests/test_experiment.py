@@ -1,35 +1,15 @@
-"""Tests for gler.experiment: cache layout, reuse of finished runs, tidy tables."""
+"""Tests for gler.experiment: cache layout, reuse of finished runs, the tables of its
+evaluations."""
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
+from _tiny_profile import TINY
 
-from gler.config import TrainConfig
-from gler.data.sample import SampleSpec
-from gler.experiment import (
-    NOISE_FLOOR,
-    Experiment,
-    horizon_scores,
-    paper_table,
-    profile_key,
-    ranking_sentence,
-    runs_root,
-    scores,
-    stability,
-)
+from gler.experiment import Experiment, profile_key, runs_root
 from gler.profiles import Profile
-
-TINY = Profile(
-    name="tiny", description="test", regions=("beiluhe",), size=12, seeds=(0, 1),
-    sample=SampleSpec(window=8, horizon=2),
-    train=TrainConfig(epochs=1, batch_size=128, pixel_fraction=1.0,
-                      max_samples_per_epoch=256, num_threads=1, device="cpu"),
-    gler_overrides={"d_model": 8, "n_heads": 2, "dense_dim": 4, "conv_dim": 4,
-                    "gru_hidden": 8, "dropout": 0.0},
-    baseline_overrides={"hidden": 8, "num_layers": 1, "n_heads": 2, "dropout": 0.0},
-)
+from gler.tables import NOISE_FLOOR, horizon_scores, paper_table, scores, stability
 
 
 @pytest.fixture(scope="module")
@@ -99,18 +79,3 @@ def test_tables_from_evaluation(experiment):
     per_h = horizon_scores({"beiluhe": result.report})
     assert sorted(per_h["horizon"].unique()) == [1, 2]
 
-
-def test_ranking_sentence_names_the_better_models():
-    """The sentence is generated from the numbers: a better baseline is named."""
-    table = pd.DataFrame([
-        {"region": "a", "model": "gler", "seed": 0, "kind": "neural", "rmse": 2.0},
-        {"region": "a", "model": "harmonic", "seed": np.nan, "kind": "classical", "rmse": 1.5},
-        {"region": "b", "model": "gler", "seed": 0, "kind": "neural", "rmse": 1.0},
-        {"region": "b", "model": "harmonic", "seed": np.nan, "kind": "classical", "rmse": 1.2},
-    ])
-    text = ranking_sentence(paper_table(table, metrics=("rmse",)))
-    assert "ranks 2 of 2" in text
-    assert "harmonic does better" in text
-    assert "a (harmonic, 1.50 vs 2.00 mm)" in text
-    with pytest.raises(ValueError, match="not in the table"):
-        ranking_sentence(paper_table(table, metrics=("rmse",)), model="lstm")

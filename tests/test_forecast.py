@@ -12,7 +12,7 @@ from _pipeline_stack import make_stack, register_tiny
 from gler.config import TrainConfig
 from gler.data.sample import SampleSpec
 from gler.data.windows import WindowDataset
-from gler.forecast import predict, resolve_issues, save_forecast
+from gler.forecast import issue_for, nearest_position, predict, resolve_issues, save_forecast
 from gler.run import classical_run, load_run
 from gler.train import train
 
@@ -75,6 +75,19 @@ def test_points_and_classical_baseline():
     batch = windows.batch(windows.indices(issues=windows.issues("test")[:1]))
     np.testing.assert_allclose(fc.forecast.values[0, 0, batch.pixel], batch.anchor)
 
+
+
+def test_issue_for_a_target_date(stack):
+    """The issue whose forecast h steps ahead is valid nearest the date, not the issue nearest
+    it; a tie goes to the earlier date."""
+    fc = predict(classical_run(stack, "persistence", SAMPLE), stack, issues="test")
+    target = pd.Timestamp(fc.target_time.values[4, 1])
+    assert issue_for(fc, target, horizon=2) == 4
+    assert issue_for(fc, target + pd.Timedelta(days=2), horizon=2) == 4
+    assert issue_for(fc, target, horizon=1) == 5
+    days = pd.to_datetime(["2020-01-01", "2020-01-11"])
+    assert nearest_position(days, "2020-01-06") == 0
+    assert nearest_position(days.values, pd.Timestamp("2020-01-07")) == 1
 
 def test_stefan_gets_degree_days_and_skips_the_unknown_future(stack):
     """Stefan forecasts where the horizon's degree-days are known, NaN past the data."""

@@ -24,9 +24,10 @@ from gler.data.sample import SampleSpec
 from gler.data.scaling import Scaler
 from gler.data.windows import WindowDataset
 from gler.evaluate import evaluate
-from gler.experiment import NOISE_FLOOR, Experiment, transfer_sentence, transfer_table
+from gler.experiment import Experiment
 from gler.profiles import Profile
 from gler.run import CHECKPOINT_FILE, LOG_FILE, read_run_record
+from gler.tables import NOISE_FLOOR, transfer_sentence, transfer_table
 from gler.train import train
 
 SAMPLE = SampleSpec(window=12, horizon=3)

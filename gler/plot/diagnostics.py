@@ -140,7 +140,7 @@ def plot_horizon_errors(per_horizon: pd.DataFrame, *, metric: str = "rmse",
     Parameters
     ----------
     per_horizon
-        :func:`gler.experiment.horizon_scores` rows of one region (or averaged beforehand).
+        :func:`gler.tables.horizon_scores` rows of one region (or averaged beforehand).
     legend
         Draw the legend on the axes (off for small multiples that share one figure legend).
     """
@@ -171,7 +171,7 @@ def plot_stability(table: pd.DataFrame, *, metric: str = "rmse",
     Parameters
     ----------
     table
-        :func:`gler.experiment.scores` output.
+        :func:`gler.tables.scores` output.
     """
     neural = table[table["kind"] == "neural"]
     regions = list(dict.fromkeys(neural["region"]))

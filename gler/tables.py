@@ -1,0 +1,264 @@
+"""Tidy tables of evaluation reports, and the sentences that state what they show.
+
+Scores per region × model × seed (:func:`scores`, :func:`horizon_scores`), the paper-style
+table (:func:`paper_table`), the spread over seeds (:func:`stability`) and the spatial-transfer
+table (:func:`transfer_table`), all computed from saved reports
+(:attr:`gler.evaluate.Evaluation.report`); :func:`ranking_sentence` and
+:func:`transfer_sentence` word a table's result so the book's prose cannot disagree with it.
+The probabilistic tables (coverage, CRPS) are in :mod:`gler.scoring`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+#: Label of the noise-floor rows in the tables.
+NOISE_FLOOR = "noise floor"
+
+
+def transfer_table(inside: dict[str, dict], across: dict[str, dict],
+                   metric: str = "rmse") -> pd.DataFrame:
+    """Held-out-region scores of models trained elsewhere next to the same models trained
+    in-region: models × (region, ``in-region``/``transfer``), seeds averaged.
+
+    Classical baselines are fitted on each input window and learn nothing from other regions:
+    their two columns come from the two reports and agree (the same targets), which shows what
+    a neural model loses or gains by training elsewhere against a transfer-free reference.
+
+    Parameters
+    ----------
+    inside, across
+        ``{region: report}`` of the in-region runs and of the transfer runs, evaluated on the
+        same region's test split (:attr:`gler.evaluate.Evaluation.report`).
+    metric
+        A column of :func:`scores` (``rmse``, ``mae``, ``r2``, ``rmse_clean``, …).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Rows: models (and the noise floor); columns ``(region, training)``, plus ``mean``
+        over regions when there are several; sorted by the transfer mean.
+
+    Raises
+    ------
+    ValueError
+        If the two reports of a region were not scored on the same targets, or a region has
+        only one of them.
+
+    Example
+    -------
+    >>> exp = Experiment("book")  # doctest: +SKIP
+    >>> transfer_table({"beiluhe": exp.evaluate("beiluhe").report},
+    ...                {"beiluhe": exp.transfer("beiluhe").report})  # doctest: +SKIP
+    """
+    if set(inside) != set(across):
+        msg = (f"In-region reports ({sorted(inside)}) and transfer reports ({sorted(across)}) "
+               "must cover the same regions.")
+        raise ValueError(msg)
+    frames = []
+    for region in inside:
+        shape = [(r["period"], r["n_targets"]) for r in (inside[region], across[region])]
+        if shape[0] != shape[1]:
+            msg = (f"{region}: the in-region and transfer reports were scored on different "
+                   f"targets (period, count: {shape[0]} vs {shape[1]}); evaluate both with the "
+                   "same window, horizon and split dates.")
+            raise ValueError(msg)
+        for training, reports in (("in-region", inside), ("transfer", across)):
+            frames.append(scores({region: reports[region]}).assign(training=training))
+    table = pd.concat(frames, ignore_index=True)
+    mean = table.groupby(["model", "region", "training"], sort=False)[metric].mean()
+    wide = mean.unstack(["region", "training"])
+    regions = list(inside)
+    wide = wide.reindex(columns=pd.MultiIndex.from_product([regions, ["in-region", "transfer"]]))
+    if len(regions) > 1:
+        for training in ("in-region", "transfer"):
+            wide[("mean", training)] = wide.xs(training, axis=1, level=1).mean(axis=1)
+    wide.columns.names = ["region", "training"]
+    return wide.sort_values(wide.columns[-1])
+
+
+def _model_seed(label: str, run_dir: str | None) -> tuple[str, float]:
+    """(model, seed) of an evaluation label; classical baselines have no seed (NaN)."""
+    if not run_dir:
+        return label, np.nan
+    path = Path(run_dir)
+    seed = path.name.removeprefix("seed")
+    return path.parent.name, float(seed) if seed.isdigit() else np.nan
+
+
+def _none_nan(value) -> float:
+    return np.nan if value is None else float(value)
+
+
+def scores(reports: dict[str, dict]) -> pd.DataFrame:
+    """One row per region × model × seed with the overall scores of the reports.
+
+    Parameters
+    ----------
+    reports
+        ``{region: report}`` (:attr:`gler.evaluate.Evaluation.report`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``region, model, seed, kind, rmse, mae, r2, rmse_clean, mae_clean,
+        trend_consistency, skill_vs_persistence, rmse_over_noise_floor``; the noise floor is a
+        row with model ``"noise floor"`` (kind ``"reference"``) when the data have it.
+    """
+    rows = []
+    for region, report in reports.items():
+        for label, entry in report["models"].items():
+            model, seed = _model_seed(label, report["runs"].get(label))
+            clean = entry.get("clean") or {}
+            rows.append({
+                "region": region, "model": model, "seed": seed, "kind": entry["kind"],
+                "rmse": _none_nan(entry["rmse"]), "mae": _none_nan(entry["mae"]),
+                "r2": _none_nan(entry["r2"]), "rmse_clean": _none_nan(clean.get("rmse")),
+                "mae_clean": _none_nan(clean.get("mae")),
+                "trend_consistency": _none_nan(entry.get("trend_consistency")),
+                "skill_vs_persistence": _none_nan(entry.get("skill_vs_persistence")),
+                "rmse_over_noise_floor": _none_nan(entry.get("rmse_over_noise_floor")),
+            })
+        floor = report.get("noise_floor")
+        if floor:
+            # Against the clean signal the floor row is the observation's own error: a model
+            # below it forecasts the ground better than the InSAR measurement shows it.
+            rows.append({"region": region, "model": NOISE_FLOOR, "seed": np.nan,
+                         "kind": "reference", "rmse": _none_nan(floor["rmse"]),
+                         "mae": _none_nan(floor["mae"]), "rmse_clean": _none_nan(floor["rmse"]),
+                         "mae_clean": _none_nan(floor["mae"]), "rmse_over_noise_floor": 1.0})
+    return pd.DataFrame(rows)
+
+
+def _per_step(entry: dict, key: str, step: int) -> float:
+    values = entry.get(key)
+    return _none_nan(values[step]) if values else np.nan
+
+
+def horizon_scores(reports: dict[str, dict]) -> pd.DataFrame:
+    """One row per region × model × seed × horizon step: ``rmse``, ``mae``, ``r2`` against the
+    observation and ``rmse_clean`` against the clean signal (noise floor included)."""
+    rows = []
+    for region, report in reports.items():
+        entries = dict(report["models"])
+        if report.get("noise_floor"):
+            entries[NOISE_FLOOR] = {"kind": "reference", **report["noise_floor"]}
+        for label, entry in entries.items():
+            model, seed = _model_seed(label, report["runs"].get(label))
+            clean = (entry.get("clean") or {}).get("rmse_per_horizon")
+            for h, value in enumerate(entry["rmse_per_horizon"]):
+                rows.append({
+                    "region": region, "model": model, "seed": seed, "kind": entry["kind"],
+                    "horizon": h + 1, "rmse": _none_nan(value),
+                    "mae": _per_step(entry, "mae_per_horizon", h),
+                    "r2": _per_step(entry, "r2_per_horizon", h),
+                    "rmse_clean": _none_nan(clean[h]) if clean else
+                    (_none_nan(value) if model == NOISE_FLOOR else np.nan),
+                })
+    return pd.DataFrame(rows)
+
+
+def paper_table(table: pd.DataFrame, metrics: Sequence[str] = ("rmse", "mae", "r2"),
+                ) -> pd.DataFrame:
+    """The paper-style table: models × (region, metric), seeds averaged, plus the mean RMSE
+    over regions (the paper's headline number), sorted by it.
+
+    Parameters
+    ----------
+    table
+        Output of :func:`scores`.
+    metrics
+        Metric columns to show per region.
+    """
+    mean = table.groupby(["model", "region"], sort=False)[list(metrics)].mean()
+    wide = mean.unstack("region")
+    wide = wide.swaplevel(axis=1)
+    regions = list(dict.fromkeys(table["region"]))
+    wide = wide.reindex(columns=pd.MultiIndex.from_product([regions, list(metrics)]))
+    key = metrics[0]
+    wide[("mean", key)] = mean[key].unstack("region").reindex(columns=regions).mean(axis=1)
+    wide.columns.names = ["region", "metric"]
+    return wide.sort_values(("mean", key))
+
+
+def stability(table: pd.DataFrame, metric: str = "rmse") -> pd.DataFrame:
+    """Mean, standard deviation, min, max and count of ``metric`` over seeds, per region and
+    neural model (only models with at least two seeds)."""
+    neural = table[table["kind"] == "neural"]
+    stats = neural.groupby(["region", "model"])[metric].agg(["mean", "std", "min", "max",
+                                                             "count"])
+    return stats[stats["count"] >= 2].rename(columns={"count": "seeds"})
+
+
+def _check_row(wide: pd.DataFrame, model: str) -> None:
+    if model not in wide.index:
+        msg = f"{model!r} is not in the table (rows: {', '.join(map(str, wide.index))})."
+        raise ValueError(msg)
+
+
+def ranking_sentence(wide: pd.DataFrame, model: str = "gler") -> str:
+    """A sentence that states, from a :func:`paper_table`, where ``model`` ranks and which
+    models beat it (in the mean and per region), so the prose cannot disagree with the table.
+
+    Raises
+    ------
+    ValueError
+        If ``model`` is not a row of the table.
+    """
+    _check_row(wide, model)
+    metric = wide.columns[-1][1]
+    models = wide.drop(index=NOISE_FLOOR, errors="ignore")
+    mean = models[("mean", metric)]
+    rank = int((mean < mean[model]).sum()) + 1
+    regions = [r for r in dict.fromkeys(models.columns.get_level_values(0)) if r != "mean"]
+    scope = "Averaged over the regions" if len(regions) > 1 else f"On {regions[0]}"
+    text = (f"{scope}, {model} has a {metric.upper()} of {mean[model]:.2f} mm "
+            f"and ranks {rank} of {len(mean)}")
+    better = mean[mean < mean[model]].index.tolist()
+    text += (f"; {', '.join(better)} {'does' if len(better) == 1 else 'do'} better." if better
+             else ": no compared model does better.")
+    per_region = []
+    for region in regions if len(regions) > 1 else ():
+        col = models[(region, metric)]
+        winner = col.idxmin()
+        if winner != model:
+            per_region.append(f"{region} ({winner}, {col[winner]:.2f} vs {col[model]:.2f} mm)")
+    if per_region:
+        text += " A model beats it in " + "; ".join(per_region) + "."
+    floor = wide.loc[NOISE_FLOOR, ("mean", metric)] if NOISE_FLOOR in wide.index else np.nan
+    if floor > 0:
+        text += (f" The noise floor is {floor:.2f} mm, so {model}'s error is "
+                 f"{mean[model] / floor:.2f} times the floor.")
+    return text
+
+
+def transfer_sentence(wide: pd.DataFrame, model: str = "gler") -> str:
+    """A sentence that states, from a :func:`transfer_table`, where ``model`` trained on the
+    other regions does better or worse than trained in-region, so the prose follows the table.
+
+    Raises
+    ------
+    ValueError
+        If ``model`` is not a row of the table.
+    """
+    _check_row(wide, model)
+    row = wide.loc[model]
+    regions = [r for r in dict.fromkeys(wide.columns.get_level_values(0)) if r != "mean"]
+    parts = {"worse": [], "better": [], "equal": []}
+    for region in regions:
+        inside, across = row[(region, "in-region")], row[(region, "transfer")]
+        verdict = ("equal" if round(across, 2) == round(inside, 2)
+                   else "worse" if across > inside else "better")
+        parts[verdict].append(f"{region} ({across:.2f} vs {inside:.2f} mm)")
+    said = {"worse": "worse than trained in-region on", "better": "better on",
+            "equal": "the same on"}
+    clauses = [f"{said[k]} {', '.join(v)}" for k, v in parts.items() if v]
+    text = f"Trained on the other regions, {model} forecasts " + "; ".join(clauses) + "."
+    if "mean" in wide.columns.get_level_values(0):
+        text += (f" Averaged over the held-out regions: {row[('mean', 'transfer')]:.2f} mm "
+                 f"after transfer vs {row[('mean', 'in-region')]:.2f} mm in-region.")
+    return text
