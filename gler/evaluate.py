@@ -43,6 +43,8 @@ from gler.scoring import probabilistic_scores
 logger = logging.getLogger(__name__)
 
 CLEAN = "displacement_clean"
+#: Label suffix of a neural model's seed ensemble (the mean of its seeds' forecasts).
+ENSEMBLE_SUFFIX = " (ensemble)"
 #: A baseline forecasting fewer than this fraction of the targets is left out (with a warning)
 #: instead of shrinking the common mask for every model.
 MIN_COVERAGE = 0.5
@@ -225,10 +227,18 @@ def evaluate(runs: Run | str | Path | Sequence[Run | str | Path], stack: xr.Data
              for k, v in forecasts.items()}
     mask = _common_mask(obs, clean, preds, [_label(r, runs) for r in runs])
     kept = {k: v for k, v in preds.items() if k in mask["models"]}
+    ensembles = seed_ensembles(kept, runs)
+    for label, pred in ensembles.items():
+        kept[label] = pred
+        member = forecasts[_label(runs[0], runs)]
+        forecasts[label] = member.assign({FORECAST: member[FORECAST].copy(
+            data=pred.reshape(member[FORECAST].shape))})
     report = _report(kept, obs, clean, mask["mask"], windows, issue_index, targets, runs,
-                     stack, split)
+                     stack, split, ensembles=set(ensembles))
     if probabilistic:
         for label, pred in kept.items():
+            if label in ensembles:  # no run of its own to calibrate
+                continue
             cal = calibrate(candidates[label], stack, device=device, batch_size=batch_size)
             entry = report["models"][label]
             entry["probabilistic"] = probabilistic_scores(pred, obs, cal, mask=mask["mask"])
@@ -321,14 +331,29 @@ def _trend_consistency(pred: np.ndarray, obs: np.ndarray, mask: np.ndarray,
     return out
 
 
+def seed_ensembles(preds: dict[str, np.ndarray], runs: list[Run]) -> dict[str, np.ndarray]:
+    """``"<model> (ensemble)"``: the mean forecast of each neural model's seeds, for every
+    model with at least two runs among ``preds`` (scored on the same targets as its seeds)."""
+    members: dict[str, list[np.ndarray]] = {}
+    for run in runs:
+        label = _label(run, runs)
+        if label in preds:
+            members.setdefault(run.model_name, []).append(preds[label])
+    return {f"{model}{ENSEMBLE_SUFFIX}": np.mean(arrays, axis=0, dtype=np.float64).astype(
+        np.float32) for model, arrays in members.items() if len(arrays) > 1}
+
+
 def _report(preds: dict[str, np.ndarray], obs: np.ndarray, clean: np.ndarray | None,
             mask: np.ndarray, windows: WindowDataset, issue_index: np.ndarray,
-            targets: np.ndarray, runs: list[Run], stack: xr.Dataset, split: str) -> dict:
+            targets: np.ndarray, runs: list[Run], stack: xr.Dataset, split: str, *,
+            ensembles: set[str] = frozenset()) -> dict:
     years = years_since(windows.times[targets.ravel()], windows.times[0]).reshape(targets.shape)
+    classical_names = list_models("classical")
     models = {}
     for name, pred in preds.items():
-        entry = {"kind": "classical" if name in list_models("classical") else "neural",
-                 **_scores(pred, obs, mask)}
+        kind = ("ensemble" if name in ensembles
+                else "classical" if name in classical_names else "neural")
+        entry = {"kind": kind, **_scores(pred, obs, mask)}
         if clean is not None:
             vs_clean = _scores(pred, clean, mask)
             entry["clean"] = {k: vs_clean[k] for k in ("rmse", "mae", "rmse_per_horizon")}

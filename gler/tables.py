@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gler.evaluate import ENSEMBLE_SUFFIX
+
 #: Label of the noise-floor rows in the tables.
 NOISE_FLOOR = "noise floor"
 
@@ -192,6 +194,40 @@ def stability(table: pd.DataFrame, metric: str = "rmse") -> pd.DataFrame:
     stats = neural.groupby(["region", "model"])[metric].agg(["mean", "std", "min", "max",
                                                              "count"])
     return stats[stats["count"] >= 2].rename(columns={"count": "seeds"})
+
+
+def ensemble_table(table: pd.DataFrame, metric: str = "rmse") -> pd.DataFrame:
+    """Each neural model's seeds (mean and standard deviation of ``metric``) beside its seed
+    ensemble (the mean of the seeds' forecasts, scored on the same targets), per region and
+    averaged over regions; models without an ensemble (one seed) are left out.
+
+    Parameters
+    ----------
+    table
+        Output of :func:`scores` of reports that hold ensembles
+        (:func:`gler.evaluate.seed_ensembles`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Rows: models; columns ``(region, "seed mean" | "seed std" | "ensemble")``, sorted by
+        the ensemble's mean over regions.
+    """
+    neural = table[table["kind"] == "neural"]
+    seeds = neural.groupby(["model", "region"], sort=False)[metric].agg(["mean", "std"])
+    seeds.columns = ["seed mean", "seed std"]
+    ensembles = table[table["kind"] == "ensemble"].assign(
+        model=lambda t: t["model"].str.removesuffix(ENSEMBLE_SUFFIX))
+    seeds["ensemble"] = ensembles.set_index(["model", "region"])[metric]
+    seeds = seeds.dropna(subset=["ensemble"])
+    wide = seeds.unstack("region").swaplevel(axis=1)
+    regions = list(dict.fromkeys(table["region"]))
+    columns = ["seed mean", "seed std", "ensemble"]
+    wide = wide.reindex(columns=pd.MultiIndex.from_product([regions, columns]))
+    for column in columns:
+        wide[("mean", column)] = wide.xs(column, axis=1, level=1).mean(axis=1)
+    wide.columns.names = ["region", "score"]
+    return wide.sort_values(("mean", "ensemble"))
 
 
 def _check_row(wide: pd.DataFrame, model: str) -> None:

@@ -85,6 +85,22 @@ def test_stability_over_seeds_and_tables(runs, stack):
     assert aggregate_seeds([report, report])["persistence"]["std"] == 0.0
 
 
+def test_seed_ensemble_is_the_mean_of_the_seeds_forecasts(runs, stack):
+    """The ensemble forecast is the mean of the two seeds' forecasts, scored on the same
+    targets; its RMSE is at most the mean of theirs (squared error is convex)."""
+    result = evaluate(runs, stack, baselines="none")
+    report = result.report
+    ensemble = report["models"]["tiny (ensemble)"]
+    assert ensemble["kind"] == "ensemble" and report["runs"].get("tiny (ensemble)") is None
+    members = [result.forecasts[f"tiny@seed{s}"]["forecast"] for s in (0, 1)]
+    expected = ((members[0] + members[1]) / 2).values
+    np.testing.assert_allclose(result.forecasts["tiny (ensemble)"]["forecast"].values,
+                               expected, rtol=1e-6)
+    seeds = [report["models"][f"tiny@seed{s}"]["rmse"] for s in (0, 1)]
+    assert ensemble["rmse"] <= np.mean(seeds) + 1e-9
+    assert "tiny (ensemble)" not in evaluate(runs[:1], stack, baselines="none").report["models"]
+
+
 def test_baseline_selection_errors(stack):
     """Unknown or neural names are refused; 'all' drops Stefan without degree-days."""
     with pytest.raises(ValueError, match="Unknown classical baseline"):
