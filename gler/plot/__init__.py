@@ -25,6 +25,7 @@ from gler.plot.alerts import plot_alert_maps, plot_interval_series, plot_pit, pl
 from gler.plot.diagnostics import (
     plot_attention,
     plot_feature_maps,
+    plot_folds,
     plot_horizon_errors,
     plot_splits,
     plot_stability,
@@ -56,6 +57,7 @@ __all__ = [
     "plot_alert_maps",
     "plot_attention",
     "plot_feature_maps",
+    "plot_folds",
     "plot_forecast_series",
     "plot_horizon_errors",
     "plot_interval_series",

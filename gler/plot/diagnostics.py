@@ -3,6 +3,9 @@ errors per step ahead and stability over seeds."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -10,6 +13,9 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from gler.plot.layout import model_palette
+
+if TYPE_CHECKING:  # the figures take the data layer's records without importing it
+    from gler.data.sample import SplitDates
 
 
 def plot_splits(times: pd.DatetimeIndex, train_end: pd.Timestamp, val_end: pd.Timestamp, *,
@@ -38,6 +44,38 @@ def plot_splits(times: pd.DatetimeIndex, train_end: pd.Timestamp, val_end: pd.Ti
     ax.set_title(f"Chronological split by target date: window L = {window}, horizon H = "
                  f"{horizon} acquisitions", fontsize="medium")
     ax.legend(fontsize="x-small", ncols=4, loc="upper left")
+    return ax
+
+
+def plot_folds(times: pd.DatetimeIndex, folds: Sequence[SplitDates], *,
+               ax: Axes | None = None) -> Axes:
+    """The folds over seasons on the time axis: one row per fold (training and validation
+    targets) above the test period, which no fold reaches.
+
+    Parameters
+    ----------
+    times
+        The acquisition dates.
+    folds
+        The folds' cut dates, earliest first; the last one is the split whose test period
+        follows its ``val_end``.
+    """
+    times = pd.DatetimeIndex(times)
+    if ax is None:
+        ax = plt.figure(figsize=(9, 1.2 + 0.45 * len(folds)), layout="constrained").add_subplot()
+    rows = range(len(folds), 0, -1)
+    for row, split in zip(rows, folds, strict=True):
+        ax.barh(row, split.train_end - times[0], left=times[0], height=0.6, color="tab:blue",
+                alpha=0.6, label="training targets" if row == len(folds) else None)
+        ax.barh(row, split.val_end - split.train_end, left=split.train_end, height=0.6,
+                color="tab:orange", label="validation targets" if row == len(folds) else None)
+    test_start = folds[-1].val_end
+    ax.barh(0, times[-1] - test_start, left=test_start, height=0.6, color="tab:green",
+            label="test targets (touched once, at the end)")
+    ax.set_yticks([*rows, 0], [*(f"fold {k + 1}" for k in range(len(folds))), "test"])
+    ax.set_xlim(times[0], times[-1])
+    ax.set_xlabel("target date")
+    ax.legend(fontsize="x-small", ncols=3, loc="upper center", bbox_to_anchor=(0.5, -0.35))
     return ax
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import matplotlib.dates
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -36,4 +37,19 @@ def test_feature_maps_and_splits(stack):
     ax = plot.plot_splits(times, pd.Timestamp("2017-12-31"), pd.Timestamp("2018-06-30"),
                           window=8, horizon=3)
     assert [t.get_text() for t in ax.get_yticklabels()] == ["train", "validation", "test"]
+    plt.close("all")
+
+
+def test_folds_timeline_has_a_row_per_fold_and_the_test_period(stack):
+    """Each fold is a row of training and validation targets; the test row starts where the
+    last fold's validation ends."""
+    from gler.data.sample import SplitDates
+
+    times = stack.indexes["time"]
+    folds = [SplitDates(pd.Timestamp("2019-12-31"), pd.Timestamp("2020-12-31")),
+             SplitDates(pd.Timestamp("2020-12-31"), pd.Timestamp("2021-12-31"))]
+    ax = plot.plot_folds(times, folds)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["fold 1", "fold 2", "test"]
+    test_bar = next(p for p in ax.patches if p.get_y() < 0)
+    assert pd.Timestamp(matplotlib.dates.num2date(test_bar.get_x()).date()) == folds[-1].val_end
     plt.close("all")

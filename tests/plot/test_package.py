@@ -15,10 +15,10 @@ from gler import plot
 PACKAGE = Path(plot.__file__).parent
 SIMULATOR = "gler.data.qtrsim"
 
-#: The names of the former modules gler/plot.py and gler/plot_alerts.py.
+#: The figures of gler.plot (the former gler/plot.py and gler/plot_alerts.py, and later ones).
 FIGURES = ("CLASS_COLOURS", "FREE_COLOURS", "MODEL_COLOURS", "NATURAL_EARTH",
            "embankment_transect", "map_axes", "model_palette", "natural_earth_path",
-           "panel_grid", "plot_alert_maps", "plot_attention", "plot_feature_maps",
+           "panel_grid", "plot_alert_maps", "plot_attention", "plot_feature_maps", "plot_folds",
            "plot_forecast_series", "plot_horizon_errors", "plot_interval_series", "plot_map",
            "plot_observed_predicted", "plot_overview_map", "plot_parameter_map", "plot_pit",
            "plot_pixel_series", "plot_reliability", "plot_splits", "plot_stability",
