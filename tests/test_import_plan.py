@@ -25,7 +25,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("forecast and evaluate", ("gler.forecast", "gler.conformal", "gler.scoring",
                                "gler.alerts", "gler.evaluate", "gler.inspect",
                                "gler.outofcore")),
-    ("experiment", ("gler.profiles", "gler.experiment", "gler.tables")),
+    ("experiment", ("gler.search_space", "gler.tuned", "gler.profiles", "gler.experiment",
+                    "gler.tables")),
     ("book and command line", ("gler.plot", "gler.notebook", "gler.reproduce", "gler.cli",
                                "gler.__main__")),
 )
