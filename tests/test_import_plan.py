@@ -26,12 +26,13 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
                                "gler.alerts", "gler.evaluate", "gler.inspect",
                                "gler.outofcore")),
     ("experiment", ("gler.search_space", "gler.tuned", "gler.profiles", "gler.experiment",
-                    "gler.tables")),
+                    "gler.tables", "gler.tune")),
     ("book and command line", ("gler.plot", "gler.notebook", "gler.reproduce", "gler.cli",
                                "gler.__main__")),
 )
-#: What may import the trainer: what trains.
-TRAINERS = ("gler.experiment", "gler.cli.train")
+#: What may import the trainer: what trains (``gler.tune`` trains one model per fold and
+#: trial).
+TRAINERS = ("gler.experiment", "gler.cli.train", "gler.tune")
 
 
 def module_files(package: Path = PACKAGE) -> dict[str, Path]:

@@ -29,7 +29,9 @@ FACTOR_FLAGS = {"units": "--factor-units", "rename": "--factor-rename",
 TRAIN_FLAGS = {"window": "--window", "horizon": "--horizon", "epochs": "--epochs",
                "batch_size": "--batch-size", "lr": "--lr", "pixel_fraction": "--pixel-fraction",
                "train_end": "--train-end", "val_end": "--val-end", "seed": "--seed",
-               "device": "--device", "num_threads": "--num-threads"}
+               "device": "--device", "num_threads": "--num-threads",
+               "warmup_epochs": "--warmup-epochs", "ema_decay": "--ema-decay",
+               "factor_dropout": "--factor-dropout"}
 #: Phrases with keywords that have no flag, said as what to do with the file instead.
 _PHRASES = (
     (r"pass format='csv-long' with date_col=/value_col=/point_col=\.",
