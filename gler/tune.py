@@ -32,6 +32,7 @@ the trials train with a fixed seed, and the sampler is seeded afresh before each
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import logging
@@ -51,7 +52,8 @@ from tqdm.auto import tqdm
 from gler import __version__
 from gler.data.folds import Fold, check_folds, season_folds
 from gler.data.multistack import shared_factors, stack_name
-from gler.data.sample import SampleSpec
+from gler.data.sample import SampleSpec, SplitDates
+from gler.data.windows import WindowDataset
 from gler.metrics import rmse
 from gler.models._registry import model_info
 from gler.profiles import Profile, get_profile
@@ -343,9 +345,11 @@ class _Objective:
 
 @torch.no_grad()
 def validation_rmse(run_dir: str | Path, stacks: Sequence[xr.Dataset],
-                    max_samples: int | None = None, seed: int = 0) -> list[float]:
+                    max_samples: int | None = None, seed: int = 0,
+                    split: SplitDates | None = None) -> list[float]:
     """Validation RMSE (mm) of a run on each stack: every valid pixel's validation windows
-    under the run's split, or a seeded subset of ``max_samples`` of them per stack.
+    under the run's split (or ``split``, e.g. to score a final fit on a later season), or a
+    seeded subset of ``max_samples`` of them per stack.
 
     Example
     -------
@@ -353,10 +357,12 @@ def validation_rmse(run_dir: str | Path, stacks: Sequence[xr.Dataset],
     [2.41, 3.02]
     """
     run = load_run(run_dir)
+    sample = run.sample if split is None else dataclasses.replace(
+        run.sample, train_end=split.train_end.isoformat(), val_end=split.val_end.isoformat())
     device = torch.device("cpu")
     scores = []
     for number, stack in enumerate(stacks):
-        windows = run.windows(stack)
+        windows = WindowDataset.from_spec(stack, sample)
         index = windows.indices("val")
         if max_samples and len(index) > max_samples:
             rng = np.random.default_rng([seed, number])
