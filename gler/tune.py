@@ -38,6 +38,7 @@ import json
 import logging
 import math
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -75,7 +76,7 @@ class Budget:
     Attributes
     ----------
     name, description
-        Identification.
+        The name ``--budget`` takes, and what the budget is sized for.
     n_trials
         Trials per model (finished ones: complete or pruned).
     n_startup_trials
@@ -166,10 +167,11 @@ def tune(stacks: xr.Dataset | Sequence[xr.Dataset], models: str | Sequence[str],
     >>> tuned = tune(stacks, ["gler", "lstm"], profile="book", budget="book",
     ...              out_dir="tuned/book")  # doctest: +SKIP
     """
-    optuna = _optuna()
+    optuna = import_optuna()
     profile = get_profile(profile) if isinstance(profile, str) else profile
     if profile.tuned is not None:
-        msg = f"Profile {profile.name} is already tuned; tune the profile itself."
+        msg = (f"Profile {profile.name} already carries tuned settings; tune the profile "
+               "they were tuned for (get_profile(name), gler tune --profile NAME).")
         raise ValueError(msg)
     budget = get_budget(budget)
     stacks = [stacks] if isinstance(stacks, xr.Dataset) else list(stacks)
@@ -187,19 +189,18 @@ def tune(stacks: xr.Dataset | Sequence[xr.Dataset], models: str | Sequence[str],
     setup = {"gler_version": __version__, "profile": profile.name, "budget": asdict(budget),
              "seed": seed, "folds": [f.to_dict() for f in folds], "data": list(data),
              "sample": sample.to_dict(), "train": profile.train.to_dict()}
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     chosen = {}
     for name in models:
         study = optuna.create_study(
             study_name=name, storage=storage, direction="minimize", load_if_exists=True,
             pruner=optuna.pruners.MedianPruner(n_startup_trials=budget.n_startup_trials))
         _check_setup(study, {**setup, "space": search_space(name).to_dict()}, out_dir)
-        started = datetime.datetime.now(datetime.timezone.utc)
+        started = time.perf_counter()
         objective = _Objective(stacks, name, profile, budget, folds, sample, seed, device)
         _optimise(study, objective, budget, seed, progress)
         chosen[name] = _chosen(study, name, budget)
         logger.info("%s: %.3f mm over the folds (%.0f s)", name, chosen[name].value_mm,
-                    (datetime.datetime.now(datetime.timezone.utc) - started).total_seconds())
+                    time.perf_counter() - started)
     settings = TunedSettings(
         models=chosen, gler_version=__version__, profile=profile.name, budget=budget.name,
         seed=seed, n_trials=budget.n_trials, sampler=_describe_sampler(budget, seed),
@@ -211,7 +212,14 @@ def tune(stacks: xr.Dataset | Sequence[xr.Dataset], models: str | Sequence[str],
     return settings
 
 
-def _optuna() -> Any:
+def import_optuna() -> Any:
+    """The ``optuna`` module, imported here only (the core install does without it).
+
+    Raises
+    ------
+    ImportError
+        Saying how to install it.
+    """
     try:
         import optuna
     except ImportError as err:
@@ -264,7 +272,7 @@ def _optimise(study: Any, objective: _Objective, budget: Budget, seed: int,
               progress: bool) -> None:
     """Run trials until ``budget.n_trials`` have finished; trials a killed run left running
     are marked failed (they are redone)."""
-    optuna = _optuna()
+    optuna = import_optuna()
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         logger.warning("%s: trial %d was interrupted; it is run again", study.study_name,
                        trial.number)

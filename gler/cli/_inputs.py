@@ -168,6 +168,16 @@ def add_data_arguments(parser: argparse.ArgumentParser, *, several: bool = False
                              "air_temperature, else no degree-days)")
 
 
+def add_sample_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--window`` and ``--horizon``: L and H of the samples a model is trained on."""
+    from gler.data.sample import DEFAULT_HORIZON, DEFAULT_WINDOW
+
+    parser.add_argument("--window", type=int, default=None,
+                        help=f"input window L in acquisitions (default: {DEFAULT_WINDOW})")
+    parser.add_argument("--horizon", type=int, default=None,
+                        help=f"forecast horizon H in acquisitions (default: {DEFAULT_HORIZON})")
+
+
 def add_split_arguments(parser: argparse.ArgumentParser, *, defaults: str) -> None:
     """``--train-end``/``--val-end`` or ``--test-fraction``/``--val-fraction``/
     ``--test-dates``: where the chronological split cuts."""

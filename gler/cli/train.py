@@ -8,16 +8,24 @@ from pathlib import Path
 from gler.cli._inputs import (
     TRAIN_FLAGS,
     add_data_arguments,
+    add_sample_arguments,
     add_split_arguments,
     open_stacks,
     said_as_flags,
     split_dates,
 )
-from gler.data.sample import DEFAULT_HORIZON, DEFAULT_WINDOW
 
 NAME = "train"
 HELP = "train a forecaster (GLER-BiGRUnet or a baseline) and write a run directory"
 ORDER = 20
+#: What helps a model generalise (TrainConfig fields, off by default): type and help.
+REMEDIES = {
+    "warmup_epochs": (int, "linear learning-rate warm-up over this many epochs (0: none)"),
+    "ema_decay": (float, "average the weights with this decay, in [0, 1); validation and the "
+                         "saved model use the average (0: none)"),
+    "factor_dropout": (float, "probability of replacing each factor channel of a training "
+                              "sample by its training mean, in [0, 1) (0: none)"),
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,10 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="random seed (default: the profile's first seed)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None,
                         help="where to train; auto picks CUDA when present (default: auto)")
-    parser.add_argument("--window", type=int, default=None,
-                        help=f"input window L in acquisitions (default: {DEFAULT_WINDOW})")
-    parser.add_argument("--horizon", type=int, default=None,
-                        help=f"forecast horizon H in acquisitions (default: {DEFAULT_HORIZON})")
+    add_sample_arguments(parser)
     parser.add_argument("--batch-size", type=int, default=None, help="samples per step")
     parser.add_argument("--lr", type=float, default=None, help="AdamW learning rate")
     parser.add_argument("--pixel-fraction", type=float, default=None,
@@ -48,14 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "other factor")
     add_split_arguments(parser, defaults="the cuts at 4/6 and 5/6 of the time span, snapped to "
                         "a year (or month) end")
-    parser.add_argument("--warmup-epochs", type=int, default=None,
-                        help="linear learning-rate warm-up over this many epochs (0: none)")
-    parser.add_argument("--ema-decay", type=float, default=None,
-                        help="average the weights with this decay, in [0, 1); validation and "
-                             "the saved model use the average (0: none)")
-    parser.add_argument("--factor-dropout", type=float, default=None,
-                        help="probability of replacing each factor channel of a training "
-                             "sample by its training mean, in [0, 1) (0: none)")
+    for field, (kind, text) in REMEDIES.items():
+        parser.add_argument(TRAIN_FLAGS[field], type=kind, default=None, help=text)
     parser.add_argument("--tuned", type=Path, default=None, metavar="FILE",
                         help="tuned.json written by gler tune for this --profile and data: "
                              "the settings chosen for --model (refused if tuned by another "
@@ -91,8 +90,7 @@ def run(args: argparse.Namespace) -> int:
         final_fit=args.final_fit, epochs=args.epochs, device=args.device,
         batch_size=args.batch_size, lr=args.lr, pixel_fraction=args.pixel_fraction,
         num_threads=args.num_threads, amp=False if args.no_amp else None,
-        warmup_epochs=args.warmup_epochs, ema_decay=args.ema_decay,
-        factor_dropout=args.factor_dropout)
+        **{field: getattr(args, field) for field in REMEDIES})
     sample = said_as_flags(profile.sample_spec, TRAIN_FLAGS, available=shared_factors(stacks),
                            window=args.window, horizon=args.horizon, train_end=train_end,
                            val_end=val_end, calendar=args.calendar)

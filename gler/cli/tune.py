@@ -3,17 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from gler.cli._inputs import (
-    TRAIN_FLAGS,
-    add_data_arguments,
-    add_split_arguments,
-    open_stacks,
-    said_as_flags,
-    split_dates,
-)
-from gler.data.sample import DEFAULT_HORIZON, DEFAULT_WINDOW
+from gler.cli._inputs import add_data_arguments, add_sample_arguments, add_split_arguments
 
 NAME = "tune"
 HELP = ("tune each neural model's settings on folds over seasons (Optuna: the same trials, "
@@ -41,10 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "a season; the last is the split itself (default: 2)")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the sampler and of every trial's training (default: 0)")
-    parser.add_argument("--window", type=int, default=None,
-                        help=f"input window L in acquisitions (default: {DEFAULT_WINDOW})")
-    parser.add_argument("--horizon", type=int, default=None,
-                        help=f"forecast horizon H in acquisitions (default: {DEFAULT_HORIZON})")
+    add_sample_arguments(parser)
     add_split_arguments(parser, defaults="the cuts at 4/6 and 5/6 of the time span, snapped to "
                         "a year (or month) end; the folds never reach past --val-end")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None,
@@ -57,10 +47,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from gler.cli._inputs import TRAIN_FLAGS, open_stacks, said_as_flags, split_dates
     from gler.data.multistack import shared_factors
     from gler.profiles import get_profile
-    from gler.tune import TUNED_FILE, tune
+    from gler.tune import TUNED_FILE, import_optuna, tune
 
+    try:
+        optuna = import_optuna()
+    except ImportError as err:
+        print(f"gler tune: error: {err}", file=sys.stderr)
+        return 2
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # gler says what each model chose
     profile = get_profile(args.profile)
     models = (args.models.split(",") if args.models
               else ["gler", *profile.compared])
