@@ -17,6 +17,9 @@ import numpy as np
 LOSSES = ("mse", "huber")
 DEVICES = ("auto", "cpu", "cuda")
 LR_SCHEDULES = ("cosine", "constant")
+#: Options added after run format 2, with their "off" value: written only when set.
+WRITTEN_WHEN_SET = {"early_stopping": True, "warmup_epochs": 0, "ema_decay": 0.0,
+                    "factor_dropout": 0.0}
 
 C = TypeVar("C", bound="JsonConfig")
 
@@ -79,6 +82,12 @@ class TrainConfig(JsonConfig):
         resumed run follows the same schedule) or ``"constant"``.
     patience
         Epochs without validation improvement before stopping early.
+    early_stopping
+        Stop after ``patience`` epochs without improvement and keep the best validation
+        weights (the default). False: train exactly ``epochs`` epochs and keep the last
+        weights; the validation period may then be empty (a *final fit* on training plus
+        validation data, :func:`gler.data.folds.final_fit_sample`, with the epoch count the
+        folds chose).
     seed
         Seed of pixel sampling, shuffling, initialisation and dropout.
     device
@@ -98,6 +107,21 @@ class TrainConfig(JsonConfig):
         Gradient-norm clipping threshold (0 disables it).
     num_threads
         Torch CPU threads (None: leave torch's setting).
+    warmup_epochs
+        Linear learning-rate warm-up over this many epochs, step by step from ``lr / steps``
+        (0: none).
+    ema_decay
+        Exponential moving average of the weights with this decay (0: none); validation,
+        ``best.pt`` and the forecasts use the averaged weights. The decay is
+        ``min(ema_decay, (1 + n) / (10 + n))`` after ``n`` updates, so the first steps are not
+        tied to the initial weights.
+    factor_dropout
+        Probability with which each factor channel of a training sample is replaced by its
+        training mean (0 in normalised units), so that the model cannot lean on one factor
+        alone (0: none).
+
+    The last four options are off by default and are written to ``run.json`` only when set, so
+    runs and caches written before they existed keep their meaning.
 
     Raises
     ------
@@ -121,10 +145,18 @@ class TrainConfig(JsonConfig):
     max_val_samples: int | None = None
     grad_clip: float = 1.0
     num_threads: int | None = None
+    early_stopping: bool = True
+    warmup_epochs: int = 0
+    ema_decay: float = 0.0
+    factor_dropout: float = 0.0
 
     def __post_init__(self) -> None:
         positive = ("epochs", "batch_size", "patience")
         bad = [f"{n}={getattr(self, n)!r}" for n in positive if getattr(self, n) < 1]
+        if self.warmup_epochs < 0:
+            bad.append(f"warmup_epochs={self.warmup_epochs!r} (at least 0)")
+        bad += [f"{n}={getattr(self, n)!r} (in [0, 1))" for n in ("ema_decay", "factor_dropout")
+                if not 0 <= getattr(self, n) < 1]
         if self.lr <= 0 or self.weight_decay < 0:
             bad.append(f"lr={self.lr!r}, weight_decay={self.weight_decay!r}")
         if not 0 < self.pixel_fraction <= 1:
@@ -138,10 +170,17 @@ class TrainConfig(JsonConfig):
             msg = f"Invalid TrainConfig: {'; '.join(bad)}."
             raise ValueError(msg)
 
-    def lr_at(self, epoch: int) -> float:
-        """Learning rate of ``epoch`` (1-based) under :attr:`lr_schedule`."""
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON types; the options of :data:`WRITTEN_WHEN_SET` only when not off."""
+        return {k: v for k, v in super().to_dict().items()
+                if k not in WRITTEN_WHEN_SET or v != WRITTEN_WHEN_SET[k]}
+
+    def lr_at(self, epoch: int, done: float = 1.0) -> float:
+        """Learning rate of ``epoch`` (1-based) under :attr:`lr_schedule`, after the fraction
+        ``done`` of the epoch's steps (which only matters during the warm-up)."""
+        warmup = min(1.0, (epoch - 1 + done) / self.warmup_epochs) if self.warmup_epochs else 1.0
         if self.lr_schedule == "constant" or self.epochs == 1:
-            return self.lr
+            return self.lr * warmup
         progress = (epoch - 1) / (self.epochs - 1)
         floor = self.lr / 20
-        return float(floor + 0.5 * (self.lr - floor) * (1 + np.cos(np.pi * progress)))
+        return float(floor + 0.5 * (self.lr - floor) * (1 + np.cos(np.pi * progress))) * warmup

@@ -10,6 +10,10 @@
   2-core AMD EPYC VM) stopped early after 13 epochs of 200,000 windows in 1,401 s, and the
   profile trains 160 neural runs (GLER plus seven baselines, five seeds, four regions).
 
+Settings tuned by ``gler tune`` (:mod:`gler.tuned`) are applied with
+:meth:`Profile.with_tuned`: the tuned profile's :meth:`~Profile.train_config` and
+:meth:`~Profile.model_overrides` then give each model its own chosen settings.
+
 Example
 -------
 >>> from gler.profiles import get_profile
@@ -19,13 +23,20 @@ True
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
+
+import xarray as xr
 
 from gler.config import TrainConfig
 from gler.data.sample import SampleSpec
 from gler.models._registry import list_models, model_info
+from gler.tuned import TunedSettings, read_tuned
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +75,9 @@ class Profile:
         for the comparison table; :attr:`compared` lists them.
     factors
         Preferred factors (see :meth:`select_factors`); None: all factors of the data.
+    tuned
+        Settings chosen by ``gler tune`` per model (:meth:`with_tuned`); None: the
+        profile's own for every model.
     """
 
     name: str
@@ -78,6 +92,7 @@ class Profile:
     baseline_overrides: dict = field(default_factory=dict)
     compare: bool = False
     factors: tuple[str, ...] | None = DRIVER_FACTORS
+    tuned: TunedSettings | None = None
 
     @property
     def compared(self) -> tuple[str, ...]:
@@ -86,11 +101,43 @@ class Profile:
 
     def model_overrides(self, model_name: str) -> dict:
         """Config overrides for ``model_name``: the GLER family's, the other neural models'
-        (classical baselines have none)."""
+        (classical baselines have none), then the tuned ones of ``model_name``."""
         info = model_info(model_name)
         if info.family == "gler":
-            return dict(self.gler_overrides)
-        return dict(self.baseline_overrides) if info.kind == "neural" else {}
+            overrides = dict(self.gler_overrides)
+        else:
+            overrides = dict(self.baseline_overrides) if info.kind == "neural" else {}
+        tuned = self.tuned.model(model_name) if self.tuned else None
+        return {**overrides, **(tuned.model_overrides if tuned else {})}
+
+    def with_tuned(self, tuned: str | Path | TunedSettings,
+                   data: xr.Dataset | Sequence[xr.Dataset] | None = None) -> Profile:
+        """This profile with the settings ``gler tune`` chose (a ``tuned.json`` path or the
+        settings), checked against ``data`` when given.
+
+        The tuned profile is named ``<name>-tuned-<digest of the settings>``, so that caches
+        keyed by the name keep tuned and untuned runs apart.
+
+        Raises
+        ------
+        ValueError
+            If the settings were tuned by another gler release, for another profile, or (with
+            ``data``) on other data; the message says why.
+        """
+        settings = tuned if isinstance(tuned, TunedSettings) else read_tuned(tuned)
+        where = f"{settings.path}" if settings.path else "The tuned settings"
+        if settings.profile != self.name:
+            msg = (f"{where} were tuned for the profile {settings.profile!r}, not "
+                   f"{self.name!r}: they change that profile's settings. Use --profile "
+                   f"{settings.profile}, or tune this profile (gler tune --profile {self.name}).")
+            raise ValueError(msg)
+        if data is not None:
+            settings.check_data(data)
+        digest = hashlib.sha256(json.dumps(
+            {k: v for k, v in settings.to_dict().items() if k != "date"}, sort_keys=True,
+            default=str).encode()).hexdigest()[:8]
+        return replace(self, name=f"{self.name}-tuned-{digest}", tuned=settings,
+                       description=f"{self.description}; tuned settings from {where}")
 
     def select_factors(self, available: list[str]) -> tuple[str, ...] | None:
         """The profile's factors present in ``available`` (None: use all of ``available``).
@@ -107,9 +154,41 @@ class Profile:
                         missing, list(chosen))
         return chosen or None
 
-    def train_config(self, seed: int | None = None, **changes: Any) -> TrainConfig:
-        """The profile's TrainConfig with ``seed`` and other non-None ``changes`` applied."""
-        return self.train.replace(seed=seed, **changes)
+    def train_config(self, seed: int | None = None, *, model: str | None = None,
+                     final_fit: bool = False, **changes: Any) -> TrainConfig:
+        """The profile's TrainConfig with ``seed`` and other non-None ``changes`` applied.
+
+        Parameters
+        ----------
+        seed
+            The training seed.
+        model
+            The model to train: a tuned profile applies its tuned settings (needed then).
+        final_fit
+            The final fit on training and validation data: no early stopping, and the tuned
+            epoch count (train on :func:`gler.data.folds.final_fit_sample`).
+        **changes
+            Other fields (``None`` values are ignored); they win over the tuned ones.
+
+        Raises
+        ------
+        ValueError
+            If the profile is tuned and ``model`` is not given.
+        """
+        config = self.train
+        if self.tuned is not None:
+            if model is None:
+                msg = (f"Profile {self.name} carries tuned settings per model; pass "
+                       "model=NAME to train_config.")
+                raise ValueError(msg)
+            tuned = self.tuned.model(model)
+            if tuned is not None:
+                config = config.replace(**tuned.train_changes)
+                if final_fit:
+                    config = config.replace(epochs=tuned.epochs)
+        if final_fit:
+            config = config.replace(early_stopping=False)
+        return config.replace(seed=seed, **changes)
 
     def sample_spec(self, *, available: list[str] | None = None, **changes: Any) -> SampleSpec:
         """The profile's SampleSpec with non-None ``changes`` applied.

@@ -251,10 +251,11 @@ def read_run_record(run_dir: str | Path) -> dict:
                "Retrain the model with this version (gler train).")
         raise ValueError(msg)
     written = str(record.get("gler_version", ""))
-    if _release(written) != _release(__version__):
+    if release_of(written) != release_of(__version__):
+        release = ".".join(map(str, release_of(__version__)))
         msg = (f"{run_dir} was written by gler {written or '(no version)'}; this gler "
-               f"{__version__} reads runs of gler {'.'.join(map(str, _release(__version__)))}.x "
-               f"only. Retrain the model with this version (gler train), or install gler "
+               f"{__version__} reads runs of gler {release}.x only. Retrain the model with this "
+               f"version (gler train), or install gler "
                f"{written} to use it.")
         raise ValueError(msg)
     missing = [k for k in _REQUIRED if k not in record]
@@ -265,8 +266,9 @@ def read_run_record(run_dir: str | Path) -> dict:
     return record
 
 
-def _release(version: str) -> tuple[int, ...] | None:
-    """(major, minor) of a version string; runs keep their format within a minor release."""
+def release_of(version: str) -> tuple[int, ...] | None:
+    """(major, minor) of a version string (None if it has none); runs and tuned settings
+    keep their meaning within a minor release."""
     parts = version.split(".")
     try:
         return int(parts[0]), int(parts[1])

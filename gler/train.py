@@ -4,6 +4,12 @@
 from a :class:`~gler.data.sample.SampleSpec`, the optimiser's settings from a
 :class:`~gler.config.TrainConfig`, the architecture from the model's config. :func:`train_step`
 is the one optimiser step, shared with the benchmark.
+
+Besides early stopping, :class:`~gler.config.TrainConfig` holds what helps a model generalise
+beyond its validation season, all off by default: a learning-rate warm-up, an average of the
+weights (:mod:`gler.averaging`), dropout of whole factor channels, and a *final fit* with a
+fixed epoch count and no validation (``early_stopping=False``, on the sample of
+:func:`gler.data.folds.final_fit_sample`).
 """
 
 from __future__ import annotations
@@ -12,7 +18,6 @@ import contextlib
 import dataclasses
 import json
 import logging
-import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +29,8 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from gler.allocator import keep_freed_memory
+from gler.averaging import WeightAverage
+from gler.checkpoint import fresh_state, restore_checkpoint, seed_everything, write_checkpoint
 from gler.config import TrainConfig
 from gler.data.calendar import with_calendar
 from gler.data.model import factor_names
@@ -46,8 +53,6 @@ from gler.run import (
     check_model_factors,
     check_same_run,
     data_fingerprint,
-    first_line,
-    load_file,
     log_event,
     resolve_device,
     run_record,
@@ -66,7 +71,9 @@ class NonFiniteLossError(ValueError):
 
 @dataclass
 class TrainResult:
-    """What :func:`train` returns."""
+    """What :func:`train` returns; without early stopping ``best_epoch`` is the last epoch
+    (whose weights are kept) and ``best_val_loss`` its validation loss (None without a
+    validation period)."""
 
     run_dir: Path
     model_name: str
@@ -76,34 +83,6 @@ class TrainResult:
     stopped_early: bool = False
     wall_time_s: float = 0.0
     history: list[dict] = field(default_factory=list)
-
-
-def _seed_everything(seed: int) -> None:
-    random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def _rng_state() -> dict:
-    # numpy draws come from per-epoch Generators, so only torch's and Python's states matter.
-    # Python's state (version, 625 ints, None) is stored as a tensor of those ints, so that the
-    # checkpoint holds only tensors and plain values and loads with weights_only=True.
-    version, internal, gauss = random.getstate()
-    state = {"torch": torch.get_rng_state(), "python_version": int(version),
-             "python": torch.tensor(internal, dtype=torch.int64), "python_gauss": gauss}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    if "python_version" in state:
-        random.setstate((state["python_version"],
-                         tuple(int(v) for v in state["python"].tolist()), state["python_gauss"]))
-    else:  # checkpoints written before the state became a tensor: the tuple itself
-        random.setstate(state["python"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def masked_loss(pred: torch.Tensor, target: torch.Tensor, kind: str = "mse",
@@ -120,13 +99,15 @@ def masked_loss(pred: torch.Tensor, target: torch.Tensor, kind: str = "mse",
 
 @dataclass
 class Optimisation:
-    """The optimiser side of training: AdamW, loss scaling, autocast, the config and device."""
+    """The optimiser side of training: AdamW, loss scaling, autocast, the config and device,
+    and the weight average when ``config.ema_decay`` asks for one."""
 
     optimiser: torch.optim.Optimizer
     grad_scaler: torch.amp.GradScaler
     autocast: contextlib.AbstractContextManager
     config: TrainConfig
     device: torch.device
+    average: WeightAverage | None = None
 
     @classmethod
     def create(cls, model: torch.nn.Module, config: TrainConfig,
@@ -140,17 +121,27 @@ class Optimisation:
         grad_scaler = torch.amp.GradScaler("cuda", enabled=use and dtype == torch.float16)
         autocast = (torch.autocast(device_type=device.type, dtype=dtype) if use
                     else contextlib.nullcontext())
-        return cls(optimiser, grad_scaler, autocast, config, device)
+        average = WeightAverage(model, config.ema_decay) if config.ema_decay else None
+        return cls(optimiser, grad_scaler, autocast, config, device, average)
+
+    def judged(self, model: torch.nn.Module) -> contextlib.AbstractContextManager:
+        """The weights to validate and keep: the average inside the block, if there is one."""
+        return self.average.applied(model) if self.average else contextlib.nullcontext()
 
 
 def train_step(model: torch.nn.Module, batch: Batch, scaler: Scaler,
                step: Optimisation) -> torch.Tensor:
-    """Forward, masked loss, backward and one optimiser step on ``batch``; the loss.
+    """Forward, masked loss, backward, one optimiser step and the weight average's update on
+    ``batch``; the loss. With ``factor_dropout``, each factor channel of each sample is set to
+    its training mean (0) with that probability first.
 
     A non-finite loss is returned before anything is updated (the caller decides what to do).
     """
     config = step.config
     sd, ef, mask = to_tensors(scaler, batch, step.device)
+    if config.factor_dropout and ef.shape[-1]:
+        keep = torch.rand(ef.shape[0], 1, ef.shape[-1], device=ef.device) >= config.factor_dropout
+        ef = ef * keep
     target = torch.from_numpy(scaler.target(batch)).to(step.device)
     with step.autocast:
         pred = model(sd, ef, mask)
@@ -164,6 +155,8 @@ def train_step(model: torch.nn.Module, batch: Batch, scaler: Scaler,
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
     step.grad_scaler.step(step.optimiser)
     step.grad_scaler.update()
+    if step.average is not None:
+        step.average.update(model)
     return loss
 
 
@@ -235,7 +228,7 @@ def train(stack: xr.Dataset | Sequence[xr.Dataset], model_name: str = "gler",
     windows = training_windows(stack, sample, calendar=info.kind == "neural")
     factors = list(windows.factors)
     check_model_factors(model_name, factors)
-    _seed_everything(config.seed)
+    seed_everything(config.seed)
     model = create_model(model_name, window=sample.window, horizon=sample.horizon,
                          n_ef=len(factors), **(model_overrides or {}))
     model_config = model.config.to_dict() if hasattr(model, "config") else dict(
@@ -296,13 +289,15 @@ def _fit(model: torch.nn.Module, windows: WindowDataset | MultiStackWindows,
         torch.set_num_threads(config.num_threads)
     device = resolve_device(config.device)
     pixels = windows.pixels(config.pixel_fraction, seed=config.seed)
-    train_index, val_index = windows.indices("train", pixels), windows.indices("val", pixels)
-    if not len(train_index) or not len(val_index):
+    train_index = windows.indices("train", pixels)
+    val_index = _validation_index(windows, pixels, config)
+    if not len(train_index) or (val_index is not None and not len(val_index)):
         msg = (f"No usable {'training' if not len(train_index) else 'validation'} sample "
                f"(pixels sampled: {len(pixels)}); the windows have too many gaps. Lower "
                "min_observed or raise pixel_fraction.")
         raise ValueError(msg)
-    if config.max_val_samples and len(val_index) > config.max_val_samples:
+    if val_index is not None and config.max_val_samples and len(
+            val_index) > config.max_val_samples:
         rng = np.random.default_rng([config.seed, 0])
         val_index = val_index.subset(
             np.sort(rng.choice(len(val_index), config.max_val_samples, replace=False)))
@@ -311,30 +306,15 @@ def _fit(model: torch.nn.Module, windows: WindowDataset | MultiStackWindows,
     scaler.save(scaler_path)
     model.to(device)
     step = Optimisation.create(model, config, device)
-    state = {"epoch": 0, "best_val": float("inf"), "best_epoch": None, "bad_epochs": 0,
-             "finished": False, "history": []}
-    checkpoint_path = out_dir / CHECKPOINT_FILE
-    if checkpoint_path.is_file():
-        remedy = (f"delete it to train {out_dir} from the start, or use a new --out "
-                  "directory")
-        saved = load_file(checkpoint_path, remedy, map_location=device)
-        if (out_dir / BEST_FILE).is_file():  # resuming keeps it: refuse a damaged or planted one
-            load_file(out_dir / BEST_FILE, remedy, map_location="cpu")
-        try:
-            model.load_state_dict(saved["model"])
-            step.optimiser.load_state_dict(saved["optimizer"])
-            step.grad_scaler.load_state_dict(saved["grad_scaler"])
-            _set_rng_state(saved["rng"])
-            state = saved["state"]
-            int(state["epoch"])
-        except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as err:
-            msg = (f"{checkpoint_path} does not fit the run in {out_dir / RUN_FILE} "
-                   f"({type(err).__name__}: {first_line(err)}); {remedy}.")
-            raise ValueError(msg) from None
+    state = fresh_state()
+    if (out_dir / CHECKPOINT_FILE).is_file():
+        state = restore_checkpoint(out_dir, model, step.optimiser, step.grad_scaler,
+                                   step.average, device)
         logger.info("Resuming %s from epoch %d", out_dir, state["epoch"])
         log_event(out_dir, {"event": "resume", "epoch": state["epoch"]})
     logger.info("Training %s on %d samples (%d pixels), validating on %d, device %s",
-                model_name, len(train_index), len(pixels), len(val_index), device)
+                model_name, len(train_index), len(pixels),
+                len(val_index) if val_index is not None else 0, device)
     while not state["finished"] and state["epoch"] < config.epochs:
         epoch = state["epoch"] + 1
         lr = config.lr_at(epoch)
@@ -344,34 +324,60 @@ def _fit(model: torch.nn.Module, windows: WindowDataset | MultiStackWindows,
         train_loss = _train_epoch(model, windows, train_index, scaler, step, epoch, progress,
                                   out_dir)
         t1 = time.perf_counter()
-        val_loss = evaluate_loss(model, windows, val_index, scaler, config, device,
-                                 step.autocast)
-        improved = val_loss < state["best_val"]
+        with step.judged(model):  # the averaged weights, when averaging
+            val_loss = None if val_index is None else float(evaluate_loss(
+                model, windows, val_index, scaler, config, device, step.autocast))
+            # Without early stopping, the weights kept are the latest ones.
+            improved = not config.early_stopping or val_loss < state["best_val"]
+            if improved:
+                atomic_save(model.state_dict(), out_dir / BEST_FILE)
         if improved:
             state.update(best_val=val_loss, best_epoch=epoch, bad_epochs=0)
-            atomic_save(model.state_dict(), out_dir / BEST_FILE)
         else:
             state["bad_epochs"] += 1
         state["epoch"] = epoch
-        state["finished"] = state["bad_epochs"] >= config.patience or epoch >= config.epochs
+        stop = config.early_stopping and state["bad_epochs"] >= config.patience
+        state["finished"] = stop or epoch >= config.epochs
         # Plain floats only: the checkpoint must load with weights_only=True.
-        entry = {"epoch": epoch, "train_loss": float(train_loss), "val_loss": float(val_loss),
+        entry = {"epoch": epoch, "train_loss": float(train_loss), "val_loss": val_loss,
                  "best": bool(improved), "train_s": round(t1 - t0, 3),
                  "val_s": round(time.perf_counter() - t1, 3), "lr": float(lr)}
         state["history"].append(entry)
-        atomic_save({"model": model.state_dict(), "optimizer": step.optimiser.state_dict(),
-                     "grad_scaler": step.grad_scaler.state_dict(), "rng": _rng_state(),
-                     "state": state}, checkpoint_path)
+        write_checkpoint(out_dir, model, step.optimiser, step.grad_scaler, step.average, state)
         log_event(out_dir, entry)
-        logger.info("epoch %d: train %.4f, val %.4f%s", epoch, train_loss, val_loss,
-                    " (best)" if improved else "")
+        logger.info("epoch %d: train %.4f, val %s%s", epoch, train_loss,
+                    "-" if val_loss is None else f"{val_loss:.4f}", " (best)" if improved else "")
         if on_epoch_end is not None:
             on_epoch_end(entry)
-    stopped_early = state["bad_epochs"] >= config.patience and state["epoch"] < config.epochs
+    stopped_early = (config.early_stopping and state["bad_epochs"] >= config.patience
+                     and state["epoch"] < config.epochs)
     return TrainResult(run_dir=out_dir, model_name=model_name, best_epoch=state["best_epoch"],
                        best_val_loss=state["best_val"], epochs_run=state["epoch"],
                        stopped_early=stopped_early,
                        wall_time_s=time.perf_counter() - start, history=state["history"])
+
+
+def _validation_index(windows: WindowDataset | MultiStackWindows, pixels: np.ndarray,
+                      config: TrainConfig) -> SampleIndex | MultiStackIndex | None:
+    """The validation samples on ``pixels``; None where a fixed-count run has no validation
+    period (a final fit).
+
+    Raises
+    ------
+    ValueError
+        If early stopping is asked for without a validation period.
+    """
+    split = windows.split
+    if split.val_end > split.train_end:
+        return windows.indices("val", pixels)
+    if config.early_stopping:
+        msg = (f"Early stopping needs a validation period, but this split has none "
+               f"(train_end = val_end = {split.val_end.date()}). For a final fit on training "
+               "and validation data with a fixed number of epochs, set early_stopping=False "
+               "(gler train --final-fit); otherwise give a validation period (train_end before "
+               "val_end).")
+        raise ValueError(msg)
+    return None
 
 
 def _train_epoch(model: torch.nn.Module, windows: WindowDataset | MultiStackWindows,
@@ -391,6 +397,9 @@ def _train_epoch(model: torch.nn.Module, windows: WindowDataset | MultiStackWind
     bar = tqdm(starts, desc=f"epoch {epoch}/{config.epochs}", unit="batch", leave=False,
                disable=not progress)
     for batch_no, begin in enumerate(bar):
+        if epoch <= config.warmup_epochs:  # the warm-up raises the rate step by step
+            for group in step.optimiser.param_groups:
+                group["lr"] = config.lr_at(epoch, (batch_no + 1) / len(starts))
         batch = windows.batch(index, order[begin:begin + config.batch_size])
         loss = train_step(model, batch, scaler, step)
         if not torch.isfinite(loss):

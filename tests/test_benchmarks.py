@@ -92,3 +92,19 @@ def test_cuda_request_without_cuda_is_refused(bench):
         pytest.skip("CUDA is present")
     with pytest.raises(SystemExit):
         bench.main(["--tiny", "--device", "cuda"])
+
+
+def test_tiny_remedies_measurement_writes_every_figure(tmp_path, capsys):
+    """benchmarks/remedies.py measures every variant and the final fit (tiny: seconds)."""
+    path = BENCH.parent / "remedies.py"
+    spec = importlib.util.spec_from_file_location("gler_remedies", path)
+    remedies = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(remedies)
+    out = tmp_path / "remedies.json"
+    assert remedies.main(["--tiny", "--models", "dlinear", "--seeds", "0",
+                          "--out", str(out)]) == 0
+    assert "| dlinear | all three |" in capsys.readouterr().out
+    results = json.loads(out.read_text())["results"]["dlinear"]
+    assert set(results) == {*remedies.VARIANTS, "final_fit"}
+    assert all(_positive(results[v]["rmse_mm"]) for v in remedies.VARIANTS)
+    assert _positive(results["final_fit"][0]["final_fit_mm"])

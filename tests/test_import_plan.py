@@ -21,16 +21,18 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("layers", ("gler.kernels", "gler.layers")),
     ("models", ("gler.models", "gler.baselines")),
     ("run directory", ("gler.run",)),
-    ("training", ("gler.train",)),
+    ("training", ("gler.averaging", "gler.checkpoint", "gler.train")),
     ("forecast and evaluate", ("gler.forecast", "gler.conformal", "gler.scoring",
                                "gler.alerts", "gler.evaluate", "gler.inspect",
                                "gler.outofcore")),
-    ("experiment", ("gler.profiles", "gler.experiment", "gler.tables")),
+    ("experiment", ("gler.search_space", "gler.tuned", "gler.profiles", "gler.experiment",
+                    "gler.tables", "gler.tune")),
     ("book and command line", ("gler.plot", "gler.notebook", "gler.reproduce", "gler.cli",
                                "gler.__main__")),
 )
-#: What may import the trainer: what trains.
-TRAINERS = ("gler.experiment", "gler.cli.train")
+#: What may import the trainer: what trains (``gler.tune`` trains one model per fold and
+#: trial).
+TRAINERS = ("gler.experiment", "gler.cli.train", "gler.tune")
 
 
 def module_files(package: Path = PACKAGE) -> dict[str, Path]:

@@ -16,6 +16,8 @@ from gler.train import NonFiniteLossError, TrainConfig, train
 SAMPLE = SampleSpec(window=12, horizon=3)
 CONFIG = TrainConfig(epochs=4, batch_size=64, patience=10, device="cpu",
                      pixel_fraction=1.0)
+#: Every remedy of issue 18 on at once.
+REMEDIES = CONFIG.replace(warmup_epochs=2, ema_decay=0.9, factor_dropout=0.3)
 
 
 @pytest.fixture(scope="module")
@@ -67,29 +69,36 @@ def test_same_seed_same_weights(tmp_path, stack, tiny_model):
     assert not all(torch.equal(wa[k], wc[k]) for k in wa)
 
 
-def _full_and_interrupted(tmp_path, stack, model) -> None:
+def _best(run_dir):
+    return torch.load(run_dir / BEST_FILE, weights_only=True)
+
+
+def _full_and_interrupted(tmp_path, stack, model, config=CONFIG) -> None:
     """A whole run in ``tmp_path/full`` and one interrupted after epoch 2 in ``tmp_path/cut``."""
-    train(stack, model, CONFIG, out_dir=tmp_path / "full", sample=SAMPLE, progress=False)
+    train(stack, model, config, out_dir=tmp_path / "full", sample=SAMPLE, progress=False)
 
     def interrupt(entry):
         if entry["epoch"] == 2:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        train(stack, model, CONFIG, out_dir=tmp_path / "cut", sample=SAMPLE, progress=False,
+        train(stack, model, config, out_dir=tmp_path / "cut", sample=SAMPLE, progress=False,
               on_epoch_end=interrupt)
 
 
-def test_interrupted_run_resumes_to_the_same_weights(tmp_path, stack, tiny_model):
-    """Interrupting after epoch 2 and re-running gives the uninterrupted run's final weights."""
-    _full_and_interrupted(tmp_path, stack, tiny_model)
+@pytest.mark.parametrize("config", [CONFIG, REMEDIES], ids=["plain", "remedies"])
+def test_interrupted_run_resumes_to_the_same_weights(tmp_path, stack, tiny_model, config):
+    """Interrupting after epoch 2 and re-running gives the uninterrupted run's final weights;
+    with warm-up, weight averaging and factor dropout, the averaged weights (best.pt) too."""
+    _full_and_interrupted(tmp_path, stack, tiny_model, config)
     assert torch.load(tmp_path / "cut" / CHECKPOINT_FILE, weights_only=True)["state"][
         "epoch"] == 2
-    resumed = train(stack, tiny_model, CONFIG, out_dir=tmp_path / "cut",
+    resumed = train(stack, tiny_model, config, out_dir=tmp_path / "cut",
                     sample=SAMPLE, progress=False)
     assert resumed.epochs_run == 4
-    full, cut = _weights(tmp_path / "full"), _weights(tmp_path / "cut")
-    assert all(torch.equal(full[k], cut[k]) for k in full)
+    for weights in (_weights, _best):
+        full, cut = weights(tmp_path / "full"), weights(tmp_path / "cut")
+        assert all(torch.equal(full[k], cut[k]) for k in full)
     assert '"event": "resume"' in (tmp_path / "cut" / LOG_FILE).read_text()
 
 
@@ -190,3 +199,107 @@ def test_every_neural_model_trains_and_forecasts_without_factors(tmp_path, stack
               sample=SAMPLE, progress=False)
         forecast = predict(out, bare, issues="last")["forecast"]
         assert np.isfinite(forecast.values).any(), name
+
+
+# -- what helps a model generalise (all off by default) --------------------------------------
+
+def test_each_remedy_is_seeded_and_changes_the_weights(tmp_path, stack, tiny_model):
+    """Warm-up, weight averaging and factor dropout each give the same weights twice with one
+    seed, and other weights than plain training."""
+    plain = _best(train(stack, tiny_model, CONFIG.replace(epochs=2), out_dir=tmp_path / "plain",
+                        sample=SAMPLE, progress=False).run_dir)
+    for name, change in (("warmup", {"warmup_epochs": 1}), ("ema", {"ema_decay": 0.9}),
+                         ("dropout", {"factor_dropout": 0.5})):
+        config = CONFIG.replace(epochs=2, **change)
+        runs = [_best(train(stack, tiny_model, config, out_dir=tmp_path / f"{name}{k}",
+                            sample=SAMPLE, progress=False).run_dir) for k in (1, 2)]
+        assert all(torch.equal(runs[0][k], runs[1][k]) for k in plain), name
+        assert not all(torch.equal(runs[0][k], plain[k]) for k in plain), name
+
+
+def test_warmup_raises_the_rate_step_by_step(tmp_path, stack, tiny_model):
+    """During the warm-up the rate climbs linearly to lr at the end of the last warm-up epoch."""
+    config = CONFIG.replace(warmup_epochs=2, lr_schedule="constant")
+    assert config.lr_at(1, 0.5) == pytest.approx(config.lr / 4)
+    assert config.lr_at(2) == config.lr_at(3) == config.lr
+    result = train(stack, tiny_model, config, out_dir=tmp_path, sample=SAMPLE, progress=False)
+    assert [h["lr"] for h in result.history] == [config.lr / 2, config.lr, config.lr, config.lr]
+
+
+def test_weight_averaging_validates_and_keeps_the_average(tmp_path, stack, tiny_model):
+    """best.pt holds the average stored in the checkpoint, not the live weights."""
+    config = CONFIG.replace(ema_decay=0.9, patience=100)
+    result = train(stack, tiny_model, config, out_dir=tmp_path, sample=SAMPLE, progress=False)
+    saved = torch.load(tmp_path / CHECKPOINT_FILE, weights_only=True)
+    assert result.best_epoch == 4
+    best, average = _best(tmp_path), saved["average"]["average"]
+    assert all(torch.equal(best[k], average[k]) for k in best)
+    assert not all(torch.equal(best[k], saved["model"][k]) for k in best)
+    assert saved["average"]["updates"] > 0
+
+
+def test_factor_dropout_sets_whole_channels_to_the_training_mean(stack, tiny_model):
+    """Each factor channel of a sample is either kept over the whole window or 0 throughout."""
+    from gler.data.scaling import Scaler
+    from gler.data.windows import WindowDataset
+    from gler.train import Optimisation, train_step
+
+    seen = {}
+
+    class Spy(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight = torch.nn.Parameter(torch.zeros(SAMPLE.horizon))
+
+        def forward(self, sd, ef, mask):
+            seen["ef"] = ef
+            return self.weight.expand(len(sd), -1)
+
+    windows = WindowDataset.from_spec(stack, SAMPLE)
+    scaler = Scaler.fit(windows)
+    batch = windows.batch(windows.indices("train"), np.arange(64))
+    model = Spy()
+    step = Optimisation.create(model, CONFIG.replace(factor_dropout=0.5), torch.device("cpu"))
+    torch.manual_seed(0)
+    train_step(model, batch, scaler, step)
+    full = torch.from_numpy(scaler.inputs(batch)[1])
+    dropped = (seen["ef"] == 0).all(dim=1)
+    kept = (seen["ef"] == full).all(dim=1)
+    assert (dropped | kept).all() and dropped.any() and kept.any()
+
+
+def test_final_fit_trains_a_fixed_count_without_validation(tmp_path, stack, tiny_model):
+    """early_stopping=False on the final-fit sample trains every epoch on training and
+    validation targets and keeps the last weights; early stopping there is refused."""
+    from gler.data.folds import final_fit_sample
+
+    sample = final_fit_sample(SAMPLE, stack["time"].values)
+    with pytest.raises(ValueError, match=r"needs a validation.*none.*early_stopping=False"):
+        train(stack, tiny_model, CONFIG, out_dir=tmp_path / "refused", sample=sample,
+              progress=False)
+    config = CONFIG.replace(epochs=3, early_stopping=False, patience=1)
+    result = train(stack, tiny_model, config, out_dir=tmp_path / "final", sample=sample,
+                   progress=False)
+    assert (result.epochs_run, result.best_epoch, result.best_val_loss) == (3, 3, None)
+    assert [h["val_loss"] for h in result.history] == [None] * 3
+    best, last = _best(tmp_path / "final"), _weights(tmp_path / "final")
+    assert all(torch.equal(best[k], last[k]) for k in best)
+    record = read_run_record(tmp_path / "final")
+    assert record["sample"]["train_end"] == record["sample"]["val_end"]
+    assert record["train_config"]["early_stopping"] is False
+
+
+def test_without_early_stopping_every_epoch_runs(tmp_path, stack, tiny_model):
+    """A fixed-count run with a validation period validates each epoch but never stops."""
+    config = CONFIG.replace(early_stopping=False, patience=1, lr=1.0)
+    result = train(stack, tiny_model, config, out_dir=tmp_path, sample=SAMPLE, progress=False)
+    assert result.epochs_run == result.best_epoch == 4 and not result.stopped_early
+    assert all(h["val_loss"] is not None for h in result.history)
+
+
+def test_options_off_are_not_written(tmp_path, stack, tiny_model):
+    """run.json of a run without the new options reads as before they existed."""
+    train(stack, tiny_model, CONFIG.replace(epochs=1), out_dir=tmp_path, sample=SAMPLE,
+          progress=False)
+    written = read_run_record(tmp_path)["train_config"]
+    assert not {"early_stopping", "warmup_epochs", "ema_decay", "factor_dropout"} & set(written)

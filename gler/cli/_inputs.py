@@ -29,7 +29,9 @@ FACTOR_FLAGS = {"units": "--factor-units", "rename": "--factor-rename",
 TRAIN_FLAGS = {"window": "--window", "horizon": "--horizon", "epochs": "--epochs",
                "batch_size": "--batch-size", "lr": "--lr", "pixel_fraction": "--pixel-fraction",
                "train_end": "--train-end", "val_end": "--val-end", "seed": "--seed",
-               "device": "--device", "num_threads": "--num-threads"}
+               "device": "--device", "num_threads": "--num-threads",
+               "warmup_epochs": "--warmup-epochs", "ema_decay": "--ema-decay",
+               "factor_dropout": "--factor-dropout"}
 #: Phrases with keywords that have no flag, said as what to do with the file instead.
 _PHRASES = (
     (r"pass format='csv-long' with date_col=/value_col=/point_col=\.",
@@ -164,6 +166,16 @@ def add_data_arguments(parser: argparse.ArgumentParser, *, several: bool = False
                         help="daily temperature factor (degC) the thawing/freezing degree-days "
                              "are computed from (default: ground_surface_temperature, else "
                              "air_temperature, else no degree-days)")
+
+
+def add_sample_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--window`` and ``--horizon``: L and H of the samples a model is trained on."""
+    from gler.data.sample import DEFAULT_HORIZON, DEFAULT_WINDOW
+
+    parser.add_argument("--window", type=int, default=None,
+                        help=f"input window L in acquisitions (default: {DEFAULT_WINDOW})")
+    parser.add_argument("--horizon", type=int, default=None,
+                        help=f"forecast horizon H in acquisitions (default: {DEFAULT_HORIZON})")
 
 
 def add_split_arguments(parser: argparse.ArgumentParser, *, defaults: str) -> None:

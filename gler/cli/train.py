@@ -8,16 +8,24 @@ from pathlib import Path
 from gler.cli._inputs import (
     TRAIN_FLAGS,
     add_data_arguments,
+    add_sample_arguments,
     add_split_arguments,
     open_stacks,
     said_as_flags,
     split_dates,
 )
-from gler.data.sample import DEFAULT_HORIZON, DEFAULT_WINDOW
 
 NAME = "train"
 HELP = "train a forecaster (GLER-BiGRUnet or a baseline) and write a run directory"
 ORDER = 20
+#: What helps a model generalise (TrainConfig fields, off by default): type and help.
+REMEDIES = {
+    "warmup_epochs": (int, "linear learning-rate warm-up over this many epochs (0: none)"),
+    "ema_decay": (float, "average the weights with this decay, in [0, 1); validation and the "
+                         "saved model use the average (0: none)"),
+    "factor_dropout": (float, "probability of replacing each factor channel of a training "
+                              "sample by its training mean, in [0, 1) (0: none)"),
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,15 +36,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", default="paper",
                         help="named parameter set from gler.profiles: smoke, book or paper "
                              "(default: paper); the options below override it")
-    parser.add_argument("--epochs", type=int, default=None, help="maximum number of epochs")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="maximum number of epochs (with --final-fit: the number trained)")
     parser.add_argument("--seed", type=int, default=None,
                         help="random seed (default: the profile's first seed)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None,
                         help="where to train; auto picks CUDA when present (default: auto)")
-    parser.add_argument("--window", type=int, default=None,
-                        help=f"input window L in acquisitions (default: {DEFAULT_WINDOW})")
-    parser.add_argument("--horizon", type=int, default=None,
-                        help=f"forecast horizon H in acquisitions (default: {DEFAULT_HORIZON})")
+    add_sample_arguments(parser)
     parser.add_argument("--batch-size", type=int, default=None, help="samples per step")
     parser.add_argument("--lr", type=float, default=None, help="AdamW learning rate")
     parser.add_argument("--pixel-fraction", type=float, default=None,
@@ -47,6 +53,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "other factor")
     add_split_arguments(parser, defaults="the cuts at 4/6 and 5/6 of the time span, snapped to "
                         "a year (or month) end")
+    for field, (kind, text) in REMEDIES.items():
+        parser.add_argument(TRAIN_FLAGS[field], type=kind, default=None, help=text)
+    parser.add_argument("--tuned", type=Path, default=None, metavar="FILE",
+                        help="tuned.json written by gler tune for this --profile and data: "
+                             "the settings chosen for --model (refused if tuned by another "
+                             "gler release or on other data); the options above win")
+    parser.add_argument("--final-fit", action="store_true",
+                        help="train on the training and validation periods together for a fixed "
+                             "number of epochs (the tuned count with --tuned, else --epochs or "
+                             "the profile's), without early stopping; the test period stays "
+                             "out")
     parser.add_argument("--num-threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--no-amp", action="store_true",
                         help="disable mixed precision on CUDA")
@@ -56,6 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from gler.data.folds import final_fit_sample
     from gler.data.multistack import shared_factors
     from gler.profiles import get_profile
     from gler.run import read_run_record
@@ -63,16 +81,21 @@ def run(args: argparse.Namespace) -> int:
 
     profile = get_profile(args.profile)
     stacks = open_stacks(args)
+    if args.tuned is not None:
+        profile = profile.with_tuned(args.tuned, data=stacks)
     train_end, val_end = split_dates(args, stacks)
     config = said_as_flags(
         profile.train_config, TRAIN_FLAGS,
-        seed=args.seed if args.seed is not None else profile.seeds[0],
-        epochs=args.epochs, device=args.device, batch_size=args.batch_size, lr=args.lr,
-        pixel_fraction=args.pixel_fraction, num_threads=args.num_threads,
-        amp=False if args.no_amp else None)
+        seed=args.seed if args.seed is not None else profile.seeds[0], model=args.model,
+        final_fit=args.final_fit, epochs=args.epochs, device=args.device,
+        batch_size=args.batch_size, lr=args.lr, pixel_fraction=args.pixel_fraction,
+        num_threads=args.num_threads, amp=False if args.no_amp else None,
+        **{field: getattr(args, field) for field in REMEDIES})
     sample = said_as_flags(profile.sample_spec, TRAIN_FLAGS, available=shared_factors(stacks),
                            window=args.window, horizon=args.horizon, train_end=train_end,
                            val_end=val_end, calendar=args.calendar)
+    if args.final_fit:
+        sample = said_as_flags(final_fit_sample, TRAIN_FLAGS, sample, stacks[0]["time"].values)
     result = said_as_flags(train, TRAIN_FLAGS, stacks, args.model, config,
                            profile.model_overrides(args.model), args.out, sample=sample,
                            progress=not args.no_progress)
@@ -82,8 +105,10 @@ def run(args: argparse.Namespace) -> int:
     if result.best_epoch is None:
         print(f"{args.out}: {args.model} is a classical baseline; its config is saved")
     else:
-        print(f"{args.out}: {args.model}, {result.epochs_run} epochs, best validation loss "
-              f"{result.best_val_loss:.4f} at epoch {result.best_epoch} "
+        kept = ("the last epoch's weights (final fit)" if result.best_val_loss is None
+                 else f"best validation loss {result.best_val_loss:.4f} at epoch "
+                      f"{result.best_epoch}")
+        print(f"{args.out}: {args.model}, {result.epochs_run} epochs, {kept} "
               f"({result.wall_time_s:.0f} s)")
         used = read_run_record(args.out)["sample"]
         print(f"  factors: {', '.join(used['factors']) or 'none'}; split: training targets "

@@ -295,7 +295,8 @@ def pool_windows(stacks: Sequence[xr.Dataset], *, window: int = DEFAULT_WINDOW,
         with _about(name):
             part = WindowDataset(stack, window=window, horizon=horizon, factors=chosen,
                                  split=split, min_observed=min_observed)
-            for period in ("train", "val"):  # refuse a stack with nothing to learn from
+            # Refuse a stack with nothing to learn from (a final fit has no validation period).
+            for period in ("train", "val") if split.val_end > split.train_end else ("train",):
                 part.issues(period)
         parts.append(part)
     logger.info("Pooled windows of %d stacks (%s): %d valid pixels", len(parts),

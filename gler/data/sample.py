@@ -87,10 +87,13 @@ def resolve_split_dates(times: pd.DatetimeIndex | np.ndarray, train_end: str | N
                         val_end: str | None = None) -> SplitDates:
     """Split dates from user strings, defaulting each missing one to :func:`default_split_dates`.
 
+    ``train_end`` equal to ``val_end`` leaves no validation period: the split of a final fit
+    on training and validation data (:func:`gler.data.folds.final_fit_sample`).
+
     Raises
     ------
     ValueError
-        If ``train_end`` is not before ``val_end`` or either lies outside the data.
+        If ``train_end`` is after ``val_end`` or either lies outside the data.
     """
     times = pd.DatetimeIndex(times)
     default = default_split_dates(times)
@@ -98,10 +101,11 @@ def resolve_split_dates(times: pd.DatetimeIndex | np.ndarray, train_end: str | N
         pd.Timestamp(train_end) if train_end is not None else default.train_end,
         pd.Timestamp(val_end) if val_end is not None else default.val_end,
     )
-    if not times[0] < split.train_end < split.val_end < times[-1]:
+    if not times[0] < split.train_end <= split.val_end < times[-1]:
         msg = (f"Split dates must satisfy first date < train_end < val_end < last date "
                f"({times[0].date()} < {split.train_end.date()} < {split.val_end.date()} < "
-               f"{times[-1].date()} does not hold). Choose cut dates inside the data.")
+               f"{times[-1].date()} does not hold; train_end = val_end only for a final fit "
+               "without validation). Choose cut dates inside the data.")
         raise ValueError(msg)
     return split
 

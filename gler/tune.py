@@ -1,0 +1,410 @@
+"""Tune each neural model on folds over seasons, with Optuna: ``gler tune``.
+
+The protocol of ``evaluation.md`` ("Model selection"): every neural model, GLER included, gets
+the same number of trials (a :class:`Budget`), the same sampler (Optuna's TPE, seeded) and the
+same pruner (median), over the search space of its family (:mod:`gler.search_space`, declared
+there only). A trial trains one model per fold (:func:`gler.data.folds.season_folds`, early
+stopping on the fold's validation season) and scores it by the validation RMSE in mm; the
+objective is the mean over the folds, each fold reported to the pruner as it finishes. The
+chosen settings, the epoch count of the final fit (the chosen trial's best epochs, averaged
+over the folds) and their provenance go to ``tuned.json`` (:mod:`gler.tuned`); the study lives
+in an SQLite file beside it, so an interrupted ``gler tune`` resumes where it stopped.
+
+**Pooled over regions.** A model gets one configuration for all regions, as in the paper, chosen
+on the mean over regions and folds: a choice made on four regions' validation years overfits
+one region's weather less than four per-region choices would, and costs a quarter of them.
+Each fold trains *one* model on the windows of all the stacks together
+(:func:`gler.train.train` on a list, :func:`gler.data.multistack.pool_windows`) and scores it
+on each stack's validation windows; the fold's value is the mean of the stacks' RMSEs (each
+region counts the same, as in the paper's average). One pooled model per fold, not one per
+region: four times cheaper again, and with samples per epoch capped (the profiles cap them)
+it takes the same optimiser steps per epoch as a per-region model, so the epoch count carries
+over to the per-region runs of the book.
+
+**No leakage.** The folds end at the split's ``val_end``; nothing after it is read (a trial's
+windows and normalisation come from its fold's periods only), and the data are fingerprinted
+up to that date. Changing the test period changes neither the choice nor the final weights.
+
+**Reproducible.** On CPU a second ``gler tune`` with the same seed chooses the same settings:
+the trials train with a fixed seed, and the sampler is seeded afresh before each trial from
+``(seed, trials finished)``, so a resumed study draws what an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import logging
+import math
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import xarray as xr
+from tqdm.auto import tqdm
+
+from gler import __version__
+from gler.data.folds import Fold, check_folds, season_folds
+from gler.data.multistack import shared_factors, stack_name
+from gler.data.sample import SampleSpec, SplitDates
+from gler.data.windows import WindowDataset
+from gler.metrics import rmse
+from gler.models._registry import model_info
+from gler.profiles import Profile, get_profile
+from gler.run import load_run, to_tensors
+from gler.search_space import search_space
+from gler.train import NonFiniteLossError, train
+from gler.tuned import TunedModel, TunedSettings, tuned_fingerprint
+
+logger = logging.getLogger(__name__)
+
+STUDY_FILE = "study.sqlite3"
+TUNED_FILE = "tuned.json"
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much tuning every model gets.
+
+    Attributes
+    ----------
+    name, description
+        The name ``--budget`` takes, and what the budget is sized for.
+    n_trials
+        Trials per model (finished ones: complete or pruned).
+    n_startup_trials
+        Random trials before TPE models the results; the pruner waits as many.
+    train_changes
+        ``TrainConfig`` fields every trial fixes (e.g. shorter runs for tests); they are part
+        of the chosen settings, so the final fit trains as the folds did.
+    """
+
+    name: str
+    description: str
+    n_trials: int
+    n_startup_trials: int
+    train_changes: dict[str, Any] = field(default_factory=dict)
+
+
+BUDGETS: dict[str, Budget] = {
+    "smoke": Budget("smoke", "seconds per model on a tiny stack: tests and CI", 3, 2,
+                    {"epochs": 2, "max_samples_per_epoch": 256, "max_val_samples": 256}),
+    "book": Budget("book", "a few minutes on a 2-core CPU for GLER and the seven neural "
+                   "baselines of the book profile (4 regions x 32 x 32)", 5, 3),
+    "paper": Budget("paper", "the paper profile on a GPU (to be sized with the GPU issue)", 40,
+                    10),
+}
+
+
+def get_budget(name: str | Budget) -> Budget:
+    """The budget called ``name`` (a :class:`Budget` is returned as it is).
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, listing the valid ones (``--budget``).
+    """
+    if isinstance(name, Budget):
+        return name
+    if name not in BUDGETS:
+        msg = f"Unknown budget {name!r} (--budget). Available: {', '.join(BUDGETS)}."
+        raise ValueError(msg)
+    return BUDGETS[name]
+
+
+def tune(stacks: xr.Dataset | Sequence[xr.Dataset], models: str | Sequence[str], *,
+         profile: str | Profile = "book", budget: str | Budget = "book", n_folds: int = 2,
+         seed: int = 0, out_dir: str | Path = "tuned", sample: SampleSpec | None = None,
+         device: str | None = None, progress: bool = False) -> TunedSettings:
+    """Tune ``models`` on folds over the seasons of ``stacks`` and write ``tuned.json``.
+
+    Parameters
+    ----------
+    stacks
+        One stack, or several (e.g. the four QTR-sim regions): one pooled model per fold.
+    models
+        Neural model names (e.g. ``["gler", *list_models("neural", tag="baseline")]``).
+    profile
+        The profile whose settings the tuned ones change (not a tuned profile).
+    budget
+        A name of :data:`BUDGETS` or a :class:`Budget`.
+    n_folds
+        Folds over seasons (:func:`gler.data.folds.season_folds`).
+    seed
+        Seed of the sampler and of every trial's training.
+    out_dir
+        Where ``study.sqlite3`` (resumed if present) and ``tuned.json`` are written.
+    sample
+        Window, horizon, factors and the split whose test period is left alone (default: the
+        profile's, with the factors the stacks share).
+    device
+        Training device (default: the profile's).
+    progress
+        Show a progress bar over the trials.
+
+    Returns
+    -------
+    TunedSettings
+        What was written to ``out_dir/tuned.json``.
+
+    Raises
+    ------
+    ImportError
+        Without Optuna (``pip install gler[tune]``).
+    ValueError
+        On a fold without enough data, stacks with different split dates, a study in
+        ``out_dir`` run with other settings, or a model none of whose trials completed.
+
+    Example
+    -------
+    >>> tuned = tune(stacks, ["gler", "lstm"], profile="book", budget="book",
+    ...              out_dir="tuned/book")  # doctest: +SKIP
+    """
+    optuna = import_optuna()
+    profile = get_profile(profile) if isinstance(profile, str) else profile
+    if profile.tuned is not None:
+        msg = (f"Profile {profile.name} already carries tuned settings; tune the profile "
+               "they were tuned for (get_profile(name), gler tune --profile NAME).")
+        raise ValueError(msg)
+    budget = get_budget(budget)
+    stacks = [stacks] if isinstance(stacks, xr.Dataset) else list(stacks)
+    models = [models] if isinstance(models, str) else list(models)
+    for name in models:
+        search_space(name).check(profile.model_overrides(name))
+    sample = sample or profile.sample_spec(available=shared_factors(stacks))
+    folds = _folds(stacks, sample, n_folds)
+    through = folds[-1].split.val_end.isoformat()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    storage = f"sqlite:///{(out_dir / STUDY_FILE).resolve()}"
+    data = tuple({"name": stack_name(stack, number), "fingerprint": tuned_fingerprint(
+        stack, through)} for number, stack in enumerate(stacks, start=1))
+    setup = {"gler_version": __version__, "profile": profile.name, "budget": asdict(budget),
+             "seed": seed, "folds": [f.to_dict() for f in folds], "data": list(data),
+             "sample": sample.to_dict(), "train": profile.train.to_dict()}
+    chosen = {}
+    for name in models:
+        study = optuna.create_study(
+            study_name=name, storage=storage, direction="minimize", load_if_exists=True,
+            pruner=optuna.pruners.MedianPruner(n_startup_trials=budget.n_startup_trials))
+        _check_setup(study, {**setup, "space": search_space(name).to_dict()}, out_dir)
+        started = time.perf_counter()
+        objective = _Objective(stacks, name, profile, budget, folds, sample, seed, device)
+        _optimise(study, objective, budget, seed, progress)
+        chosen[name] = _chosen(study, name, budget)
+        logger.info("%s: %.3f mm over the folds (%.0f s)", name, chosen[name].value_mm,
+                    time.perf_counter() - started)
+    settings = TunedSettings(
+        models=chosen, gler_version=__version__, profile=profile.name, budget=budget.name,
+        seed=seed, n_trials=budget.n_trials, sampler=_describe_sampler(budget, seed),
+        pruner=f"MedianPruner(n_startup_trials={budget.n_startup_trials}), per fold",
+        folds=folds, data=data, through=through, pooled=len(stacks) > 1,
+        sample=sample.to_dict(), study_file=STUDY_FILE,
+        date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+    settings.save(out_dir / TUNED_FILE)
+    return settings
+
+
+def import_optuna() -> Any:
+    """The ``optuna`` module, imported here only (the core install does without it).
+
+    Raises
+    ------
+    ImportError
+        Saying how to install it.
+    """
+    try:
+        import optuna
+    except ImportError as err:
+        msg = "gler tune needs Optuna: pip install 'gler[tune]' (or pip install optuna)."
+        raise ImportError(msg) from err
+    return optuna
+
+
+def _folds(stacks: list[xr.Dataset], sample: SampleSpec, n_folds: int) -> tuple[Fold, ...]:
+    """The folds on the first stack's dates, checked on every stack's."""
+    splits = {stack_name(s, i): sample.split_for(s["time"].values)
+              for i, s in enumerate(stacks, start=1)}
+    if len(set(splits.values())) > 1:
+        listed = "; ".join(f"{n}: {s.train_end.date()} / {s.val_end.date()}"
+                           for n, s in splits.items())
+        msg = (f"The stacks' default split dates differ ({listed}). Give the cut dates "
+               "(--train-end/--val-end).")
+        raise ValueError(msg)
+    times = pd.DatetimeIndex(stacks[0]["time"].values)
+    folds = season_folds(times, next(iter(splits.values())), n_folds, window=sample.window,
+                         horizon=sample.horizon)
+    for stack in stacks[1:]:
+        check_folds(folds, stack["time"].values, window=sample.window, horizon=sample.horizon)
+    return folds
+
+
+def _check_setup(study: Any, setup: dict, out_dir: Path) -> None:
+    """Store the setup with a new study; refuse to resume one run with another setup."""
+    stored = study.user_attrs.get("setup")
+    if stored is None:
+        study.set_user_attr("setup", json.loads(json.dumps(setup, default=str)))
+        return
+    wanted = json.loads(json.dumps(setup, default=str))
+    differ = sorted(k for k in set(stored) | set(wanted) if stored.get(k) != wanted.get(k))
+    if differ:
+        msg = (f"The study {study.study_name!r} in {out_dir / STUDY_FILE} was run with other "
+               f"settings (differs in: {', '.join(differ)}); it cannot be resumed with these. "
+               "Use a new --out directory, or delete the study file to start over.")
+        raise ValueError(msg)
+
+
+def _finished(study: Any) -> int:
+    from optuna.trial import TrialState
+
+    return len(study.get_trials(deepcopy=False,
+                                states=(TrialState.COMPLETE, TrialState.PRUNED)))
+
+
+def _optimise(study: Any, objective: _Objective, budget: Budget, seed: int,
+              progress: bool) -> None:
+    """Run trials until ``budget.n_trials`` have finished; trials a killed run left running
+    are marked failed (they are redone)."""
+    optuna = import_optuna()
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        logger.warning("%s: trial %d was interrupted; it is run again", study.study_name,
+                       trial.number)
+        study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+    done = _finished(study)
+    bar = tqdm(total=budget.n_trials, initial=done, desc=study.study_name, unit="trial",
+               disable=not progress)
+    while done < budget.n_trials:
+        # Seeded from what has finished, so a resumed study draws as an uninterrupted one.
+        study.sampler = optuna.samplers.TPESampler(
+            seed=int(np.random.SeedSequence([seed, done]).generate_state(1)[0]),
+            n_startup_trials=budget.n_startup_trials)
+        study.optimize(objective, n_trials=1)
+        done = _finished(study)
+        bar.update(1)
+    bar.close()
+
+
+def _describe_sampler(budget: Budget, seed: int) -> str:
+    import optuna
+
+    return (f"TPESampler(n_startup_trials={budget.n_startup_trials}, multivariate) of optuna "
+            f"{optuna.__version__}, seeded before each trial from (seed={seed}, trials "
+            "finished)")
+
+
+@dataclass
+class _Objective:
+    """One trial: train a model per fold with the drawn settings, the mean validation RMSE."""
+
+    stacks: list[xr.Dataset]
+    model: str
+    profile: Profile
+    budget: Budget
+    folds: tuple[Fold, ...]
+    sample: SampleSpec
+    seed: int
+    device: str | None
+
+    def __call__(self, trial: Any) -> float:
+        import optuna
+
+        space = search_space(self.model)
+        train_changes, overrides = space.apply(space.suggest(trial))
+        config = self.profile.train.replace(
+            seed=self.seed, device=self.device, **{**self.budget.train_changes,
+                                                   **train_changes})
+        overrides = {**self.profile.model_overrides(self.model), **overrides}
+        values = []
+        with tempfile.TemporaryDirectory(prefix="gler-tune-") as tmp:
+            for fold in self.folds:
+                run_dir = Path(tmp) / f"fold{fold.number}"
+                try:
+                    result = train(self.stacks, self.model, config, overrides, run_dir,
+                                   sample=fold.sample(self.sample), progress=False)
+                except NonFiniteLossError as err:
+                    trial.set_user_attr("diverged", f"{fold.describe()}: {err}")
+                    logger.warning("%s trial %d diverged in %s; pruned", self.model,
+                                   trial.number, fold.describe())
+                    raise optuna.TrialPruned(str(err)) from None
+                except ValueError as err:
+                    msg = f"{fold.describe()}: {err} Or use fewer folds (--folds)."
+                    raise ValueError(msg) from err
+                by_stack = validation_rmse(run_dir, self.stacks, config.max_val_samples,
+                                           self.seed)
+                values.append(float(np.mean(by_stack)))
+                trial.set_user_attr(f"fold{fold.number}", {
+                    "rmse_mm": values[-1], "rmse_mm_by_stack": by_stack,
+                    "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
+                    "train_loss": [h["train_loss"] for h in result.history],
+                    "val_loss": [h["val_loss"] for h in result.history],
+                    "wall_time_s": round(result.wall_time_s, 2)})
+                trial.report(values[-1], fold.number)
+                if trial.should_prune():
+                    raise optuna.TrialPruned
+        return float(np.mean(values))
+
+
+@torch.no_grad()
+def validation_rmse(run_dir: str | Path, stacks: Sequence[xr.Dataset],
+                    max_samples: int | None = None, seed: int = 0,
+                    split: SplitDates | None = None) -> list[float]:
+    """Validation RMSE (mm) of a run on each stack: every valid pixel's validation windows
+    under the run's split (or ``split``, e.g. to score a final fit on a later season), or a
+    seeded subset of ``max_samples`` of them per stack.
+
+    Example
+    -------
+    >>> validation_rmse("runs/fold1", [beiluhe, xidatan])  # doctest: +SKIP
+    [2.41, 3.02]
+    """
+    run = load_run(run_dir)
+    sample = run.sample if split is None else dataclasses.replace(
+        run.sample, train_end=split.train_end.isoformat(), val_end=split.val_end.isoformat())
+    device = torch.device("cpu")
+    scores = []
+    for number, stack in enumerate(stacks):
+        windows = WindowDataset.from_spec(stack, sample)
+        index = windows.indices("val")
+        if max_samples and len(index) > max_samples:
+            rng = np.random.default_rng([seed, number])
+            index = index.subset(np.sort(rng.choice(len(index), max_samples, replace=False)))
+        forecasts, targets = [], []
+        for begin in range(0, len(index), 4096):
+            batch = windows.batch(index, slice(begin, begin + 4096))
+            pred = run.model(*to_tensors(run.scaler, batch, device)).float().numpy()
+            forecasts.append(run.scaler.inverse(pred, batch.anchor))
+            targets.append(batch.target)
+        scores.append(float(rmse(np.concatenate(forecasts), np.concatenate(targets))))
+    return scores
+
+
+def _chosen(study: Any, name: str, budget: Budget) -> TunedModel:
+    """The best complete trial of ``study`` as a :class:`~gler.tuned.TunedModel`."""
+    from optuna.trial import TrialState
+
+    counts = {state.name.lower(): len(study.get_trials(deepcopy=False, states=(state,)))
+              for state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
+    if not counts["complete"]:
+        diverged = sum("diverged" in t.user_attrs for t in study.trials)
+        msg = (f"No trial of {name} completed ({counts['pruned']} pruned, {diverged} of them "
+               f"diverged; {counts['fail']} failed): nothing to choose. Give a larger budget "
+               "(--budget), or look at the study's trials.")
+        raise ValueError(msg)
+    best = study.best_trial
+    space = search_space(name)
+    train_changes, overrides = space.apply(best.params)
+    folds = [f"fold{n}" for n in range(1, len(best.intermediate_values) + 1)]
+    epochs = max(1, math.floor(np.mean([best.user_attrs[k]["best_epoch"] for k in folds]) + 0.5))
+    return TunedModel(
+        model=name, family=model_info(name).family,
+        train_changes={**budget.train_changes, **train_changes}, model_overrides=overrides,
+        epochs=int(epochs), value_mm=float(best.value),
+        fold_values_mm=tuple(best.user_attrs[k]["rmse_mm"] for k in folds),
+        params=dict(best.params), trials=counts, study=name)
