@@ -34,7 +34,7 @@ from gler.data.sample import (
     default_split_dates,
 )
 from gler.data.windows import WindowDataset
-from gler.forecast import FORECAST, predict, years_since
+from gler.forecast import forecast_values, predict, years_since
 from gler.metrics import correlation, mae, mean_std, r2, rmse, skill, trend
 from gler.models._registry import list_models, model_info
 from gler.run import Run, classical_run, data_fingerprint, load_run
@@ -119,8 +119,10 @@ def evaluate(runs: Run | str | Path | Sequence[Run | str | Path], stack: xr.Data
              baselines: str | Sequence[str] | None = "all", split: str = "test",
              device: str = "auto", batch_size: int = 4096, progress: bool = False,
              split_dates: SplitDates | None = None, window: int | None = None,
-             horizon: int | None = None, probabilistic: bool = False) -> Evaluation:
-    """Evaluate runs and classical baselines on the same targets of ``split``.
+             horizon: int | None = None, probabilistic: bool = False,
+             forecasts: dict[str, xr.Dataset] | None = None) -> Evaluation:
+    """Evaluate runs, classical baselines and external forecasts on the same targets of
+    ``split``.
 
     Parameters
     ----------
@@ -147,7 +149,13 @@ def evaluate(runs: Run | str | Path | Sequence[Run | str | Path], stack: xr.Data
         Also calibrate every model on its validation period (:func:`gler.conformal.calibrate`)
         and score its predictive distribution on the same targets
         (:func:`gler.scoring.probabilistic_scores`): ``probabilistic`` in each model's entry,
-        and in its ``clean`` entry on QTR-sim.
+        and in its ``clean`` entry on QTR-sim. External forecasts have no model to calibrate
+        and get no probabilistic scores.
+    forecasts
+        External forecasts by label (e.g. :func:`gler.peers.predict_peer`'s), in the layout of
+        :func:`gler.forecast.predict` at exactly the issue dates of ``split``. Like runs,
+        they must forecast every target of the common mask; each gets the report entry a run
+        gets (``report["external"]`` names their source).
 
     Returns
     -------
@@ -156,8 +164,9 @@ def evaluate(runs: Run | str | Path | Sequence[Run | str | Path], stack: xr.Data
     Raises
     ------
     ValueError
-        If the runs disagree on window/horizon/split, a baseline is unknown, or
-        ``probabilistic`` is asked for the validation period (which calibrates).
+        If the runs disagree on window/horizon/split, a baseline is unknown,
+        ``probabilistic`` is asked for the validation period (which calibrates), or an
+        external forecast has a taken label or other issue dates, horizon or pixels.
 
     Example
     -------
@@ -201,6 +210,12 @@ def evaluate(runs: Run | str | Path | Sequence[Run | str | Path], stack: xr.Data
     candidates = {_label(run, runs): run for run in runs}
     for name in names:
         candidates[name] = classical_run(stack, name, base)
+    external = dict(forecasts or {})
+    taken = sorted(set(external) & set(candidates))
+    if taken:
+        msg = (f"External forecasts {taken} have the labels of runs or baselines "
+               f"({', '.join(candidates)}); give them other names.")
+        raise ValueError(msg)
     windows = WindowDataset.from_spec(stack, dataclasses.replace(base, factors=()))
     forecasts, refused = {}, {}
     for label, run in candidates.items():
@@ -214,6 +229,7 @@ def evaluate(runs: Run | str | Path | Sequence[Run | str | Path], stack: xr.Data
                 raise
             refused[label] = str(err)
             logger.warning("Baseline %s left out: %s", label, err)
+    forecasts.update(external)
     issue_index = windows.issues(split)
     targets = issue_index[:, None] + np.arange(1, ref.horizon + 1)  # [I, H]
     obs = windows.values[:, targets].transpose(1, 2, 0)  # [I, H, P]
@@ -221,14 +237,15 @@ def evaluate(runs: Run | str | Path | Sequence[Run | str | Path], stack: xr.Data
     if CLEAN in stack:
         clean_grid = stack[CLEAN].transpose("time", *windows.spatial_dims).values
         clean = clean_grid.reshape(len(windows.times), -1)[targets].astype(np.float32)
-    preds = {k: v[FORECAST].values.reshape(*v[FORECAST].shape[:2], -1)
-             for k, v in forecasts.items()}
-    mask = _common_mask(obs, clean, preds, [_label(r, runs) for r in runs])
+    preds = {k: forecast_values(v, windows, issue_index, stack, k) for k, v in forecasts.items()}
+    mask = _common_mask(obs, clean, preds, [*(_label(r, runs) for r in runs), *external])
     kept = {k: v for k, v in preds.items() if k in mask["models"]}
     report = _report(kept, obs, clean, mask["mask"], windows, issue_index, targets, runs,
                      stack, split)
     if probabilistic:
         for label, pred in kept.items():
+            if label in external:
+                continue
             cal = calibrate(candidates[label], stack, device=device, batch_size=batch_size)
             entry = report["models"][label]
             entry["probabilistic"] = probabilistic_scores(pred, obs, cal, mask=mask["mask"])
@@ -237,6 +254,7 @@ def evaluate(runs: Run | str | Path | Sequence[Run | str | Path], stack: xr.Data
                 entry["clean"]["probabilistic"] = probabilistic_scores(pred, clean, cal,
                                                                        mask=mask["mask"])
     report["left_out"] = {**skipped, **refused, **mask["left_out"]}
+    report["external"] = {k: v.attrs.get("source", "") for k, v in external.items()}
     report["split_dates"] = split_dates.to_dict()
     maps = _maps(kept, obs, mask["mask"], windows, stack)
     return Evaluation(report=report, maps=maps,
