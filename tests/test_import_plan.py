@@ -24,7 +24,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("training", ("gler.train",)),
     ("forecast and evaluate", ("gler.forecast", "gler.conformal", "gler.scoring",
                                "gler.alerts", "gler.evaluate", "gler.inspect",
-                               "gler.outofcore")),
+                               "gler.outofcore", "gler.peers")),
     ("experiment", ("gler.profiles", "gler.experiment", "gler.tables")),
     ("book and command line", ("gler.plot", "gler.notebook", "gler.reproduce", "gler.cli",
                                "gler.__main__")),
