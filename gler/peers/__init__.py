@@ -6,6 +6,7 @@ which is imported when a peer is fitted, searched or asked to forecast.
 - :mod:`gler.peers.frame`: stacks as neuralforecast's long frame, forecasts back in gler's layout.
 - :mod:`gler.peers.models`: :func:`fit_peer` (NHITS, TiDE) on gler's split, :func:`predict_peer`
   at gler's issue dates, for :func:`gler.evaluate.evaluate`'s ``forecasts``.
+- :mod:`gler.peers.tune`: :func:`tune_peer`, the Auto* search space with gler's trials and folds.
 
 Example
 -------
@@ -16,6 +17,7 @@ Example
 
 from gler.peers.frame import peer_frame
 from gler.peers.models import PEERS, PeerModel, fit_peer, predict_peer, require_neuralforecast
+from gler.peers.tune import PeerTuning, search_space, tune_peer
 
-__all__ = ["PEERS", "PeerModel", "fit_peer", "peer_frame", "predict_peer",
-           "require_neuralforecast"]
+__all__ = ["PEERS", "PeerModel", "PeerTuning", "fit_peer", "peer_frame", "predict_peer",
+           "require_neuralforecast", "search_space", "tune_peer"]
