@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import xarray as xr
 
 from gler import __version__
@@ -34,7 +33,7 @@ from gler.data.sample import (
     default_split_dates,
 )
 from gler.data.windows import WindowDataset
-from gler.forecast import FORECAST, predict, years_since
+from gler.forecast import FORECAST, forecast_values, predict, years_since
 from gler.metrics import correlation, mae, mean_std, r2, rmse, skill, trend
 from gler.models._registry import list_models, model_info
 from gler.run import Run, classical_run, data_fingerprint, load_run
@@ -121,8 +120,10 @@ def evaluate(runs: Run | str | Path | Sequence[Run | str | Path], stack: xr.Data
              baselines: str | Sequence[str] | None = "all", split: str = "test",
              device: str = "auto", batch_size: int = 4096, progress: bool = False,
              split_dates: SplitDates | None = None, window: int | None = None,
-             horizon: int | None = None, probabilistic: bool = False) -> Evaluation:
-    """Evaluate runs and classical baselines on the same targets of ``split``.
+             horizon: int | None = None, probabilistic: bool = False,
+             forecasts: dict[str, xr.Dataset] | None = None) -> Evaluation:
+    """Evaluate runs, classical baselines and external forecasts on the same targets of
+    ``split``.
 
     Parameters
     ----------
@@ -149,7 +150,13 @@ def evaluate(runs: Run | str | Path | Sequence[Run | str | Path], stack: xr.Data
         Also calibrate every model on its validation period (:func:`gler.conformal.calibrate`)
         and score its predictive distribution on the same targets
         (:func:`gler.scoring.probabilistic_scores`): ``probabilistic`` in each model's entry,
-        and in its ``clean`` entry on QTR-sim.
+        and in its ``clean`` entry on QTR-sim. External forecasts have no model to calibrate
+        and get no probabilistic scores.
+    forecasts
+        External forecasts by label (e.g. :func:`gler.peers.predict_peer`'s), in the layout of
+        :func:`gler.forecast.predict` at exactly the issue dates of ``split``. Like runs,
+        they must forecast every target of the common mask; each gets the report entry a run
+        gets (``report["external"]`` names their source).
 
     Returns
     -------
@@ -158,8 +165,9 @@ def evaluate(runs: Run | str | Path | Sequence[Run | str | Path], stack: xr.Data
     Raises
     ------
     ValueError
-        If the runs disagree on window/horizon/split, a baseline is unknown, or
-        ``probabilistic`` is asked for the validation period (which calibrates).
+        If the runs disagree on window/horizon/split, a baseline is unknown,
+        ``probabilistic`` is asked for the validation period (which calibrates), or an
+        external forecast has a taken label or other issue dates, horizon or pixels.
 
     Example
     -------
@@ -203,6 +211,12 @@ def evaluate(runs: Run | str | Path | Sequence[Run | str | Path], stack: xr.Data
     candidates = {_label(run, runs): run for run in runs}
     for name in names:
         candidates[name] = classical_run(stack, name, base)
+    external = dict(forecasts or {})
+    taken = sorted(set(external) & set(candidates))
+    if taken:
+        msg = (f"External forecasts {taken} have the labels of runs or baselines "
+               f"({', '.join(candidates)}); give them other names.")
+        raise ValueError(msg)
     windows = WindowDataset.from_spec(stack, dataclasses.replace(base, factors=()))
     forecasts, refused = {}, {}
     for label, run in candidates.items():
@@ -216,6 +230,7 @@ def evaluate(runs: Run | str | Path | Sequence[Run | str | Path], stack: xr.Data
                 raise
             refused[label] = str(err)
             logger.warning("Baseline %s left out: %s", label, err)
+    forecasts.update(external)
     issue_index = windows.issues(split)
     targets = issue_index[:, None] + np.arange(1, ref.horizon + 1)  # [I, H]
     obs = windows.values[:, targets].transpose(1, 2, 0)  # [I, H, P]
@@ -223,9 +238,8 @@ def evaluate(runs: Run | str | Path | Sequence[Run | str | Path], stack: xr.Data
     if CLEAN in stack:
         clean_grid = stack[CLEAN].transpose("time", *windows.spatial_dims).values
         clean = clean_grid.reshape(len(windows.times), -1)[targets].astype(np.float32)
-    preds = {k: v[FORECAST].values.reshape(*v[FORECAST].shape[:2], -1)
-             for k, v in forecasts.items()}
-    mask = _common_mask(obs, clean, preds, [_label(r, runs) for r in runs])
+    preds = {k: forecast_values(v, windows, issue_index, stack, k) for k, v in forecasts.items()}
+    mask = _common_mask(obs, clean, preds, [*(_label(r, runs) for r in runs), *external])
     kept = {k: v for k, v in preds.items() if k in mask["models"]}
     ensembles = seed_ensembles(kept, runs)
     for label, pred in ensembles.items():
@@ -237,7 +251,7 @@ def evaluate(runs: Run | str | Path | Sequence[Run | str | Path], stack: xr.Data
                      stack, split, ensembles=set(ensembles))
     if probabilistic:
         for label, pred in kept.items():
-            if label in ensembles:  # no run of its own to calibrate
+            if label in ensembles or label in external:  # no run to calibrate
                 continue
             cal = calibrate(candidates[label], stack, device=device, batch_size=batch_size)
             entry = report["models"][label]
@@ -247,6 +261,7 @@ def evaluate(runs: Run | str | Path | Sequence[Run | str | Path], stack: xr.Data
                 entry["clean"]["probabilistic"] = probabilistic_scores(pred, clean, cal,
                                                                        mask=mask["mask"])
     report["left_out"] = {**skipped, **refused, **mask["left_out"]}
+    report["external"] = {k: v.attrs.get("source", "") for k, v in external.items()}
     report["split_dates"] = split_dates.to_dict()
     maps = _maps(kept, obs, mask["mask"], windows, stack)
     return Evaluation(report=report, maps=maps,
@@ -412,36 +427,3 @@ def _maps(preds: dict[str, np.ndarray], obs: np.ndarray, mask: np.ndarray,
     coords = {k: v for k, v in stack.coords.items() if k != "time" and set(v.dims) <= set(spatial)}
     return xr.Dataset(data, coords=coords, attrs={"Conventions": "CF-1.8",
                                                   "source": f"gler {__version__} evaluate"})
-
-
-def summary_table(reports: dict[str, dict], metric: str = "rmse",
-                  against: str = "noisy") -> pd.DataFrame:
-    """Models × regions table of one metric from several reports, plus the regions' mean.
-
-    Parameters
-    ----------
-    reports
-        ``{region: report}`` as returned in :attr:`Evaluation.report`.
-    metric
-        ``"rmse"``, ``"mae"`` or ``"r2"``.
-    against
-        ``"noisy"`` (the InSAR observation) or ``"clean"`` (the simulator's clean signal).
-        The noise floor is added as a row when the reports have it.
-    """
-    rows: dict[str, dict[str, float]] = {}
-    for region, report in reports.items():
-        for name, entry in report["models"].items():
-            source = entry if against == "noisy" else entry.get("clean", {})
-            rows.setdefault(name, {})[region] = source.get(metric, np.nan)
-        if "noise_floor" in report and metric in report["noise_floor"]:
-            rows.setdefault("noise floor", {})[region] = report["noise_floor"][metric]
-    table = pd.DataFrame(rows).T
-    table["mean"] = table.mean(axis=1)
-    return table.sort_values("mean")
-
-
-def aggregate_seeds(reports: Sequence[dict], metric: str = "rmse") -> dict[str, dict]:
-    """Mean ± std of ``metric`` per model over reports of runs with different seeds."""
-    names = sorted({n for r in reports for n in r["models"]})
-    return {n: mean_std([r["models"][n][metric] for r in reports if n in r["models"]])
-            for n in names}

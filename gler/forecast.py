@@ -153,7 +153,8 @@ def predict(run: Run | str | Path, stack: xr.Dataset, *,
         else:
             batch = windows.batch(index)
             out[k][:, batch.pixel] = _classical(run, windows, batch, int(issue)).T
-    return _to_dataset(out, windows, issue_index, stack, run)
+    return forecast_dataset(out, windows, issue_index, stack, model=run.model_name,
+                            source=run.kind, run_dir=str(run.run_dir) if run.run_dir else "")
 
 
 @torch.no_grad()
@@ -183,8 +184,15 @@ def _classical(run: Run, windows: WindowDataset, batch, issue: int) -> np.ndarra
                       dtype=np.float32)
 
 
-def _to_dataset(out: np.ndarray, windows: WindowDataset, issue_index: np.ndarray,
-                stack: xr.Dataset, run: Run) -> xr.Dataset:
+def forecast_dataset(out: np.ndarray, windows: WindowDataset, issue_index: np.ndarray,
+                     stack: xr.Dataset, *, model: str, source: str,
+                     run_dir: str = "") -> xr.Dataset:
+    """The forecast layout of :func:`predict` from ``out`` ``[I, H, P]`` (mm, NaN: none).
+
+    ``issue_index`` are the issue positions in ``windows.times``; ``source`` says what made
+    the forecasts (a run's kind, or the library of an external model), ``run_dir`` where
+    they came from.
+    """
     spatial = windows.spatial_dims
     values = out.reshape(*out.shape[:2], *windows.spatial_shape)
     # Target dates past the last acquisition continue at the median interval.
@@ -208,12 +216,12 @@ def _to_dataset(out: np.ndarray, windows: WindowDataset, issue_index: np.ndarray
                     coords=coords)
     ds.attrs.update({
         "Conventions": "CF-1.8",
-        "title": f"gler forecasts of model {run.model_name}",
+        "title": f"gler forecasts of model {model}",
         "institution": "gler",
-        "source": f"gler {__version__}, model {run.model_name} ({run.kind})",
+        "source": f"gler {__version__}, model {model} ({source})",
         "history": f"{pd.Timestamp.now('UTC').isoformat()} gler predict",
-        "model": run.model_name,
-        "run_dir": str(run.run_dir) if run.run_dir else "",
+        "model": model,
+        "run_dir": run_dir,
         "window": windows.window,
         "horizon_steps": windows.horizon,
     })
@@ -221,6 +229,45 @@ def _to_dataset(out: np.ndarray, windows: WindowDataset, issue_index: np.ndarray
         if key in stack.attrs:
             ds.attrs[f"data_{key}"] = stack.attrs[key]
     return ds
+
+
+def forecast_values(forecast: xr.Dataset, windows: WindowDataset, issue_index: np.ndarray,
+                    stack: xr.Dataset, label: str = "forecast") -> np.ndarray:
+    """``forecast``'s values as ``[I, H, P]`` after checking that it forecasts exactly the
+    issues ``issue_index`` of ``windows``, on ``stack``'s pixels (the layout of :func:`predict`).
+
+    Raises
+    ------
+    ValueError
+        Naming ``label``, what differs (variable, dims, horizon, issue dates or pixel
+        coordinates) and what is expected.
+    """
+    spatial = windows.spatial_dims
+    expected_dims = ("issue_time", "horizon", *spatial)
+    if FORECAST not in forecast or forecast[FORECAST].dims != expected_dims:
+        found = forecast[FORECAST].dims if FORECAST in forecast else list(forecast.data_vars)
+        msg = (f"Forecast {label!r} has {found}; expected a {FORECAST!r} variable on "
+               f"{expected_dims}, the layout of gler.forecast.predict.")
+        raise ValueError(msg)
+    wanted = windows.times[issue_index]
+    issued = pd.DatetimeIndex(forecast["issue_time"].values)
+    if forecast.sizes["horizon"] != windows.horizon or not issued.equals(wanted):
+        msg = (f"Forecast {label!r} is issued at {len(issued)} dates with "
+               f"{forecast.sizes['horizon']} steps; the period scored needs the {len(wanted)} "
+               f"issue dates {wanted[0].date()} to {wanted[-1].date()} with "
+               f"{windows.horizon} steps. Forecast exactly the issue dates of "
+               "predict(run, stack, issues=split) with the same window and horizon.")
+        raise ValueError(msg)
+    for dim in spatial:
+        ours = stack[dim].values if dim in stack.coords else np.arange(stack.sizes[dim])
+        theirs = (forecast[dim].values if dim in forecast.coords
+                  else np.arange(forecast.sizes[dim]))
+        if len(ours) != len(theirs) or not np.array_equal(ours, theirs):
+            msg = (f"Forecast {label!r} has other {dim!r} coordinates than the stack "
+                   f"({len(theirs)} vs {len(ours)} values); forecast the stack's own pixels.")
+            raise ValueError(msg)
+    values = forecast[FORECAST].values
+    return values.reshape(*values.shape[:2], -1)
 
 
 def check_coverage(forecast: xr.Dataset, stack: xr.Dataset, *,

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from gler.evaluate import ENSEMBLE_SUFFIX
+from gler.metrics import mean_std
 
 #: Label of the noise-floor rows in the tables.
 NOISE_FLOOR = "noise floor"
@@ -298,3 +299,36 @@ def transfer_sentence(wide: pd.DataFrame, model: str = "gler") -> str:
         text += (f" Averaged over the held-out regions: {row[('mean', 'transfer')]:.2f} mm "
                  f"after transfer vs {row[('mean', 'in-region')]:.2f} mm in-region.")
     return text
+
+
+def summary_table(reports: dict[str, dict], metric: str = "rmse",
+                  against: str = "noisy") -> pd.DataFrame:
+    """Models × regions table of one metric from several reports, plus the regions' mean.
+
+    Parameters
+    ----------
+    reports
+        ``{region: report}`` as returned in :attr:`gler.evaluate.Evaluation.report`.
+    metric
+        ``"rmse"``, ``"mae"`` or ``"r2"``.
+    against
+        ``"noisy"`` (the InSAR observation) or ``"clean"`` (the simulator's clean signal).
+        The noise floor is added as a row when the reports have it.
+    """
+    rows: dict[str, dict[str, float]] = {}
+    for region, report in reports.items():
+        for name, entry in report["models"].items():
+            source = entry if against == "noisy" else entry.get("clean", {})
+            rows.setdefault(name, {})[region] = source.get(metric, np.nan)
+        if "noise_floor" in report and metric in report["noise_floor"]:
+            rows.setdefault(NOISE_FLOOR, {})[region] = report["noise_floor"][metric]
+    table = pd.DataFrame(rows).T
+    table["mean"] = table.mean(axis=1)
+    return table.sort_values("mean")
+
+
+def aggregate_seeds(reports: Sequence[dict], metric: str = "rmse") -> dict[str, dict]:
+    """Mean ± std of ``metric`` per model over reports of runs with different seeds."""
+    names = sorted({n for r in reports for n in r["models"]})
+    return {n: mean_std([r["models"][n][metric] for r in reports if n in r["models"]])
+            for n in names}

@@ -10,8 +10,10 @@ from _pipeline_stack import make_stack, register_tiny
 
 from gler.config import TrainConfig
 from gler.data.sample import SampleSpec
-from gler.evaluate import aggregate_seeds, evaluate, resolve_baselines, summary_table
+from gler.evaluate import evaluate, resolve_baselines
+from gler.forecast import predict
 from gler.metrics import rmse
+from gler.tables import aggregate_seeds, summary_table
 from gler.train import train
 
 SAMPLE = SampleSpec(window=12, horizon=3)
@@ -99,6 +101,26 @@ def test_seed_ensemble_is_the_mean_of_the_seeds_forecasts(runs, stack):
     seeds = [report["models"][f"tiny@seed{s}"]["rmse"] for s in (0, 1)]
     assert ensemble["rmse"] <= np.mean(seeds) + 1e-9
     assert "tiny (ensemble)" not in evaluate(runs[:1], stack, baselines="none").report["models"]
+
+
+def test_an_external_forecast_is_scored_like_the_run_it_copies(runs, stack):
+    """A run's own forecasts passed as an external forecast get the run's report entry, on
+    the same mask; one more NaN in them shrinks the mask for every model, as a run's would."""
+    own = predict(runs[0], stack, issues="test")
+    report = evaluate(runs[0], stack, forecasts={"copy": own}).report
+    assert json.dumps(report["models"]["copy"]) == json.dumps(report["models"]["tiny"])
+    assert report["external"] == {"copy": own.attrs["source"]}
+    assert report["n_targets"] == evaluate(runs[0], stack).report["n_targets"]
+    holed = own.copy(deep=True)
+    holed.forecast[0, :, 1, 1] = np.nan
+    fewer = evaluate(runs[0], stack, baselines="none", forecasts={"copy": holed}).report
+    assert fewer["n_targets"] == report["n_targets"] - SAMPLE.horizon
+    with pytest.raises(ValueError, match="is issued at"):
+        evaluate(runs[0], stack, forecasts={"copy": own.isel(issue_time=slice(1, None))})
+    with pytest.raises(ValueError, match="other 'x' coordinates"):
+        evaluate(runs[0], stack, forecasts={"copy": own.assign_coords(x=own.x + 1)})
+    with pytest.raises(ValueError, match="labels of runs or baselines"):
+        evaluate(runs[0], stack, forecasts={"persistence": own})
 
 
 def test_baseline_selection_errors(stack):

@@ -24,7 +24,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("training", ("gler.averaging", "gler.checkpoint", "gler.train")),
     ("forecast and evaluate", ("gler.forecast", "gler.conformal", "gler.scoring",
                                "gler.alerts", "gler.evaluate", "gler.inspect",
-                               "gler.outofcore")),
+                               "gler.outofcore", "gler.peers")),
     ("experiment", ("gler.search_space", "gler.tuned", "gler.profiles", "gler.experiment",
                     "gler.tables", "gler.tune")),
     ("book and command line", ("gler.plot", "gler.notebook", "gler.reproduce", "gler.cli",

@@ -1,0 +1,39 @@
+"""Tests for gler.peers.tune: the Auto* search space, n_trials trials over gler's folds."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from _pipeline_stack import make_stack
+
+from gler.data.sample import SampleSpec, SplitDates
+from gler.peers.models import FIXED, fit_peer
+from gler.peers.tune import search_space, tune_peer
+
+optuna = pytest.importorskip("optuna")
+pytest.importorskip("neuralforecast")
+
+SAMPLE = SampleSpec(window=12, horizon=3)
+FOLDS = [SplitDates(pd.Timestamp("2019-12-31"), pd.Timestamp("2020-12-31")),
+         SplitDates(pd.Timestamp("2020-12-31"), pd.Timestamp("2021-12-31"))]
+
+
+def test_search_space_is_the_auto_space_without_what_gler_fixes():
+    """AutoTiDE's settings, less window, horizon, loss and seed."""
+    settings = search_space("tide", SAMPLE)(optuna.create_study().ask())
+    assert {"hidden_size", "learning_rate", "scaler_type", "max_steps"} <= set(settings)
+    assert not set(settings) & set(FIXED)
+
+
+def test_tune_peer_runs_n_trials_on_every_fold():
+    """n_trials trials, each fitted on both folds; the best settings refit."""
+    stack = make_stack(ny=3, nx=3, noise=1.0)
+    fixed = {"max_steps": 4, "val_check_steps": 2, "batch_size": 8, "windows_batch_size": 32}
+    best = tune_peer(stack, "nhits", sample=SAMPLE, folds=FOLDS, n_trials=2, seed=0,
+                     fixed=fixed)
+    assert len(best.study.trials) == 2
+    assert all(len(t.user_attrs["fold_losses"]) == 2 for t in best.study.trials)
+    assert best.params["max_steps"] == 4 and best.best_loss == best.study.best_value
+    assert fit_peer(stack, "nhits", sample=SAMPLE, params=best.params).steps == 4
+    with pytest.raises(ValueError, match="at least one fold and one trial"):
+        tune_peer(stack, "nhits", sample=SAMPLE, folds=FOLDS, n_trials=0)
