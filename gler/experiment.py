@@ -6,6 +6,8 @@ reused by the next instead of being trained again. Layout under the cache root
 
     <profile>-<key>/                   key = hash of everything that changes the results
         data/<region>.nc               QTR-sim stack (NetCDF)
+        tuned/                         a tuning profile's study.sqlite3 and tuned.json
+    <profile>-tuned-<digest>-<key>/    the runs of a tuned profile, laid out as below
         <region>/<model>/seed<k>/      a gler run directory (gler.train) + done.json
         <region>/eval-<key>/           report.json, maps.nc, forecasts/<label>.nc
         transfer/to-<held out>-from-<regions>/<model>/seed<k>/   spatial transfer runs
@@ -33,6 +35,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from gler import __version__
+from gler.data.folds import final_fit_sample
 from gler.data.menyuan import load_menyuan
 from gler.data.multistack import shared_factors
 from gler.data.qtrsim import simulate_region, write_simulation
@@ -42,6 +45,8 @@ from gler.profiles import REGIONS, Profile, get_profile
 from gler.run import LOG_FILE, RUN_FORMAT, load_run, resolve_device
 from gler.tables import transfer_table
 from gler.train import train
+from gler.tune import TUNED_FILE, import_optuna, tune
+from gler.tuned import TunedSettings, read_tuned
 
 logger = logging.getLogger(__name__)
 
@@ -111,9 +116,51 @@ class Experiment:
         if isinstance(self.profile, str):
             self.profile = get_profile(self.profile)
         self.root = Path(self.root) if self.root is not None else runs_root()
-        self.path = self.root / profile_key(self.profile)
+        self.base_profile = self.profile
+        self.base_path = self.root / profile_key(self.profile)
         self.device = self.device or self.profile.train.device
         self._stacks: dict[str, xr.Dataset] = {}
+
+    @property
+    def path(self) -> Path:
+        """The cache of this profile's runs and evaluations: of its tuned settings when the
+        profile tunes (tuning first, :meth:`tuned_profile`)."""
+        return self.root / profile_key(self.tuned_profile())
+
+    # -- tuning -------------------------------------------------------------------------------
+    def tuned_profile(self) -> Profile:
+        """The profile the runs are trained with: with a tuning budget
+        (:attr:`~gler.profiles.Profile.tuning`), the profile with the settings :meth:`tune`
+        chose; otherwise the profile itself."""
+        if self.profile.tuning is not None and self.profile.tuned is None:
+            stacks = [self.stack(r) for r in self.profile.regions]
+            self.profile = self.profile.with_tuned(self.tune(), stacks)
+        return self.profile
+
+    def tune(self) -> TunedSettings:
+        """Tune GLER and the compared models on the folds over seasons of every region, with
+        the profile's budget (:func:`gler.tune.tune`), or read the choice already made.
+
+        Raises
+        ------
+        ValueError
+            If the profile has no tuning budget.
+        """
+        base = self.base_profile
+        if base.tuning is None:
+            msg = f"Profile {base.name} has no tuning budget (Profile.tuning); nothing to tune."
+            raise ValueError(msg)
+        out = self.base_path / "tuned"
+        models = ("gler", *base.compared)
+        if (out / TUNED_FILE).is_file():
+            settings = read_tuned(out / TUNED_FILE)
+            if set(models) <= set(settings.models):
+                return settings
+        # The chapters show what was chosen (the tuned file), not a log line per trial.
+        import_optuna().logging.set_verbosity(logging.WARNING)
+        return tune([self.stack(r) for r in base.regions], models, profile=base,
+                    budget=base.tuning, out_dir=out, device=self.device,
+                    progress=self.progress)
 
     # -- data ---------------------------------------------------------------------------------
     def stack(self, region: str) -> xr.Dataset:
@@ -123,7 +170,7 @@ class Experiment:
         if region == MENYUAN and region not in self._stacks:
             self._stacks[region] = load_menyuan()
         if region not in self._stacks:
-            path = self.path / "data" / f"{region}.nc"
+            path = self.base_path / "data" / f"{region}.nc"
             if not path.is_file():
                 path.parent.mkdir(parents=True, exist_ok=True)
                 ds = simulate_region(region, size=self.profile.size, seed=0,
@@ -164,9 +211,13 @@ class Experiment:
         done = run_dir / DONE_FILE
         if not done.is_file():
             stacks = [self.stack(r) for r in regions]
-            config = self.profile.train_config(seed, device=self.device)
-            sample = self.profile.sample_spec(available=shared_factors(stacks))
-            result = train(stacks, model, config, self.profile.model_overrides(model), run_dir,
+            profile = self.tuned_profile()
+            config = profile.train_config(seed, model=model, final_fit=profile.final_fit,
+                                          device=self.device)
+            sample = profile.sample_spec(available=shared_factors(stacks))
+            if profile.final_fit:
+                sample = final_fit_sample(sample, stacks[0]["time"].values)
+            result = train(stacks, model, config, profile.model_overrides(model), run_dir,
                            sample=sample, progress=self.progress)
             summary = {
                 "run_dir": str(run_dir), **where, "model": model, "seed": seed,

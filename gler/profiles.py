@@ -36,7 +36,7 @@ import xarray as xr
 from gler.config import TrainConfig
 from gler.data.sample import SampleSpec
 from gler.models._registry import list_models, model_info
-from gler.tuned import TunedSettings, read_tuned
+from gler.tuned import TunedModel, TunedSettings, read_tuned
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +78,13 @@ class Profile:
     tuned
         Settings chosen by ``gler tune`` per model (:meth:`with_tuned`); None: the
         profile's own for every model.
+    tuning
+        The tuning budget (a name of :data:`gler.tune.BUDGETS`) with which
+        :class:`~gler.experiment.Experiment` tunes GLER and the compared models before it
+        trains them; None: no tuning.
+    final_fit
+        Whether the experiment's runs are final fits (training and validation periods, the
+        tuned epoch count, no early stopping) instead of early-stopped on the last fold.
     """
 
     name: str
@@ -93,6 +100,8 @@ class Profile:
     compare: bool = False
     factors: tuple[str, ...] | None = DRIVER_FACTORS
     tuned: TunedSettings | None = None
+    tuning: str | None = None
+    final_fit: bool = False
 
     @property
     def compared(self) -> tuple[str, ...]:
@@ -107,8 +116,19 @@ class Profile:
             overrides = dict(self.gler_overrides)
         else:
             overrides = dict(self.baseline_overrides) if info.kind == "neural" else {}
-        tuned = self.tuned.model(model_name) if self.tuned else None
+        tuned = self.tuned_for(model_name)
         return {**overrides, **(tuned.model_overrides if tuned else {})}
+
+    def tuned_for(self, model_name: str) -> TunedModel | None:
+        """The tuned settings of ``model_name`` (None: untuned). A GLER ablation takes GLER's:
+        it changes one module under the same settings, so that the ablation measures the
+        module and not the tuning."""
+        if self.tuned is None:
+            return None
+        tuned = self.tuned.model(model_name)
+        if tuned is None and model_info(model_name).family == "gler":
+            tuned = self.tuned.model(list_models(tag="proposed")[0])
+        return tuned
 
     def with_tuned(self, tuned: str | Path | TunedSettings,
                    data: xr.Dataset | Sequence[xr.Dataset] | None = None) -> Profile:
@@ -181,7 +201,7 @@ class Profile:
                 msg = (f"Profile {self.name} carries tuned settings per model; pass "
                        "model=NAME to train_config.")
                 raise ValueError(msg)
-            tuned = self.tuned.model(model)
+            tuned = self.tuned_for(model)
             if tuned is not None:
                 config = config.replace(**tuned.train_changes)
                 if final_fit:
@@ -206,6 +226,7 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke",
+        tuning="smoke",
         description="about a minute on a 2-core CPU: Beiluhe 32 x 32, small GLER, 12 epochs",
         regions=("beiluhe",),
         size=32,
@@ -220,6 +241,7 @@ PROFILES: dict[str, Profile] = {
     ),
     "book": Profile(
         name="book",
+        tuning="book",
         description="the published book on a 2-core CPU in about half an hour: four regions "
                     "32 x 32, small models, 8 epochs of 2,048 windows, three seeds",
         regions=REGIONS,
@@ -238,6 +260,7 @@ PROFILES: dict[str, Profile] = {
     ),
     "paper": Profile(
         name="paper",
+        tuning="paper",
         description="the full experiment: four regions 128 x 128, default model sizes, every "
                     "neural baseline, five seeds (meant for a GPU)",
         regions=REGIONS,

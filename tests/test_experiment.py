@@ -79,3 +79,23 @@ def test_tables_from_evaluation(experiment):
     per_h = horizon_scores({"beiluhe": result.report})
     assert sorted(per_h["horizon"].unique()) == [1, 2]
 
+
+
+def test_a_tuning_profile_trains_with_the_settings_its_folds_chose(tmp_path):
+    """With a tuning budget the experiment tunes GLER once (cached), trains it and its
+    ablations with GLER's tuned settings, in a cache of its own."""
+    from dataclasses import replace
+
+    tuning = replace(TINY, name="tiny-tuning", tuning="smoke")
+    exp = Experiment(tuning, root=tmp_path)
+    summary = exp.train("beiluhe", "gler", 0)
+    chosen = exp.profile.tuned.model("gler")
+    assert exp.profile.name.startswith("tiny-tuning-tuned-")
+    assert str(exp.path) in summary["run_dir"] and exp.path != exp.base_path
+    assert (exp.base_path / "tuned" / "tuned.json").is_file()
+    assert exp.profile.model_overrides("gler-no-rcsa")["d_model"] == chosen.model_overrides[
+        "d_model"]
+    config = exp.profile.train_config(0, model="gler-no-rcsa")
+    assert config.lr == chosen.train_changes["lr"]
+    again = Experiment(tuning, root=tmp_path)
+    assert again.path == exp.path and again.train("beiluhe", "gler", 0) == summary
