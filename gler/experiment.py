@@ -45,7 +45,7 @@ from gler.profiles import REGIONS, Profile, get_profile
 from gler.run import LOG_FILE, RUN_FORMAT, load_run, resolve_device
 from gler.tables import transfer_table
 from gler.train import train
-from gler.tune import TUNED_FILE, import_optuna, tune
+from gler.tune import STUDY_FILE, TUNED_FILE, import_optuna, tune
 from gler.tuned import TunedSettings, read_tuned
 
 logger = logging.getLogger(__name__)
@@ -162,6 +162,18 @@ class Experiment:
                     budget=base.tuning, out_dir=out, device=self.device,
                     progress=self.progress)
 
+    def tuning_trials(self) -> pd.DataFrame:
+        """Every trial of the tuning study: ``model``, ``number``, ``state``, ``value`` (mean
+        validation RMSE in mm over regions and folds) and the drawn settings (``params_*``)."""
+        optuna = import_optuna()
+        storage = f"sqlite:///{(self.base_path / 'tuned' / STUDY_FILE).resolve()}"
+        frames = []
+        for model in self.tuned_profile().tuned.models:
+            study = optuna.load_study(study_name=model, storage=storage)
+            frame = study.trials_dataframe(attrs=("number", "state", "value", "params"))
+            frames.append(frame.assign(model=model))
+        return pd.concat(frames, ignore_index=True)
+
     # -- data ---------------------------------------------------------------------------------
     def stack(self, region: str) -> xr.Dataset:
         """The region's QTR-sim stack (simulated once, then read from the cache), or the real
@@ -251,6 +263,14 @@ class Experiment:
         path = self.run_dir(region, model, seed) / LOG_FILE
         records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
         return pd.DataFrame([r for r in records if "epoch" in r and "train_loss" in r])
+
+    def histories(self, regions: Iterable[str], models: Iterable[str],
+                  seeds: Iterable[int]) -> pd.DataFrame:
+        """The per-epoch logs of many runs in one table, with ``region``, ``model`` and
+        ``seed`` columns (training what is missing)."""
+        frames = [self.history(r, m, s).assign(region=r, model=m, seed=s)
+                  for r in regions for m in models for s in seeds if self.train(r, m, s)]
+        return pd.concat(frames, ignore_index=True)
 
     # -- evaluation ---------------------------------------------------------------------------
     def evaluate(self, region: str, models: Sequence[str] = ("gler",),

@@ -18,6 +18,7 @@ import pandas as pd
 
 from gler.evaluate import ENSEMBLE_SUFFIX
 from gler.metrics import mean_std
+from gler.tuned import TunedSettings
 
 #: Label of the noise-floor rows in the tables.
 NOISE_FLOOR = "noise floor"
@@ -332,3 +333,51 @@ def aggregate_seeds(reports: Sequence[dict], metric: str = "rmse") -> dict[str, 
     names = sorted({n for r in reports for n in r["models"]})
     return {n: mean_std([r["models"][n][metric] for r in reports if n in r["models"]])
             for n in names}
+
+
+#: The remedies the search spaces switch, and the value that means "off".
+REMEDIES = {"warmup_epochs": 0, "ema_decay": 0.0, "factor_dropout": 0.0}
+
+
+def tuned_table(settings: TunedSettings) -> pd.DataFrame:
+    """What tuning chose per model: the optimiser's settings, the remedies, the model sizes,
+    the epoch count of the final fit, the objective (mm) per fold and the trials by state."""
+    rows = {}
+    for name, chosen in settings.models.items():
+        folds = {f"fold {k} (mm)": v for k, v in enumerate(chosen.fold_values_mm, start=1)}
+        trials = {f"trials {state}": count for state, count in chosen.trials.items()}
+        rows[name] = {**chosen.train_changes, **chosen.model_overrides, "epochs": chosen.epochs,
+                      "objective (mm)": chosen.value_mm, **folds, **trials}
+    return pd.DataFrame(rows).T.sort_values("objective (mm)")
+
+
+def remedy_effects(trials: pd.DataFrame) -> pd.DataFrame:
+    """What each remedy did in the tuning trials: per remedy and setting, the completed trials
+    and their objective relative to the median trial of the same model (mm; negative: better),
+    averaged over models. Few trials per model make this indicative, not a test."""
+    done = trials[trials["state"] == "COMPLETE"].copy()
+    done["relative"] = done["value"] - done.groupby("model")["value"].transform("median")
+    rows = []
+    for remedy, off in REMEDIES.items():
+        column = f"params_{remedy}"
+        if column not in done:
+            continue
+        for value, group in done.groupby(column):
+            rows.append({"remedy": remedy, "setting": value, "on": value != off,
+                         "trials": len(group), "models": group["model"].nunique(),
+                         "relative objective (mm)": group["relative"].mean()})
+    return pd.DataFrame(rows).set_index(["remedy", "setting"])
+
+
+def run_diagnostics(histories: pd.DataFrame) -> pd.DataFrame:
+    """Per model, over its runs: how many, how many reach their best validation loss in the
+    first epoch, the mean best epoch and epochs run, and the train–validation gap (validation
+    minus training loss at the best epoch, normalised units)."""
+    best = histories.loc[histories.groupby(["model", "region", "seed"])["val_loss"].idxmin()]
+    last = histories.groupby(["model", "region", "seed"])["epoch"].max().rename("epochs run")
+    best = best.set_index(["model", "region", "seed"]).join(last).reset_index()
+    best["gap"] = best["val_loss"] - best["train_loss"]
+    return best.groupby("model").agg(
+        runs=("epoch", "size"), best_at_epoch_1=("epoch", lambda e: int((e == 1).sum())),
+        mean_best_epoch=("epoch", "mean"), mean_epochs_run=("epochs run", "mean"),
+        train_val_gap=("gap", "mean"))

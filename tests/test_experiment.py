@@ -9,7 +9,14 @@ from _tiny_profile import TINY
 
 from gler.experiment import Experiment, profile_key, runs_root
 from gler.profiles import Profile
-from gler.tables import NOISE_FLOOR, horizon_scores, paper_table, scores, stability
+from gler.tables import (
+    NOISE_FLOOR,
+    horizon_scores,
+    paper_table,
+    scores,
+    stability,
+    tuned_table,
+)
 
 
 @pytest.fixture(scope="module")
@@ -99,3 +106,8 @@ def test_a_tuning_profile_trains_with_the_settings_its_folds_chose(tmp_path):
     assert config.lr == chosen.train_changes["lr"]
     again = Experiment(tuning, root=tmp_path)
     assert again.path == exp.path and again.train("beiluhe", "gler", 0) == summary
+    trials = exp.tuning_trials()
+    assert set(trials["model"]) == {"gler"} and len(trials) == 3  # the smoke budget
+    assert tuned_table(exp.profile.tuned).loc["gler", "epochs"] == chosen.epochs
+    history = exp.histories(["beiluhe"], ["gler"], [0])
+    assert list(history["epoch"]) == list(range(1, summary["epochs_run"] + 1))

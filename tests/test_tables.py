@@ -42,3 +42,41 @@ def test_ensemble_table_puts_the_seeds_beside_their_ensemble():
     assert wide.loc["gler", ("a", "seed mean")] == 3.0
     assert wide.loc["gler", ("a", "seed std")] == pytest.approx(np.sqrt(2))
     assert wide.loc["gler", ("mean", "ensemble")] == pytest.approx(1.7)
+
+
+def _histories():
+    """Two models, one region, two seeds: lstm's seed 1 is best in epoch 1."""
+    rows = []
+    for model, seed, val in (("gler", 0, (0.5, 0.4, 0.45)), ("gler", 1, (0.6, 0.5, 0.4)),
+                             ("lstm", 0, (0.5, 0.45, 0.5)), ("lstm", 1, (0.3, 0.4, 0.5))):
+        rows += [{"model": model, "region": "a", "seed": seed, "epoch": e + 1,
+                  "train_loss": 0.2, "val_loss": v} for e, v in enumerate(val)]
+    return pd.DataFrame(rows)
+
+
+def test_run_diagnostics_count_first_epoch_bests_and_the_gap():
+    """Best epochs, runs best at epoch 1 and the gap at the best epoch, per model."""
+    from gler.tables import run_diagnostics
+
+    table = run_diagnostics(_histories())
+    assert table.loc["gler", "best_at_epoch_1"] == 0 and table.loc["lstm", "best_at_epoch_1"] == 1
+    assert table.loc["gler", "mean_best_epoch"] == 2.5
+    assert table.loc["lstm", "train_val_gap"] == pytest.approx(((0.45 - 0.2) + (0.3 - 0.2)) / 2)
+    assert (table["runs"] == 2).all() and (table["mean_epochs_run"] == 3).all()
+
+
+def test_remedy_effects_compare_trials_with_their_models_median():
+    """A remedy's row averages its trials' objective minus their model's median trial."""
+    from gler.tables import remedy_effects
+
+    trials = pd.DataFrame({
+        "model": ["gler"] * 3 + ["lstm"] * 3, "state": ["COMPLETE"] * 5 + ["PRUNED"],
+        "value": [2.0, 3.0, 4.0, 1.0, 2.0, 9.0],
+        "params_ema_decay": [0.0, 0.99, 0.99, 0.0, 0.99, 0.99],
+        "params_warmup_epochs": [0, 0, 1, 0, 0, 0], "params_factor_dropout": [0.0] * 6})
+    effects = remedy_effects(trials)
+    on = effects.loc[("ema_decay", 0.99)]
+    assert on["trials"] == 3 and on["on"]
+    # gler median 3: (0 + 1) ; lstm median 1.5: (+0.5) -> mean 0.5
+    assert on["relative objective (mm)"] == pytest.approx(0.5)
+    assert effects.loc[("warmup_epochs", 1), "trials"] == 1

@@ -97,6 +97,49 @@ def plot_training_curves(history: pd.DataFrame, *, ax: Axes | None = None,
     return ax
 
 
+def plot_learning_curves(histories: pd.DataFrame, *, ncols: int | None = None) -> Figure:
+    """Small multiples of training (solid) and validation (dashed) loss per epoch: one panel
+    per model × region, one colour per seed, the best validation epoch starred.
+
+    Parameters
+    ----------
+    histories
+        Per-epoch logs with ``model``, ``region``, ``seed``, ``epoch``, ``train_loss`` and
+        ``val_loss`` columns (:meth:`gler.experiment.Experiment.histories`).
+    ncols
+        Panels per row (default: one row per model, one column per region).
+    """
+    models = list(dict.fromkeys(histories["model"]))
+    regions = list(dict.fromkeys(histories["region"]))
+    ncols = ncols or len(regions)
+    nrows = -(-len(models) * len(regions) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.4 * ncols, 1.7 * nrows), sharex=True,
+                             squeeze=False, layout="constrained")
+    colours = dict(zip(dict.fromkeys(histories["seed"]), plt.cm.tab10.colors, strict=False))
+    panels = [(m, r) for m in models for r in regions]
+    for ax, (model, region) in zip(axes.flat, panels, strict=False):
+        runs = histories[(histories["model"] == model) & (histories["region"] == region)]
+        for seed, run in runs.groupby("seed", sort=False):
+            colour = colours[seed]
+            ax.plot(run["epoch"], run["train_loss"], "-", color=colour, lw=1)
+            ax.plot(run["epoch"], run["val_loss"], "--", color=colour, lw=1)
+            best = run.loc[run["val_loss"].idxmin()]
+            ax.plot(best["epoch"], best["val_loss"], "*", color=colour, ms=7)
+        ax.set_yscale("log")
+        ax.set_title(f"{model} · {region}", fontsize="small")
+        ax.tick_params(labelsize="x-small")
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    fig.supxlabel("epoch", fontsize="small")
+    fig.supylabel("loss (normalised, log)", fontsize="small")
+    handles = [plt.Line2D([], [], color=c, label=f"seed {s}") for s, c in colours.items()]
+    handles += [plt.Line2D([], [], color="k", ls=ls, label=name)
+                for ls, name in (("-", "training"), ("--", "validation"))]
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles),
+               fontsize="small")
+    return fig
+
+
 def plot_attention(weights: dict[str, np.ndarray], *, dates: pd.DatetimeIndex | None = None,
                    xlabel: str = "key step", ylabel: str = "query step") -> Figure:
     """Heatmaps of attention matrices ``[L, L]`` side by side with one shared colour bar.

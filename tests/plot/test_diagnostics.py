@@ -53,3 +53,16 @@ def test_folds_timeline_has_a_row_per_fold_and_the_test_period(stack):
     test_bar = next(p for p in ax.patches if p.get_y() < 0)
     assert pd.Timestamp(matplotlib.dates.num2date(test_bar.get_x()).date()) == folds[-1].val_end
     plt.close("all")
+
+
+def test_learning_curves_have_a_panel_per_model_and_region():
+    """One panel per model x region; the legend names the seeds and both losses."""
+    rows = [{"model": m, "region": r, "seed": s, "epoch": e, "train_loss": 1 / e,
+             "val_loss": 1 / e + 0.1} for m in ("gler", "lstm") for r in ("a", "b", "c")
+            for s in (0, 1) for e in (1, 2, 3)]
+    fig = plot.plot_learning_curves(pd.DataFrame(rows))
+    titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
+    assert titles[:3] == ["gler · a", "gler · b", "gler · c"] and len(titles) == 6
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels == ["seed 0", "seed 1", "training", "validation"]
+    plt.close("all")

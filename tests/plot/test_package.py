@@ -19,7 +19,8 @@ SIMULATOR = "gler.data.qtrsim"
 FIGURES = ("CLASS_COLOURS", "FREE_COLOURS", "MODEL_COLOURS", "NATURAL_EARTH",
            "embankment_transect", "map_axes", "model_palette", "natural_earth_path",
            "panel_grid", "plot_alert_maps", "plot_attention", "plot_feature_maps", "plot_folds",
-           "plot_forecast_series", "plot_horizon_errors", "plot_interval_series", "plot_map",
+           "plot_forecast_series", "plot_horizon_errors", "plot_learning_curves",
+           "plot_interval_series", "plot_map",
            "plot_observed_predicted", "plot_overview_map", "plot_parameter_map", "plot_pit",
            "plot_pixel_series", "plot_reliability", "plot_splits", "plot_stability",
            "plot_training_curves", "plot_transect", "quicklook", "representative_pixels")
