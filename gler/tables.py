@@ -352,7 +352,8 @@ def tuned_table(settings: TunedSettings) -> pd.DataFrame:
         # stay readable in one column (a fixed number of decimals would show 0.000).
         rows[name] = {k: float(f"{v:.3g}") if isinstance(v, float) else v
                       for k, v in values.items()}
-    return pd.DataFrame(rows, dtype=object).T.sort_values("objective (mm)")
+    table = pd.DataFrame.from_dict(rows, orient="index").astype(object)
+    return table.sort_values("objective (mm)")
 
 
 def remedy_effects(trials: pd.DataFrame) -> pd.DataFrame:
