@@ -248,7 +248,7 @@ def evaluate(runs: Run | str | Path | Sequence[Run | str | Path], stack: xr.Data
         forecasts[label] = member.assign({FORECAST: member[FORECAST].copy(
             data=pred.reshape(member[FORECAST].shape))})
     report = _report(kept, obs, clean, mask["mask"], windows, issue_index, targets, runs,
-                     stack, split, ensembles=set(ensembles))
+                     stack, split, ensembles=set(ensembles), external=set(external))
     if probabilistic:
         for label, pred in kept.items():
             if label in ensembles or label in external:  # no run to calibrate
@@ -361,12 +361,12 @@ def seed_ensembles(preds: dict[str, np.ndarray], runs: list[Run]) -> dict[str, n
 def _report(preds: dict[str, np.ndarray], obs: np.ndarray, clean: np.ndarray | None,
             mask: np.ndarray, windows: WindowDataset, issue_index: np.ndarray,
             targets: np.ndarray, runs: list[Run], stack: xr.Dataset, split: str, *,
-            ensembles: set[str] = frozenset()) -> dict:
+            ensembles: set[str] = frozenset(), external: set[str] = frozenset()) -> dict:
     years = years_since(windows.times[targets.ravel()], windows.times[0]).reshape(targets.shape)
     classical_names = list_models("classical")
     models = {}
     for name, pred in preds.items():
-        kind = ("ensemble" if name in ensembles
+        kind = ("ensemble" if name in ensembles else "external" if name in external
                 else "classical" if name in classical_names else "neural")
         entry = {"kind": kind, **_scores(pred, obs, mask)}
         if clean is not None:

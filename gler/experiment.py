@@ -41,6 +41,7 @@ from gler.data.multistack import shared_factors
 from gler.data.qtrsim import simulate_region, write_simulation
 from gler.evaluate import Evaluation, evaluate
 from gler.models._registry import list_models, model_info
+from gler.peers import PEERS, fit_peer, predict_peer, require_neuralforecast
 from gler.profiles import REGIONS, Profile, get_profile
 from gler.run import LOG_FILE, RUN_FORMAT, load_run, resolve_device
 from gler.tables import transfer_table
@@ -274,38 +275,73 @@ class Experiment:
 
     # -- evaluation ---------------------------------------------------------------------------
     def evaluate(self, region: str, models: Sequence[str] = ("gler",),
-                 seeds: Sequence[int] | None = None, *,
-                 probabilistic: bool = False) -> Evaluation:
+                 seeds: Sequence[int] | None = None, *, probabilistic: bool = False,
+                 peers: dict[str, xr.Dataset] | None = None) -> Evaluation:
         """Evaluate neural ``models`` × ``seeds`` and every classical baseline on the test
         split of ``region`` (training what is missing); cached with its forecasts. With
         ``probabilistic``, each model is also calibrated on the validation period and its
-        predictive distribution scored (see :func:`gler.evaluate.evaluate`)."""
+        predictive distribution scored (see :func:`gler.evaluate.evaluate`); ``peers``
+        (:meth:`peer_forecasts`) are scored on the same targets."""
         seeds = tuple(seeds if seeds is not None else self.profile.seeds)
         jobs = [(m, s) for m in models if model_info(m).kind == "neural" for s in seeds]
         return self._evaluate_once(region, self.path / region,
                                    [self.run_dir(region, m, s) for m, s in jobs],
                                    lambda: [self.train(region, m, s) for m, s in jobs],
-                                   probabilistic=probabilistic)
+                                   probabilistic=probabilistic, peers=peers)
 
     def _evaluate_once(self, region: str, folder: Path, runs: list[Path],
                        train_missing: Callable[[], object], *,
-                       probabilistic: bool = False, own_split: bool = False) -> Evaluation:
+                       probabilistic: bool = False, own_split: bool = False,
+                       peers: dict[str, xr.Dataset] | None = None) -> Evaluation:
         """The cached evaluation of ``runs`` on ``region``'s test split, under ``folder``;
         ``own_split``: on the runs' split dates (a transfer scores the held-out region, whose
         data the runs never read, on the split they were trained with)."""
         # The classical baselines are part of the key: a gler with a new baseline evaluates
         # again (from the cached runs) instead of reusing a report without it. The
         # probabilistic scores are too, only when asked (earlier caches stay valid).
-        key = [str(r) for r in runs] + list_models("classical")
+        key = [str(r) for r in runs] + list_models("classical") + sorted(peers or {})
         out = folder / f"eval-{_hash([*key, 'probabilistic'] if probabilistic else key)}"
         if not (out / "report.json").is_file():
             train_missing()
             split_dates = load_run(runs[0]).split if own_split and runs else None
             result = evaluate([str(r) for r in runs], self.stack(region), baselines="all",
                               device=self.device, progress=self.progress,
-                              probabilistic=probabilistic, split_dates=split_dates)
+                              probabilistic=probabilistic, split_dates=split_dates,
+                              forecasts=peers)
             _save_evaluation(result, out)
         return _load_evaluation(out)
+
+    # -- peers ---------------------------------------------------------------------------------
+    def peer_forecasts(self, region: str, peers: Sequence[str] = tuple(PEERS), *,
+                       params: dict | None = None) -> dict[str, xr.Dataset]:
+        """Test-period forecasts of neuralforecast's models on ``region``: each peer fitted once
+        on the training periods of all the profile's regions (pooled: one global model, early
+        stopping on their validation periods, seed 0), with neuralforecast's defaults and
+        ``params`` (e.g. ``{"max_steps": 300}``). Cached per region and peer.
+
+        Raises
+        ------
+        ImportError
+            Without neuralforecast (``pip install "gler[peers]"``).
+        """
+        require_neuralforecast()
+        folder = self.path / "peers" / _hash(params or {})
+        paths = {name: folder / f"{name}-{region}.nc" for name in peers}
+        for name, path in paths.items():
+            if path.is_file():
+                continue
+            stacks = [self.stack(r) for r in self.profile.regions]
+            sample = self.profile.sample_spec(available=shared_factors(stacks))
+            peer = fit_peer(stacks, name, sample=sample, params=params)
+            folder.mkdir(parents=True, exist_ok=True)
+            for other in self.profile.regions:
+                forecast = predict_peer(peer, self.stack(other))
+                forecast.to_netcdf(folder / f"{name}-{other}.nc", engine="h5netcdf")
+        forecasts = {}
+        for name, path in paths.items():
+            with xr.open_dataset(path, engine="h5netcdf") as ds:
+                forecasts[name] = ds.load()
+        return forecasts
 
     # -- spatial transfer ---------------------------------------------------------------------
     def transfer_regions(self, held_out: str, regions: Sequence[str] | None = None,

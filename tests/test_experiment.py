@@ -111,3 +111,19 @@ def test_a_tuning_profile_trains_with_the_settings_its_folds_chose(tmp_path):
     assert tuned_table(exp.profile.tuned).loc["gler", "epochs"] == chosen.epochs
     history = exp.histories(["beiluhe"], ["gler"], [0])
     assert list(history["epoch"]) == list(range(1, summary["epochs_run"] + 1))
+
+
+def test_peer_forecasts_are_cached_and_scored_with_the_runs(tmp_path):
+    """A peer is fitted once on the profile's regions, cached, and scored by evaluate on the
+    same targets as the runs (kind "external")."""
+    pytest.importorskip("neuralforecast")
+    exp = Experiment(TINY, root=tmp_path)
+    params = {"max_steps": 4, "val_check_steps": 2}
+    peers = exp.peer_forecasts("beiluhe", ("nhits",), params=params)
+    cached = next((exp.path / "peers").glob("*/nhits-beiluhe.nc"))
+    stamp = cached.stat().st_mtime_ns
+    assert exp.peer_forecasts("beiluhe", ("nhits",), params=params).keys() == peers.keys()
+    assert cached.stat().st_mtime_ns == stamp
+    report = exp.evaluate("beiluhe", seeds=(0,), peers=peers).report
+    assert report["models"]["nhits"]["kind"] == "external"
+    assert report["models"]["nhits"]["rmse"] > 0 and "gler" in report["models"]
