@@ -23,12 +23,14 @@ Example
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import platform
 import re
 import sys
 import time
-from collections.abc import Callable, Iterator
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -40,6 +42,7 @@ import pandas as pd
 import xarray as xr
 
 from gler import __version__
+from gler.peers import require_neuralforecast
 
 if TYPE_CHECKING:
     from gler.experiment import Experiment
@@ -196,6 +199,44 @@ def pick_window(exp: Experiment, region: str, *, model: str = "gler", seed: int 
     issue_date = times[nearest_position(times, issue)]
     window = window_at(run, stack, pixel=pixels[pixel_class], issue=str(issue_date.date()))
     return PickedWindow(region, seed, run, stack, pixels, pixel_class, issue_date, window)
+
+
+def peer_forecasts(exp: Experiment, regions: Sequence[str], *,
+                   steps: int) -> dict[str, dict[str, xr.Dataset]]:
+    """``{region: {peer: forecast}}`` of neuralforecast's peers trained for ``steps`` steps
+    (:meth:`~gler.experiment.Experiment.peer_forecasts`), or none when ``steps`` is 0 or the
+    optional extra is not installed, in which case a line says how to install it."""
+    if not steps:
+        return {}
+    try:
+        require_neuralforecast()  # Lightning sets its loggers' levels when it is imported
+    except ImportError as err:
+        print(f"No peers in this run: {err}")
+        return {}
+    with lightning_quiet():
+        return {region: exp.peer_forecasts(region, params={"max_steps": steps})
+                for region in regions}
+
+
+#: The loggers through which PyTorch Lightning (under neuralforecast) reports each fit.
+LIGHTNING_LOGGERS = ("pytorch_lightning", "lightning_fabric")
+
+
+@contextlib.contextmanager
+def lightning_quiet() -> Iterator[None]:
+    """Keep PyTorch Lightning's per-fit lines ("Seed set to 0", "GPU available: False", its
+    warnings about its own options) out of a chapter's outputs; errors still show."""
+    loggers = [logging.getLogger(name) for name in LIGHTNING_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    try:
+        for logger in loggers:
+            logger.setLevel(logging.ERROR)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 def load_or_skip(load: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:

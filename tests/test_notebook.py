@@ -51,3 +51,23 @@ def test_pick_window_trains_the_run_and_takes_the_nearest_acquisition(tmp_path):
                            f"ending {times[60].date()}")
     with pytest.raises(ValueError, match="no pixel of class 'glacier'"):
         pick_window(exp, "beiluhe", pixel_class="glacier")
+
+
+def test_peer_forecasts_say_how_to_install_the_extra(monkeypatch, capsys):
+    """Without neuralforecast the chapter gets no peers and one line with the install
+    command; steps=0 skips them silently."""
+    import sys
+
+    from gler import notebook
+
+    class NoPeers:
+        def peer_forecasts(self, region, params):
+            from gler.peers import require_neuralforecast
+
+            return require_neuralforecast()
+
+    monkeypatch.setitem(sys.modules, "neuralforecast", None)
+    assert notebook.peer_forecasts(NoPeers(), ["a"], steps=10) == {}
+    assert 'pip install "gler[peers]"' in capsys.readouterr().out
+    assert notebook.peer_forecasts(NoPeers(), ["a"], steps=0) == {}
+    assert capsys.readouterr().out == ""
