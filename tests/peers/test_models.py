@@ -55,7 +55,7 @@ def test_peer_forecasts_the_issue_dates_and_pixels_of_predict(stack, name):
     np.testing.assert_array_equal(np.isnan(fc.forecast.values),
                                   np.isnan(reference.forecast.values))
     report = evaluate([], stack, forecasts={name: fc}, window=12, horizon=3).report
-    assert report["models"][name]["kind"] == "neural"
+    assert report["models"][name]["kind"] == "external"
     assert np.isfinite(report["models"][name]["rmse"])
 
 
