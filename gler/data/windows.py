@@ -113,8 +113,8 @@ class WindowDataset:
             logger.info("%d of %d pixels have no observation at all (e.g. water) and are "
                         "skipped", n_empty, self.values.shape[0])
         self.factors = factor_names(stack) if factors is None else list(factors)
+        self.split = split or default_split_dates(self.times)  # before the factors' gaps
         self.ef = self._factor_array(stack)
-        self.split = split or default_split_dates(self.times)
         self.min_observed = min_observed
         self._last_observed = self._last_observed_index()
 
@@ -153,23 +153,27 @@ class WindowDataset:
             if per_pixel:
                 var = var.broadcast_like(stack[DISPLACEMENT]).transpose("time", *self.spatial_dims)
             values = var.values.reshape(n_time, -1).T.astype(np.float32)  # [1 or P, T]
-            columns.append(self._fill_factor_gaps(name, values))
+            columns.append(self._fill_factor_gaps(name, values, self.period_of(self.times)))
         return np.ascontiguousarray(np.stack(columns, axis=-1))
 
     @staticmethod
-    def _fill_factor_gaps(name: str, values: np.ndarray) -> np.ndarray:
-        """Interpolate NaN factor values in time (the models need complete factors)."""
+    def _fill_factor_gaps(name: str, values: np.ndarray, period: np.ndarray) -> np.ndarray:
+        """Interpolate NaN factor values in time within each period of the split (the models
+        need complete factors), so that no gap is filled from a later period's values; a period
+        without any value carries the last value of the periods before it."""
         bad = ~np.isfinite(values)
         if not bad.any():
             return values
-        if bad.all(axis=1).any():
-            msg = (f"Factor {name!r} has no finite value for some pixels; fill it or leave it "
-                   "out of the factors.")
+        frame = pd.DataFrame(values.T)
+        filled = pd.concat([frame[period == k].interpolate(limit_direction="both")
+                            for k in np.unique(period)]).sort_index().ffill()
+        if filled.isna().to_numpy().any():
+            msg = (f"Factor {name!r} has no value in the training period for some pixels; "
+                   "fill it or leave it out of the factors (--factors).")
             raise ValueError(msg)
-        logger.warning("Factor %r has %d missing values; interpolating them linearly in time",
-                       name, int(bad.sum()))
-        frame = pd.DataFrame(values.T).interpolate(limit_direction="both")
-        return frame.to_numpy(dtype=np.float32).T
+        logger.warning("Factor %r has %d missing values; interpolating them linearly in time "
+                       "within each period of the split", name, int(bad.sum()))
+        return filled.to_numpy(dtype=np.float32).T
 
     def _last_observed_index(self) -> np.ndarray:
         """``[P, T]`` int32: index of the last finite value at or before each date (-1: none)."""

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from _pipeline_stack import make_stack
 
+from gler.data.sample import default_split_dates
 from gler.data.windows import TorchWindowDataset, WindowDataset, calendar_step, extend_times
 
 
@@ -96,6 +97,27 @@ def test_factor_gaps_are_interpolated_with_a_warning(stack, caplog):
     windows = WindowDataset(holed)
     assert np.isfinite(windows.ef).all()
     assert "1 missing values" in caplog.text
+
+
+def test_factor_gaps_are_never_filled_from_a_later_period(stack):
+    """A gap at the end of the training period is filled from training values only: changing
+    every factor value after train_end leaves the training period's factors unchanged."""
+    times = stack.indexes["time"]
+    split = default_split_dates(times)
+    last_train = int(np.flatnonzero(times <= split.train_end)[-1])
+    holed = stack.copy(deep=True)
+    holed["air_temperature"][last_train - 1:last_train + 1] = np.nan
+    later = holed.copy(deep=True)
+    later["air_temperature"][last_train + 1:] += 100.0
+    train = slice(0, last_train + 1)
+    first, second = (WindowDataset(ds, factors=["air_temperature"]).ef[:, train]
+                     for ds in (holed, later))
+    np.testing.assert_array_equal(first, second)
+    assert np.isfinite(first).all()
+    no_training_value = stack.copy(deep=True)
+    no_training_value["air_temperature"][: last_train + 1] = np.nan
+    with pytest.raises(ValueError, match=r"no value in the training period.*--factors"):
+        WindowDataset(no_training_value, factors=["air_temperature"])
 
 
 def test_points_layout_and_torch_view():
