@@ -21,11 +21,6 @@ CONFIG = TrainConfig(epochs=2, batch_size=64, device="cpu",
                      pixel_fraction=1.0)
 
 
-@pytest.fixture(scope="module")
-def stack():
-    return make_stack()
-
-
 @pytest.fixture
 def run_dir(tmp_path, stack, monkeypatch):
     name = register_tiny(monkeypatch)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from _pipeline_stack import make_stack, register_tiny
 
 from gler.config import TrainConfig
 from gler.data.sample import SampleSpec
@@ -14,16 +13,6 @@ from gler.train import train
 
 SAMPLE = SampleSpec(window=12, horizon=3)
 CONFIG = TrainConfig(epochs=4, batch_size=64, patience=10, device="cpu", pixel_fraction=1.0)
-
-
-@pytest.fixture(scope="module")
-def stack():
-    return make_stack()
-
-
-@pytest.fixture
-def tiny_model(monkeypatch):
-    return register_tiny(monkeypatch)
 
 
 def test_loaded_run_rebuilds_its_windows(tmp_path, stack, tiny_model):

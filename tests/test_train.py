@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from _pipeline_stack import TINY_STATE, make_stack, register_tiny
+from _pipeline_stack import TINY_STATE
 
 from gler.data.sample import SampleSpec
 from gler.run import BEST_FILE, CHECKPOINT_FILE, LOG_FILE, RUN_FILE, load_run, read_run_record
@@ -18,16 +18,6 @@ CONFIG = TrainConfig(epochs=4, batch_size=64, patience=10, device="cpu",
                      pixel_fraction=1.0)
 #: Every remedy of issue 18 on at once.
 REMEDIES = CONFIG.replace(warmup_epochs=2, ema_decay=0.9, factor_dropout=0.3)
-
-
-@pytest.fixture(scope="module")
-def stack():
-    return make_stack()
-
-
-@pytest.fixture
-def tiny_model(monkeypatch):
-    return register_tiny(monkeypatch)
 
 
 def _weights(run_dir):

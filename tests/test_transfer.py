@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import torch
 import xarray as xr
-from _pipeline_stack import make_stack, register_tiny
+from _pipeline_stack import make_stack
 
 from gler.cli import main
 from gler.config import TrainConfig
@@ -47,11 +47,6 @@ def regions():
     """Three small regions; 'b' is acquired on other dates than 'a' (as QTR-sim regions are)."""
     return {"a": _region("a", 1), "b": _region("b", 2, start="2017-01-05", ny=2, nx=5),
             "c": _region("c", 3)}
-
-
-@pytest.fixture
-def tiny_model(monkeypatch):
-    return register_tiny(monkeypatch)
 
 
 def _weights(run_dir):

@@ -6,7 +6,6 @@ import json
 
 import pandas as pd
 import pytest
-from _pipeline_stack import make_stack
 
 from gler import __version__
 from gler.data.folds import Fold
@@ -15,11 +14,6 @@ from gler.profiles import get_profile
 from gler.tuned import TunedModel, TunedSettings, read_tuned, tuned_fingerprint
 
 THROUGH = "2021-12-31T00:00:00"
-
-
-@pytest.fixture(scope="module")
-def stack():
-    return make_stack()
 
 
 @pytest.fixture

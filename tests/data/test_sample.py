@@ -6,7 +6,6 @@ import json
 
 import pandas as pd
 import pytest
-from _pipeline_stack import make_stack
 
 from gler.data.sample import (
     DEFAULT_HORIZON,
@@ -18,11 +17,6 @@ from gler.data.sample import (
     split_by_count,
 )
 from gler.data.windows import WindowDataset
-
-
-@pytest.fixture(scope="module")
-def stack():
-    return make_stack()
 
 
 def test_sample_spec_json_round_trip_and_defaults():

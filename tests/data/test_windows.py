@@ -11,11 +11,6 @@ from gler.data.sample import default_split_dates
 from gler.data.windows import TorchWindowDataset, WindowDataset, calendar_step, extend_times
 
 
-@pytest.fixture(scope="module")
-def stack():
-    return make_stack()
-
-
 def test_split_targets_never_straddle_or_leak(stack):
     """Every target of a split lies in that split; test targets are never training targets."""
     windows = WindowDataset(stack, window=30, horizon=6)
