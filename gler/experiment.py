@@ -21,6 +21,7 @@ saved evaluation report, which :func:`gler.evaluate.evaluate` computes from the 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -269,8 +270,11 @@ class Experiment:
                   seeds: Iterable[int]) -> pd.DataFrame:
         """The per-epoch logs of many runs in one table, with ``region``, ``model`` and
         ``seed`` columns (training what is missing)."""
-        frames = [self.history(r, m, s).assign(region=r, model=m, seed=s)
-                  for r in regions for m in models for s in seeds if self.train(r, m, s)]
+        frames = []
+        for region, model, seed in itertools.product(regions, models, seeds):
+            self.train(region, model, seed)
+            frames.append(self.history(region, model, seed).assign(region=region, model=model,
+                                                                   seed=seed))
         return pd.concat(frames, ignore_index=True)
 
     # -- evaluation ---------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -401,15 +402,17 @@ def _train_epoch(model: torch.nn.Module, windows: WindowDataset | MultiStackWind
             for group in step.optimiser.param_groups:
                 group["lr"] = config.lr_at(epoch, (batch_no + 1) / len(starts))
         batch = windows.batch(index, order[begin:begin + config.batch_size])
-        loss = train_step(model, batch, scaler, step)
-        if not torch.isfinite(loss):
+        # One read of the loss per step: train_step has already skipped the update if it is
+        # not finite, and the value is needed for the epoch's mean anyway.
+        value = train_step(model, batch, scaler, step).item()
+        if not math.isfinite(value):
             log_event(out_dir, {"event": "non_finite_loss", "epoch": epoch, "batch": batch_no})
-            msg = (f"The training loss became {loss.item()} at epoch {epoch}, batch {batch_no}; "
+            msg = (f"The training loss became {value} at epoch {epoch}, batch {batch_no}; "
                    f"training stopped. The last good checkpoint (epoch {epoch - 1}) is kept in "
                    f"{out_dir}. Lower the learning rate (lr={config.lr}) or check the data for "
                    "extreme values.")
             raise NonFiniteLossError(msg)
-        total += loss.item() * len(batch.pixel)
+        total += value * len(batch.pixel)
         count += len(batch.pixel)
         bar.set_postfix(loss=f"{total / count:.4f}", refresh=False)
     return total / max(count, 1)
