@@ -17,7 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     profiles = ", ".join(list_profiles())
     root = ("cache root of the runs (default: $GLER_RUNS_DIR, else the user cache's "
             "gler/runs)")
-    sub = parser.add_subparsers(dest="runs_command", metavar="ACTION", required=True)
+    sub = parser.add_subparsers(dest="runs_command", metavar="ACTION", required=True,
+                                help="export (write an archive) or import (read one)")
     export = sub.add_parser(
         "export", help="write the profile's runs into one archive",
         description="Write a profile's runs (weights, scaler, log; the checkpoint of unfinished "
