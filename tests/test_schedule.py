@@ -19,6 +19,7 @@ def _weights(exp: Experiment, seeds) -> list[str]:
             .hexdigest() for s in seeds]
 
 
+@pytest.mark.slow
 def test_two_jobs_train_the_same_weights_as_one(tmp_path):
     """Each run in its own process ends with the same weights, bit for bit, as in one process;
     a second call reuses them all."""
@@ -33,6 +34,7 @@ def test_two_jobs_train_the_same_weights_as_one(tmp_path):
     assert again.equals(second)
 
 
+@pytest.mark.slow
 def test_a_failing_run_is_named_and_the_others_finish(tmp_path):
     """A damaged checkpoint fails its run only: the error names it, the other run is done,
     and running again (the damage removed) trains just the failed one."""
