@@ -33,7 +33,6 @@ import pandas as pd
 import pooch
 import torch
 import xarray as xr
-from tqdm.auto import tqdm
 
 from gler import __version__
 from gler.data.folds import final_fit_sample
@@ -45,6 +44,7 @@ from gler.models._registry import list_models, model_info
 from gler.peers import PEERS, fit_peer, predict_peer, require_neuralforecast
 from gler.profiles import REGIONS, Profile, get_profile
 from gler.run import LOG_FILE, RUN_FORMAT, load_run, resolve_device
+from gler.schedule import DONE_FILE, RunJob, profile_runs, run_jobs
 from gler.tables import transfer_table
 from gler.train import train
 from gler.tune import STUDY_FILE, TUNED_FILE, import_optuna, tune
@@ -53,7 +53,6 @@ from gler.tuned import TunedSettings, read_tuned
 logger = logging.getLogger(__name__)
 
 RUNS_DIR_ENV = "GLER_RUNS_DIR"
-DONE_FILE = "done.json"
 #: The real site, accepted by :meth:`Experiment.stack` next to the QTR-sim regions.
 MENYUAN = "menyuan"
 
@@ -241,19 +240,36 @@ class Experiment:
                 "device": str(resolve_device(config.device)), "threads": torch.get_num_threads(),
                 "gler_version": __version__,
             }
-            done.write_text(json.dumps(summary, indent=2))
+            tmp = done.with_suffix(".tmp")
+            tmp.write_text(json.dumps(summary, indent=2))
+            os.replace(tmp, done)  # whole or absent, even if the process is killed here
         return json.loads(done.read_text())
 
     def train_all(self, regions: Iterable[str] | None = None,
                   models: Iterable[str] | None = None,
-                  seeds: Iterable[int] | None = None) -> pd.DataFrame:
-        """Train (or reuse) every region × neural model × seed; one summary row per run."""
-        jobs = [(r, m, s) for r in (regions or self.profile.regions)
+                  seeds: Iterable[int] | None = None, *, jobs: int = 1) -> pd.DataFrame:
+        """Train (or reuse) every region × neural model × seed; one summary row per run.
+        ``jobs`` runs train at once, each in a process of its own (:mod:`gler.schedule`)."""
+        runs = [RunJob(r, m, s) for r in (regions or self.profile.regions)
                 for m in (models or ("gler",)) if model_info(m).kind == "neural"
                 for s in (seeds if seeds is not None else self.profile.seeds)]
-        rows = [self.train(*job) for job in tqdm(jobs, desc="train", unit="run",
-                                                  disable=not self.progress)]
-        return pd.DataFrame(rows)
+        return self.train_runs(runs, jobs=jobs)
+
+    def planned_runs(self) -> list[RunJob]:
+        """Every run the book's chapters train with this profile (in-region, ablations,
+        spatial transfers; :func:`gler.schedule.profile_runs`), for :meth:`train_runs`."""
+        return profile_runs(self.profile, ablation_models(self.profile))
+
+    def train_runs(self, runs: Sequence[RunJob], *, jobs: int = 1) -> pd.DataFrame:
+        """Train (or reuse) ``runs``, ``jobs`` at a time (:func:`gler.schedule.run_jobs`:
+        tuning first, here; capped to what the device holds); one summary row per run.
+
+        Raises
+        ------
+        gler.schedule.RunsFailedError
+            With ``jobs > 1``, after the others finished, naming each run that failed.
+        """
+        return pd.DataFrame(run_jobs(self, runs, workers=jobs, progress=self.progress))
 
     def summaries(self) -> pd.DataFrame:
         """One row per finished run in this profile's cache (what :meth:`train` recorded)."""

@@ -243,7 +243,7 @@ def build_book(root: str | Path = ".", *, log_dir: Path = LOG_DIR,
 
 def reproduce(*, profile: str = "book", chapters: Sequence[str] | None = None,
               book_dir: str | Path = "book", build: bool = True, progress: bool = True,
-              ) -> list[ChapterResult]:
+              jobs: int = 1) -> list[ChapterResult]:
     """Run the selected chapters in order with ``profile``, then build the book.
 
     Parameters
@@ -258,6 +258,11 @@ def reproduce(*, profile: str = "book", chapters: Sequence[str] | None = None,
         Build the HTML book afterwards.
     progress
         Show a progress bar over chapters.
+    jobs
+        With more than 1: first train every run the chapters need
+        (:meth:`gler.experiment.Experiment.planned_runs`, tuning first), ``jobs`` at a time
+        (capped to what the device holds, :func:`gler.schedule.cap_jobs`), so that the chapters
+        find them done; with 1 the chapters train their runs one after the other.
 
     Returns
     -------
@@ -270,6 +275,9 @@ def reproduce(*, profile: str = "book", chapters: Sequence[str] | None = None,
         Unknown profile or chapter.
     RuntimeError
         If ``jupyter-book build`` fails (see ``_build/reproduce/build.log``).
+    gler.schedule.RunsFailedError
+        With ``jobs > 1``, if some runs failed (before any chapter runs; the finished runs
+        are kept, and running again resumes the others).
 
     Example
     -------
@@ -286,6 +294,8 @@ def reproduce(*, profile: str = "book", chapters: Sequence[str] | None = None,
         for path in selected:
             if point_colab_cell(path, url):
                 logger.info("%s: Colab cell pointed at %s", path.stem, url)
+    if jobs > 1:
+        train_planned(profile, jobs=jobs, progress=progress)
     results = []
     bar = tqdm(selected, desc="reproduce", unit="chapter", disable=not progress)
     for path in bar:
@@ -301,6 +311,15 @@ def reproduce(*, profile: str = "book", chapters: Sequence[str] | None = None,
             msg = f"jupyter-book build failed; see {log_dir / 'build.log'}."
             raise RuntimeError(msg)
     return results
+
+
+def train_planned(profile: str, *, jobs: int, progress: bool = True) -> None:
+    """Train every run the chapters need with ``profile``, ``jobs`` at a time, in the cache
+    the chapters read (:func:`gler.experiment.runs_root`)."""
+    from gler.experiment import Experiment
+
+    exp = Experiment(profile, progress=progress)
+    exp.train_runs(exp.planned_runs(), jobs=jobs)
 
 
 #: Browser executables tried by :func:`render_pages`, in order.

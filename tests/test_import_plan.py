@@ -25,8 +25,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("forecast and evaluate", ("gler.forecast", "gler.conformal", "gler.scoring",
                                "gler.alerts", "gler.evaluate", "gler.inspect",
                                "gler.outofcore", "gler.peers")),
-    ("experiment", ("gler.search_space", "gler.tuned", "gler.profiles", "gler.experiment",
-                    "gler.tables", "gler.tune", "gler.archive")),
+    ("experiment", ("gler.search_space", "gler.tuned", "gler.profiles", "gler.schedule",
+                    "gler.experiment", "gler.tables", "gler.tune", "gler.archive")),
     ("book and command line", ("gler.plot", "gler.notebook", "gler.reproduce", "gler.cli",
                                "gler.__main__")),
 )

@@ -19,15 +19,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="chapters to run, by number (02) or name (02_data); default: all")
     parser.add_argument("--no-build", action="store_true",
                         help="run the chapters but do not build the HTML book")
+    parser.add_argument("--jobs", type=int, default=1, metavar="N",
+                        help="train the runs the chapters need first, N at a time, each in a "
+                             "process of its own (capped to the CPU cores, or on a GPU to its "
+                             "free memory; finished runs are kept and an interrupted one "
+                             "resumes); default 1: the chapters train them one by one")
     parser.add_argument("--book-dir", default="book",
                         help="directory of the chapter notebooks (default: book)")
 
 
 def run(args: argparse.Namespace) -> int:
     from gler.reproduce import reproduce
+    from gler.schedule import RunsFailedError
 
-    results = reproduce(profile=args.profile, chapters=args.chapters, book_dir=args.book_dir,
-                        build=not args.no_build)
+    try:
+        results = reproduce(profile=args.profile, chapters=args.chapters,
+                            book_dir=args.book_dir, build=not args.no_build, jobs=args.jobs)
+    except RunsFailedError as err:
+        print(err)
+        return 1
     for r in results:
         note = f"  {r.message}" if r.message else ""
         print(f"{r.chapter:32s} {r.status:8s} {r.seconds:7.1f} s  log: {r.log}{note}")

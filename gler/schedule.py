@@ -1,0 +1,363 @@
+"""Many runs at once: the independent runs of a profile trained in several processes.
+
+:meth:`gler.experiment.Experiment.train_all` and :meth:`~gler.experiment.Experiment.train_runs`
+(``gler reproduce --jobs N``) hand their runs (:class:`RunJob`: a region or a spatial transfer,
+a model, a seed) to :func:`run_jobs`, which trains up to ``jobs`` of them at a time, each in a
+process of its own (a fresh Python interpreter, as multiprocessing's ``spawn`` would start but
+without re-running the caller's script, so safe with CUDA and needing no
+``if __name__ == "__main__"``) that builds its own :class:`~gler.experiment.Experiment` and
+calls the usual per-run training. So each run is what
+it is with one job: resumable (``done.json`` marks a finished run; a killed process leaves the
+checkpoint of its last epoch, from which the next attempt resumes) and, on the CPU, bit for bit
+the same weights.
+
+Why processes and a scheduler, not CUDA streams or one batched ensemble (``torch.func``)?
+The runs differ in model, size, tuned settings, early stopping and resumption, so an ensemble
+over seeds covers only part of them, needs the models stacked (``vmap`` over GRUs and custom
+attention kernels) and gives up per-run checkpoints; streams in one process share one Python
+thread, which is what limits these small models on a GPU (kernel launches, host-side batching).
+Separate processes each have their own interpreter and CUDA context, overlap their launches on
+the device, keep the training code as it is, and keep a failure (or an out-of-memory kill) to
+the one run it hits. The cost is a process start per run (importing torch, a few seconds;
+opening a CUDA context, about half a GiB of device memory) — small next to the minutes of a
+paper run.
+
+Tuning happens once, in the calling process, before any worker starts (the workers receive the
+tuned profile), and the stacks are simulated there too, so that no two workers write the same
+file. The longest runs start first when the cache knows how long a model takes (the
+``wall_time_s`` of its finished runs); the others in the order given, transfers (trained on
+several regions) first.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tqdm.auto import tqdm
+
+if TYPE_CHECKING:
+    from gler.profiles import Profile
+
+#: A :class:`gler.experiment.Experiment` (not imported: that module imports this one).
+Experiment = Any
+
+logger = logging.getLogger(__name__)
+
+#: Device memory one run is expected to hold on a GPU, in bytes: its process's CUDA context
+#: (about 0.5 GiB) plus the paper profile's largest model (GLER at the default size, well under
+#: 100 MB with its AdamW state and weight average) and the activations of a batch of 512
+#: windows with their gradients and PyTorch's caching allocator's slack (about 1 GiB). The cap
+#: of :func:`cap_jobs` is the free memory divided by this.
+RUN_MEMORY_CUDA = 2 * 2**30
+GIB = 2**30
+#: Marks a finished run in its directory (written last, atomically).
+DONE_FILE = "done.json"
+
+
+@dataclass(frozen=True)
+class RunJob:
+    """One training run of a profile.
+
+    ``region`` is the region trained on, or with ``transfer`` the held-out region of a spatial
+    transfer whose training regions are ``regions`` (None: the four QTR-sim regions less the
+    held-out one, as :meth:`~gler.experiment.Experiment.transfer_regions` chooses).
+    """
+
+    region: str
+    model: str = "gler"
+    seed: int = 0
+    transfer: bool = False
+    regions: tuple[str, ...] | None = None
+
+    @property
+    def name(self) -> str:
+        """``region/model/seed<k>``, or ``transfer-to-<region>/model/seed<k>``."""
+        where = f"transfer-to-{self.region}" if self.transfer else self.region
+        return f"{where}/{self.model}/seed{self.seed}"
+
+    def sources(self, experiment: Experiment) -> tuple[str, ...]:
+        """The regions whose stacks the run trains on."""
+        if self.transfer:
+            return experiment.transfer_regions(self.region, self.regions)
+        return (self.region,)
+
+    def run_dir(self, experiment: Experiment) -> Path:
+        """Where the run lives in ``experiment``'s cache."""
+        if self.transfer:
+            folder = experiment.transfer_folder(self.region, self.regions)
+            return folder / self.model / f"seed{self.seed}"
+        return experiment.run_dir(self.region, self.model, self.seed)
+
+    def is_done(self, experiment: Experiment) -> bool:
+        """Whether the run finished (its ``done.json`` exists)."""
+        return (self.run_dir(experiment) / DONE_FILE).is_file()
+
+    def train(self, experiment: Experiment) -> dict:
+        """Train the run (or read the finished one): :meth:`~gler.experiment.Experiment.train`
+        or :meth:`~gler.experiment.Experiment.train_transfer`."""
+        if self.transfer:
+            return experiment.train_transfer(self.region, self.model, self.seed,
+                                             regions=self.regions)
+        return experiment.train(self.region, self.model, self.seed)
+
+
+class RunsFailedError(RuntimeError):
+    """Some runs failed; ``failures`` maps each run's name to its error, ``summaries`` holds
+    the runs that finished (kept in the cache: running again retries only the failed ones)."""
+
+    def __init__(self, failures: dict[str, str], summaries: list[dict], total: int) -> None:
+        self.failures = failures
+        self.summaries = summaries
+        lines = "\n".join(f"  {name}: {error.strip().splitlines()[-1]}"
+                          for name, error in failures.items())
+        super().__init__(
+            f"{len(failures)} of {total} runs failed (the finished ones are kept; run again to "
+            f"retry these, each resuming from its last checkpoint):\n{lines}")
+
+
+def cap_jobs(requested: int, device: str | None, *, cores: int | None = None,
+             ) -> tuple[int, str | None]:
+    """How many runs may train at once on ``device``, and why fewer than ``requested``.
+
+    On a CPU: at most one per core (``os.cpu_count()``). On a GPU: at most the free device
+    memory (``torch.cuda.mem_get_info``) divided by :data:`RUN_MEMORY_CUDA`, and one per core
+    (each process drives the GPU from its own Python thread).
+
+    Returns
+    -------
+    tuple
+        The number of jobs, and None or the sentence ``"capped --jobs N to M because ..."``.
+
+    Raises
+    ------
+    ValueError
+        If ``requested`` is below 1.
+    """
+    if requested < 1:
+        msg = f"--jobs must be at least 1 (got {requested})."
+        raise ValueError(msg)
+    from gler.run import resolve_device  # here: import gler stays light
+
+    cores = cores or os.cpu_count() or 1
+    limit, why = cores, f"this machine has {cores} CPU cores"
+    resolved = resolve_device(device or "auto")
+    if resolved.type == "cuda":
+        import torch
+
+        free, _ = torch.cuda.mem_get_info(resolved)
+        fit = max(1, int(free // RUN_MEMORY_CUDA))
+        if fit < limit:
+            limit = fit
+            why = (f"{free / GIB:.1f} GiB are free on {torch.cuda.get_device_name(resolved)} and "
+                   f"a run needs about {RUN_MEMORY_CUDA / GIB:.1f} GiB "
+                   "(gler.schedule.RUN_MEMORY_CUDA)")
+    if requested <= limit:
+        return requested, None
+    return limit, f"capped --jobs {requested} to {limit} because {why}"
+
+
+def run_jobs(experiment: Experiment, jobs: Sequence[RunJob], *, workers: int = 1,
+             progress: bool = False) -> list[dict]:
+    """Train ``jobs`` (or read the finished ones), ``workers`` at a time; one summary per job,
+    in the order given.
+
+    With ``workers=1`` the runs train one after the other in this process, as
+    :meth:`~gler.experiment.Experiment.train` would (an error stops there). With more, each run
+    not yet finished trains in a process of its own (see the module's docstring), up to
+    ``workers`` at once (capped by :func:`cap_jobs`, which says so in a warning); on a CPU
+    each process uses ``cores // workers`` threads unless the profile sets ``num_threads``.
+
+    Raises
+    ------
+    RunsFailedError
+        With several workers, after every other run has finished, if some runs failed: each
+        named with its error (also logged with its traceback).
+    """
+    jobs = list(jobs)
+    experiment.tuned_profile()  # tuning once, here, before any worker starts
+    pending = [job for job in jobs if not job.is_done(experiment)]
+    count, message = cap_jobs(workers, experiment.device) if workers > 1 else (1, None)
+    if message:
+        logger.warning(message)
+    if count > 1 and len(pending) > 1:
+        for region in sorted({r for job in pending for r in job.sources(experiment)}):
+            experiment.stack(region)  # simulated once, here, not by two workers at a time
+        failures = _train_in_processes(experiment, _longest_first(experiment, pending),
+                                       min(count, len(pending)), progress)
+    else:
+        failures = {}
+        for job in tqdm(pending, desc="train", unit="run", disable=not progress):
+            if workers == 1:
+                job.train(experiment)  # as before: an error stops here
+                continue
+            try:
+                job.train(experiment)
+            except Exception:  # reported with its run below
+                failures[job.name] = traceback.format_exc()
+                logger.error("run %s failed:\n%s", job.name, failures[job.name])
+    summaries = [job.train(experiment) for job in jobs if job.name not in failures]
+    if failures:
+        raise RunsFailedError(failures, summaries, len(jobs))
+    return summaries
+
+
+def _longest_first(experiment: Experiment, jobs: list[RunJob]) -> list[RunJob]:
+    """``jobs`` by expected time, longest first: the mean ``wall_time_s`` of the model's
+    finished runs in the cache (the slowest known model's when it has none, else 1) times the
+    number of regions it trains on; a stable sort, so equal ones keep their order."""
+    known: dict[str, list[float]] = {}
+    summaries = experiment.summaries()
+    if len(summaries):
+        for model, times in summaries.groupby("model")["wall_time_s"]:
+            known[str(model)] = [float(t) for t in times]
+    means = {model: sum(times) / len(times) for model, times in known.items()}
+    fallback = max(means.values(), default=1.0)
+    return sorted(jobs, key=lambda job: -means.get(job.model, fallback)
+                  * len(job.sources(experiment)))
+
+
+def _train_in_processes(experiment: Experiment, jobs: list[RunJob], count: int,
+                        progress: bool) -> dict[str, str]:
+    """Train the jobs in ``count`` worker processes, each taking the next job when it is done
+    with one; a worker that dies fails its job only and is replaced. The errors by run name."""
+    cores = os.cpu_count() or 1
+    threads = max(1, cores // count)
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    queue, workers, failures = list(jobs), [], {}
+    bar = tqdm(total=len(jobs), desc=f"train ({count} jobs)", unit="run",
+               disable=not progress)
+    with tempfile.TemporaryDirectory(prefix="gler-jobs-") as name:
+        folder = Path(name)
+        spec = folder / "spec.pkl"
+        with open(spec, "wb") as stream:
+            pickle.dump(sys.path, stream)
+            pickle.dump((type(experiment), experiment.base_profile, experiment.tuned_profile(),
+                         str(experiment.root), experiment.device, threads), stream)
+        try:
+            while queue or workers:
+                while queue and len(workers) < count:
+                    process = subprocess.Popen([sys.executable, "-c", WORKER, str(spec)],
+                                               stdin=subprocess.PIPE, env=env, text=True)
+                    workers.append(_Worker(process))
+                for worker in list(workers):
+                    if worker.job is None and queue:
+                        worker.give(queue.pop(0), folder / f"{len(queue)}.pkl")
+                    elif worker.job is None:
+                        worker.close()
+                        workers.remove(worker)
+                    elif worker.outbox.is_file() or worker.process.poll() is not None:
+                        job, (status, payload) = worker.job, worker.take()
+                        if status != "ok":
+                            failures[job.name] = payload
+                            logger.error("run %s failed:\n%s", job.name, payload)
+                        if worker.process.poll() is not None:
+                            workers.remove(worker)  # died: a new one takes the next job
+                        bar.update()
+                time.sleep(POLL_S)
+        finally:
+            for worker in workers:  # interrupted: the checkpoints stay for a resume
+                worker.process.terminate()
+                worker.process.wait()
+            bar.close()
+    return failures
+
+
+class _Worker:
+    """A worker process and the job it trains (None: idle)."""
+
+    def __init__(self, process: subprocess.Popen) -> None:
+        self.process = process
+        self.job: RunJob | None = None
+        self.outbox = Path()
+
+    def give(self, job: RunJob, inbox: Path) -> None:
+        """Send ``job``: pickled to ``inbox``, whose path goes to the worker's stdin."""
+        with open(inbox, "wb") as stream:
+            pickle.dump(job, stream)
+        self.job, self.outbox = job, inbox.with_suffix(".out")
+        try:
+            self.process.stdin.write(f"{inbox}\n")
+            self.process.stdin.flush()
+        except OSError:
+            pass  # it died: take() says so
+
+    def take(self) -> tuple[str, Any]:
+        """The result of the job (the worker's, or why it has none); the worker is idle."""
+        self.job = None
+        if self.outbox.is_file():
+            with open(self.outbox, "rb") as stream:
+                return pickle.load(stream)
+        return "error", (f"the worker process ended with exit code {self.process.wait()} "
+                         "without a result (killed? out of memory?); the run's checkpoint, "
+                         "if any, is kept")
+
+    def close(self) -> None:
+        """No more jobs: end the worker."""
+        try:
+            self.process.stdin.close()
+        except OSError:
+            pass
+        self.process.wait()
+
+
+#: What a worker process runs: :func:`_worker` (a fresh interpreter, not multiprocessing, so
+#: that a caller's script needs no ``if __name__ == "__main__"``).
+WORKER = "from gler.schedule import _worker; _worker()"
+#: How often the scheduler looks at its workers (seconds).
+POLL_S = 0.1
+
+
+def _worker() -> None:
+    """In a worker process: read ``sys.path`` and the experiment's spec from ``argv[1]``; then
+    for each inbox path on stdin, train its job and write ``("ok", summary)`` or
+    ``("error", traceback)`` next to it (``.out``), until stdin closes."""
+    with open(sys.argv[1], "rb") as stream:
+        sys.path[:0] = [p for p in pickle.load(stream) if p not in sys.path]
+        cls, base, tuned, root, device, threads = pickle.load(stream)
+    import torch
+
+    torch.set_num_threads(threads)  # the profile's num_threads, if set, wins in training
+    experiment = cls(base, root=root, device=device)
+    experiment.profile = tuned  # as tuned_profile() would set it, without tuning again
+    for line in sys.stdin:
+        inbox = Path(line.strip())
+        try:
+            with open(inbox, "rb") as stream:
+                job = pickle.load(stream)
+            result = ("ok", job.train(experiment))
+        except Exception:  # sent to the parent, which names the run
+            result = ("error", traceback.format_exc())
+        tmp = inbox.with_suffix(".tmp")
+        with open(tmp, "wb") as stream:
+            pickle.dump(result, stream)
+        os.replace(tmp, inbox.with_suffix(".out"))
+
+
+def profile_runs(profile: Profile, ablations: Sequence[str]) -> list[RunJob]:
+    """Every run the book's chapters train with ``profile`` and its ``ablations``.
+
+    Chapters 6 and 8: each region × GLER and the compared neural baselines × the seeds;
+    chapter 8: the ablations with the first seed, and GLER's spatial transfer to each region
+    (from the other QTR-sim regions) with every seed. Chapters 7 and 10 use a subset of these.
+    Chapter 9's Menyuan runs are not listed (the site is fetched, which may not be possible
+    here); it trains them itself.
+    """
+    seeds = tuple(profile.seeds)
+    runs = [RunJob(region, model, seed) for region in profile.regions
+            for model in ("gler", *profile.compared) for seed in seeds]
+    runs += [RunJob(region, model, seed) for region in profile.regions
+             for model in ablations for seed in seeds[:1]]
+    runs += [RunJob(region, "gler", seed, transfer=True) for region in profile.regions
+             for seed in seeds]
+    return runs

@@ -1,0 +1,101 @@
+"""Tests for gler.schedule: many runs at once, each as it is alone (CPU, tiny profile)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import replace
+
+import pytest
+from _tiny_profile import TINY
+
+from gler import schedule
+from gler.experiment import Experiment
+from gler.schedule import RunJob, RunsFailedError, cap_jobs
+
+
+def _weights(exp: Experiment, seeds) -> list[str]:
+    return [hashlib.sha256((exp.run_dir("beiluhe", "gler", s) / "best.pt").read_bytes())
+            .hexdigest() for s in seeds]
+
+
+@pytest.mark.slow
+def test_two_jobs_train_the_same_weights_as_one(tmp_path):
+    """Each run in its own process ends with the same weights, bit for bit, as in one process;
+    a second call reuses them all."""
+    one = Experiment(TINY, root=tmp_path / "one")
+    two = Experiment(TINY, root=tmp_path / "two")
+    first = one.train_all(jobs=1)
+    second = two.train_all(jobs=2)
+    assert _weights(one, TINY.seeds) == _weights(two, TINY.seeds)
+    assert list(second["seed"]) == list(first["seed"]) == [0, 1]
+    assert list(second["best_val_loss"]) == list(first["best_val_loss"])
+    again = two.train_all(jobs=2)
+    assert again.equals(second)
+
+
+@pytest.mark.slow
+def test_a_failing_run_is_named_and_the_others_finish(tmp_path):
+    """A damaged checkpoint fails its run only: the error names it, the other run is done,
+    and running again (the damage removed) trains just the failed one."""
+    exp = Experiment(TINY, root=tmp_path)
+    broken = exp.run_dir("beiluhe", "gler", 1)
+    broken.mkdir(parents=True)
+    (broken / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(RunsFailedError, match=r"1 of 2 runs failed") as caught:
+        exp.train_all(jobs=2)
+    assert list(caught.value.failures) == ["beiluhe/gler/seed1"]
+    assert "checkpoint.pt" in caught.value.failures["beiluhe/gler/seed1"]
+    assert "beiluhe/gler/seed1" in str(caught.value)
+    assert exp.is_done("beiluhe", "gler", 0) and not exp.is_done("beiluhe", "gler", 1)
+    assert [s["seed"] for s in caught.value.summaries] == [0]
+    (broken / "checkpoint.pt").unlink()
+    assert list(exp.train_all(jobs=2)["seed"]) == [0, 1]
+
+
+def test_jobs_are_capped_to_the_cores_with_a_reason(tmp_path, monkeypatch, caplog):
+    """More jobs than CPU cores are capped, and the warning says so and why."""
+    assert cap_jobs(3, "cpu", cores=2) == (
+        2, "capped --jobs 3 to 2 because this machine has 2 CPU cores")
+    assert cap_jobs(2, "cpu", cores=2) == (2, None)
+    with pytest.raises(ValueError, match="at least 1"):
+        cap_jobs(0, "cpu")
+    monkeypatch.setattr(schedule.os, "cpu_count", lambda: 1)
+    exp = Experiment(TINY, root=tmp_path)
+    with caplog.at_level(logging.WARNING, logger="gler.schedule"):
+        summary = exp.train_all(seeds=(0,), jobs=4)
+    assert "capped --jobs 4 to 1 because this machine has 1 CPU cores" in caplog.text
+    assert list(summary["seed"]) == [0]
+
+
+def test_planned_runs_are_those_the_chapters_train():
+    """In-region runs of GLER and the compared models × seeds, ablations with the first seed,
+    GLER's transfers × seeds."""
+    book = replace(TINY, compare=True, seeds=(0, 1))
+    runs = Experiment(book, root="unused").planned_runs()
+    names = {run.name for run in runs}
+    assert "beiluhe/gler/seed1" in names and "beiluhe/lstm/seed1" in names
+    assert "beiluhe/gler-gru/seed0" in names and "beiluhe/gler-gru/seed1" not in names
+    assert {"transfer-to-beiluhe/gler/seed0", "transfer-to-beiluhe/gler/seed1"} <= names
+    assert len(names) == len(runs)
+    assert RunJob("beiluhe", transfer=True).sources(Experiment(book, root="unused")) == (
+        "xidatan", "wudaoliang", "tuotuohe")
+
+
+def test_reproduce_jobs_reaches_the_scheduler(monkeypatch):
+    """gler reproduce --jobs N trains the planned runs N at a time before the chapters."""
+    from gler import reproduce
+    from gler.cli import build_parser, main
+
+    assert build_parser().parse_args(["reproduce"]).jobs == 1
+    seen = {}
+
+    def fake_train_runs(self, runs, *, jobs=1):
+        seen.update(profile=self.profile.name, jobs=jobs, runs=len(runs))
+
+    monkeypatch.setattr(Experiment, "train_runs", fake_train_runs)
+    monkeypatch.setattr(reproduce, "reproduce", lambda **kw: seen.update(kw) or [])
+    assert main(["reproduce", "--profile", "smoke", "--jobs", "3", "--no-build"]) == 0
+    assert seen["jobs"] == 3
+    reproduce.train_planned("smoke", jobs=3, progress=False)
+    assert seen["profile"] == "smoke" and seen["runs"] >= 1
