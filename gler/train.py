@@ -561,8 +561,8 @@ def evaluate_loss(model: torch.nn.Module, data: DeviceWindows, index: DeviceInde
                 _out_of_memory(out_dir, {"validation_batch_size": batch_size}, text)
             continue
         loss = masked_loss(pred.float(), batch.target, config.loss, config.huber_delta)
-        losses.append((loss, len(batch)))
-        begin += len(batch)
+        losses.append((loss, batch.size))
+        begin += batch.size
     values = torch.stack([loss for loss, _ in losses]).tolist() if losses else []
     total, count = 0.0, 0
     for value, (_, size) in zip(values, losses, strict=True):  # the float sums of old

@@ -45,14 +45,16 @@ class TensorBatch(NamedTuple):
         sd, ef, mask = scaler.inputs(batch)
         return cls(*(torch.from_numpy(a).to(device) for a in (sd, ef, mask, scaler.target(batch))))
 
-    def __len__(self) -> int:  # the number of samples, not of fields
+    @property
+    def size(self) -> int:
+        """The number of samples (``len`` counts the four fields, as of any tuple)."""
         return self.sd.shape[0]
 
     def split(self, parts: int) -> list[TensorBatch]:
         """The batch cut into ``parts`` consecutive micro-batches (the last may be smaller)."""
-        size = -(-len(self) // parts)
+        size = -(-self.size // parts)
         return [TensorBatch(*(t[begin:begin + size] for t in self))
-                for begin in range(0, len(self), size)]
+                for begin in range(0, self.size, size)]
 
 
 @dataclass(frozen=True)
