@@ -51,6 +51,7 @@ import torch
 from gler import kernels
 from gler.allocator import keep_freed_memory
 from gler.config import TrainConfig
+from gler.data.device_windows import DeviceWindows
 from gler.data.sample import DEFAULT_HORIZON, DEFAULT_WINDOW, SampleSpec
 from gler.data.synthetic import synthetic_stack
 from gler.data.windows import WindowDataset
@@ -167,20 +168,21 @@ def _autocast(device: torch.device) -> object:
 def train_throughput(stack, device: torch.device, *, models: tuple[str, ...], batch: int,
                      steps: int, repeats: int) -> dict[str, dict]:
     """Windows per second of the trainer's step (:func:`gler.train.train_step`, window
-    gathering and normalisation included) of each model."""
+    gathering and normalisation on the device included, as in the trainer:
+    :class:`gler.data.device_windows.DeviceWindows`) of each model."""
     results = {}
     for name in models:
         run, windows = make_run(stack, name, device)
         model = run.model.train()
-        index = windows.indices("train")
+        data = DeviceWindows(windows, run.scaler, device)
+        index = data.index(windows.indices("train"))
         step = Optimisation.create(model, TrainConfig(lr=1e-3, device=device.type), device)
-        order = np.random.default_rng(0).permutation(len(index))
+        order = torch.from_numpy(np.random.default_rng(0).permutation(len(index))).to(device)
 
-        def epoch(model=model, run=run, windows=windows, index=index, order=order,
-                  step=step) -> None:
+        def epoch(model=model, data=data, index=index, order=order, step=step) -> None:
             for k in range(steps):
                 picked = order[(k * batch) % len(order):][:batch]
-                train_step(model, windows.batch(index, picked), run.scaler, step)
+                train_step(model, data.batch(index, picked), step)
 
         t = timed(epoch, device=device, repeats=repeats)
         results[name] = {"windows_per_s": steps * batch / t["median_s"],

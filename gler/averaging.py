@@ -57,15 +57,24 @@ class WeightAverage:
         return min(self.decay, (1 + self.updates) / (10 + self.updates))
 
     @torch.no_grad()
-    def update(self, model: torch.nn.Module) -> None:
-        """Move the average towards ``model``'s current weights (integer buffers are copied)."""
+    def update(self, model: torch.nn.Module, keep: torch.Tensor | None = None) -> None:
+        """Move the average towards ``model``'s current weights (integer buffers are copied).
+
+        ``keep``, a boolean tensor on the weights' device, makes the update conditional
+        without reading it on the host: where it is False the average stays as it is (the
+        update count still advances; the trainer stops the run then).
+        """
         weight = 1.0 - self.current_decay()
+        if keep is not None:
+            weight = keep.to(torch.float32) * weight
         for name, value in model.state_dict().items():
             kept = self.average[name]
             if kept.is_floating_point():
-                kept.lerp_(value, weight)
-            else:
+                kept.lerp_(value, weight if keep is None else weight.to(kept.dtype))
+            elif keep is None:
                 kept.copy_(value)
+            else:
+                kept.copy_(torch.where(keep, value, kept))
         self.updates += 1
 
     @contextlib.contextmanager

@@ -20,6 +20,7 @@ import json
 import logging
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,7 @@ from gler.averaging import WeightAverage
 from gler.checkpoint import fresh_state, restore_checkpoint, seed_everything, write_checkpoint
 from gler.config import TrainConfig
 from gler.data.calendar import with_calendar
+from gler.data.device_windows import DeviceIndex, DeviceWindows, TensorBatch
 from gler.data.model import factor_names
 from gler.data.multistack import (
     MultiStackIndex,
@@ -43,7 +45,7 @@ from gler.data.multistack import (
 )
 from gler.data.sample import SampleSpec
 from gler.data.scaling import Scaler
-from gler.data.windows import Batch, SampleIndex, WindowDataset
+from gler.data.windows import SampleIndex, WindowDataset
 from gler.models._registry import create_model, model_info
 from gler.run import (
     BEST_FILE,
@@ -57,7 +59,6 @@ from gler.run import (
     log_event,
     resolve_device,
     run_record,
-    to_tensors,
 )
 
 __all__ = ["NonFiniteLossError", "SampleSpec", "TrainConfig", "TrainResult", "evaluate_loss",
@@ -87,21 +88,32 @@ class TrainResult:
 
 
 def masked_loss(pred: torch.Tensor, target: torch.Tensor, kind: str = "mse",
-                delta: float = 1.0) -> torch.Tensor:
-    """Mean loss over the finite targets (NaN targets are gaps and do not count)."""
+                delta: float = 1.0, count: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean loss over the finite targets (NaN targets are gaps and do not count); with
+    ``count``, the sum over them divided by ``count`` instead (a micro-batch's share of a
+    batch's loss)."""
     valid = torch.isfinite(target)
     target = torch.where(valid, target, torch.zeros_like(target))
     if kind == "huber":
         err = torch.nn.functional.huber_loss(pred, target, reduction="none", delta=delta)
     else:
         err = (pred - target) ** 2
+    if count is not None:
+        return (err * valid).sum() / count
     return (err * valid).sum() / valid.sum().clamp(min=1)
 
 
 @dataclass
 class Optimisation:
     """The optimiser side of training: AdamW, loss scaling, autocast, the config and device,
-    and the weight average when ``config.ema_decay`` asks for one."""
+    the weight average when ``config.ema_decay`` asks for one, and the micro-batches a batch
+    is cut into (more than one after the device ran out of memory: gradient accumulation, the
+    same effective batch).
+
+    On CUDA without loss scaling (``skip_on_device``), AdamW is the fused one and a
+    non-finite loss skips the update on the device (its ``found_inf``), with no wait for the
+    device; elsewhere the step reads the loss first, as it always did (on CPU that costs
+    nothing, and the weights are the same bits as ever)."""
 
     optimiser: torch.optim.Optimizer
     grad_scaler: torch.amp.GradScaler
@@ -109,6 +121,8 @@ class Optimisation:
     config: TrainConfig
     device: torch.device
     average: WeightAverage | None = None
+    micro_batches: int = 1
+    skip_on_device: bool = False
 
     @classmethod
     def create(cls, model: torch.nn.Module, config: TrainConfig,
@@ -117,47 +131,84 @@ class Optimisation:
         (bf16 where supported, else fp16 with loss scaling)."""
         use = config.amp and device.type == "cuda"
         dtype = torch.bfloat16 if use and torch.cuda.is_bf16_supported() else torch.float16
-        optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr,
-                                      weight_decay=config.weight_decay)
         grad_scaler = torch.amp.GradScaler("cuda", enabled=use and dtype == torch.float16)
+        skip_on_device = device.type == "cuda" and not grad_scaler.is_enabled()
+        optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr,
+                                      weight_decay=config.weight_decay,
+                                      **({"fused": True} if skip_on_device else {}))
         autocast = (torch.autocast(device_type=device.type, dtype=dtype) if use
                     else contextlib.nullcontext())
         average = WeightAverage(model, config.ema_decay) if config.ema_decay else None
-        return cls(optimiser, grad_scaler, autocast, config, device, average)
+        return cls(optimiser, grad_scaler, autocast, config, device, average,
+                   skip_on_device=skip_on_device)
 
     def judged(self, model: torch.nn.Module) -> contextlib.AbstractContextManager:
         """The weights to validate and keep: the average inside the block, if there is one."""
         return self.average.applied(model) if self.average else contextlib.nullcontext()
 
 
-def train_step(model: torch.nn.Module, batch: Batch, scaler: Scaler,
-               step: Optimisation) -> torch.Tensor:
+def train_step(model: torch.nn.Module, batch: TensorBatch, step: Optimisation) -> torch.Tensor:
     """Forward, masked loss, backward, one optimiser step and the weight average's update on
-    ``batch``; the loss. With ``factor_dropout``, each factor channel of each sample is set to
-    its training mean (0) with that probability first.
+    ``batch`` (normalised tensors on the device: :meth:`DeviceWindows.batch
+    <gler.data.device_windows.DeviceWindows.batch>`, or :meth:`TensorBatch.from_batch
+    <gler.data.device_windows.TensorBatch.from_batch>` of a host batch); the loss, a tensor
+    on the device (nothing here waits for the device on CUDA). With ``factor_dropout``, each
+    factor channel of each sample is set to its training mean (0) with that probability
+    first. With ``step.micro_batches`` > 1 the gradient of the whole batch is accumulated
+    over that many micro-batches.
 
-    A non-finite loss is returned before anything is updated (the caller decides what to do).
+    A non-finite loss never updates anything: the step returns before the update, or, on
+    CUDA (``step.skip_on_device``), the fused optimiser skips it on the device and the weight
+    average stays; the caller reads the loss when it chooses and decides what to do.
     """
     config = step.config
-    sd, ef, mask = to_tensors(scaler, batch, step.device)
+    sd, ef, mask, target = batch
     if config.factor_dropout and ef.shape[-1]:
         keep = torch.rand(ef.shape[0], 1, ef.shape[-1], device=ef.device) >= config.factor_dropout
         ef = ef * keep
-    target = torch.from_numpy(scaler.target(batch)).to(step.device)
-    with step.autocast:
-        pred = model(sd, ef, mask)
-    loss = masked_loss(pred.float(), target, config.loss, config.huber_delta)
-    if not torch.isfinite(loss):
-        return loss
-    step.optimiser.zero_grad(set_to_none=True)
-    step.grad_scaler.scale(loss).backward()
+    if step.micro_batches == 1:
+        with step.autocast:
+            pred = model(sd, ef, mask)
+        loss = masked_loss(pred.float(), target, config.loss, config.huber_delta)
+        if not step.skip_on_device and not torch.isfinite(loss):
+            return loss
+        step.optimiser.zero_grad(set_to_none=True)
+        step.grad_scaler.scale(loss).backward()
+    else:
+        loss = _accumulate(model, TensorBatch(sd, ef, mask, target), step)
+        if not step.skip_on_device and not torch.isfinite(loss):
+            return loss
     if config.grad_clip:
         step.grad_scaler.unscale_(step.optimiser)
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+    if step.skip_on_device:
+        finite = torch.isfinite(loss.detach())
+        step.optimiser.found_inf = (~finite).float()
+        step.optimiser.step()
+        if step.average is not None:
+            step.average.update(model, keep=finite)
+        return loss
     step.grad_scaler.step(step.optimiser)
     step.grad_scaler.update()
     if step.average is not None:
         step.average.update(model)
+    return loss
+
+
+def _accumulate(model: torch.nn.Module, batch: TensorBatch, step: Optimisation) -> torch.Tensor:
+    """The gradients of the whole batch's masked loss, accumulated over ``step.micro_batches``
+    micro-batches (each one's loss sum over the whole batch's count of targets); that loss."""
+    config = step.config
+    count = torch.isfinite(batch.target).sum().clamp(min=1)
+    step.optimiser.zero_grad(set_to_none=True)
+    loss = torch.zeros((), device=batch.sd.device)
+    for part in batch.split(step.micro_batches):
+        with step.autocast:
+            pred = model(part.sd, part.ef, part.mask)
+        share = masked_loss(pred.float(), part.target, config.loss, config.huber_delta,
+                            count=count)
+        step.grad_scaler.scale(share).backward()
+        loss = loss + share.detach()
     return loss
 
 
@@ -305,6 +356,10 @@ def _fit(model: torch.nn.Module, windows: WindowDataset | MultiStackWindows,
     scaler_path = out_dir / SCALER_FILE
     scaler = Scaler.fit(windows, pixels)
     scaler.save(scaler_path)
+    # The sampled pixels, their normalisation and both sample indices live on the device.
+    data = DeviceWindows(windows, scaler, device, pixels)
+    train_samples = data.index(train_index)
+    val_samples = None if val_index is None else data.index(val_index)
     model.to(device)
     step = Optimisation.create(model, config, device)
     state = fresh_state()
@@ -322,12 +377,12 @@ def _fit(model: torch.nn.Module, windows: WindowDataset | MultiStackWindows,
         for group in step.optimiser.param_groups:
             group["lr"] = lr
         t0 = time.perf_counter()
-        train_loss = _train_epoch(model, windows, train_index, scaler, step, epoch, progress,
-                                  out_dir)
+        train_loss, n_windows = _train_epoch(model, data, train_samples, step, epoch, progress,
+                                             out_dir)
         t1 = time.perf_counter()
         with step.judged(model):  # the averaged weights, when averaging
-            val_loss = None if val_index is None else float(evaluate_loss(
-                model, windows, val_index, scaler, config, device, step.autocast))
+            val_loss = None if val_samples is None else float(evaluate_loss(
+                model, data, val_samples, config, step.autocast, out_dir=out_dir))
             # Without early stopping, the weights kept are the latest ones.
             improved = not config.early_stopping or val_loss < state["best_val"]
             if improved:
@@ -342,6 +397,8 @@ def _fit(model: torch.nn.Module, windows: WindowDataset | MultiStackWindows,
         # Plain floats only: the checkpoint must load with weights_only=True.
         entry = {"epoch": epoch, "train_loss": float(train_loss), "val_loss": val_loss,
                  "best": bool(improved), "train_s": round(t1 - t0, 3),
+                 "train_windows": n_windows,
+                 "windows_per_s": round(n_windows / max(t1 - t0, 1e-9), 1),
                  "val_s": round(time.perf_counter() - t1, 3), "lr": float(lr)}
         state["history"].append(entry)
         write_checkpoint(out_dir, model, step.optimiser, step.grad_scaler, step.average, state)
@@ -381,9 +438,22 @@ def _validation_index(windows: WindowDataset | MultiStackWindows, pixels: np.nda
     return None
 
 
-def _train_epoch(model: torch.nn.Module, windows: WindowDataset | MultiStackWindows,
-                 index: SampleIndex | MultiStackIndex, scaler: Scaler, step: Optimisation,
-                 epoch: int, progress: bool, out_dir: Path) -> float:
+#: How many steps a CUDA epoch runs between two reads of the losses (a read waits for the
+#: device); on CPU every step's loss is read at once, as it costs nothing there.
+CHECK_EVERY = 64
+
+
+def _train_epoch(model: torch.nn.Module, data: DeviceWindows, index: DeviceIndex,
+                 step: Optimisation, epoch: int, progress: bool,
+                 out_dir: Path) -> tuple[float, int]:
+    """One epoch over ``index`` in a seeded order; the mean training loss and the number of
+    windows trained on.
+
+    The losses stay on the device and are read every :data:`CHECK_EVERY` steps on CUDA (every
+    step elsewhere) and at the end; the first non-finite one raises, naming its batch (its
+    update, and those of any later batch before the read, were skipped or are discarded with
+    the run: the last checkpoint is that of the previous epoch).
+    """
     config = step.config
     # Every epoch re-seeds from (seed, epoch): a resumed run draws exactly the same batches
     # and dropout masks as an uninterrupted one.
@@ -392,8 +462,11 @@ def _train_epoch(model: torch.nn.Module, windows: WindowDataset | MultiStackWind
     order = rng.permutation(len(index))
     if config.max_samples_per_epoch:
         order = order[:config.max_samples_per_epoch]
+    order = torch.from_numpy(order).to(data.device)  # one copy per epoch
     model.train()
+    check_every = CHECK_EVERY if data.device.type == "cuda" else 1
     total, count = 0.0, 0
+    pending: list[tuple[int, torch.Tensor, int]] = []  # (batch, loss on the device, windows)
     starts = range(0, len(order), config.batch_size)
     bar = tqdm(starts, desc=f"epoch {epoch}/{config.epochs}", unit="batch", leave=False,
                disable=not progress)
@@ -401,39 +474,98 @@ def _train_epoch(model: torch.nn.Module, windows: WindowDataset | MultiStackWind
         if epoch <= config.warmup_epochs:  # the warm-up raises the rate step by step
             for group in step.optimiser.param_groups:
                 group["lr"] = config.lr_at(epoch, (batch_no + 1) / len(starts))
-        batch = windows.batch(index, order[begin:begin + config.batch_size])
-        # One read of the loss per step: train_step has already skipped the update if it is
-        # not finite, and the value is needed for the epoch's mean anyway.
-        value = train_step(model, batch, scaler, step).item()
-        if not math.isfinite(value):
-            log_event(out_dir, {"event": "non_finite_loss", "epoch": epoch, "batch": batch_no})
-            msg = (f"The training loss became {value} at epoch {epoch}, batch {batch_no}; "
-                   f"training stopped. The last good checkpoint (epoch {epoch - 1}) is kept in "
-                   f"{out_dir}. Lower the learning rate (lr={config.lr}) or check the data for "
-                   "extreme values.")
-            raise NonFiniteLossError(msg)
-        total += value * len(batch.pixel)
-        count += len(batch.pixel)
-        bar.set_postfix(loss=f"{total / count:.4f}", refresh=False)
-    return total / max(count, 1)
+        positions = order[begin:begin + config.batch_size]
+        loss = _fitted_step(model, data, index, positions, step, out_dir, epoch, batch_no)
+        pending.append((batch_no, loss.detach(), len(positions)))
+        if len(pending) >= check_every or batch_no == len(starts) - 1:
+            # One read of the pending losses: the same float sums as a read per step.
+            values = torch.stack([loss for _, loss, _ in pending]).tolist()
+            for (number, _, size), value in zip(pending, values, strict=True):
+                if not math.isfinite(value):
+                    _non_finite(value, epoch, number, config, out_dir)
+                total += value * size
+                count += size
+            pending.clear()
+            bar.set_postfix(loss=f"{total / count:.4f}", refresh=False)
+    return total / max(count, 1), count
+
+
+def _non_finite(value: float, epoch: int, batch_no: int, config: TrainConfig,
+                out_dir: Path) -> None:
+    log_event(out_dir, {"event": "non_finite_loss", "epoch": epoch, "batch": batch_no})
+    msg = (f"The training loss became {value} at epoch {epoch}, batch {batch_no}; "
+           f"training stopped. The last good checkpoint (epoch {epoch - 1}) is kept in "
+           f"{out_dir}. Lower the learning rate (lr={config.lr}) or check the data for "
+           "extreme values.")
+    raise NonFiniteLossError(msg)
+
+
+def _out_of_memory(out_dir: Path, record: dict, text: str) -> None:
+    """Say in a warning and in the run log that the device ran out of memory, and what now."""
+    warnings.warn(text, ResourceWarning, stacklevel=3)
+    logger.warning(text)
+    log_event(out_dir, {"event": "out_of_memory", **record})
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _fitted_step(model: torch.nn.Module, data: DeviceWindows, index: DeviceIndex,
+                 positions: torch.Tensor, step: Optimisation, out_dir: Path, epoch: int,
+                 batch_no: int) -> torch.Tensor:
+    """:func:`train_step` on ``positions``; out of device memory, the batch is cut into twice
+    as many micro-batches (gradient accumulation: the same effective batch) from then on."""
+    while True:
+        try:
+            return train_step(model, data.batch(index, positions), step)
+        except torch.cuda.OutOfMemoryError:
+            step.optimiser.zero_grad(set_to_none=True)
+            if step.micro_batches >= len(positions):
+                raise
+            step.micro_batches *= 2
+            size = -(-len(positions) // step.micro_batches)
+            _out_of_memory(out_dir, {"epoch": epoch, "batch": batch_no,
+                                     "micro_batches": step.micro_batches,
+                                     "micro_batch_size": size},
+                           f"Out of device memory at epoch {epoch}, batch {batch_no}: "
+                           f"training on {step.micro_batches} micro-batches of up to {size} "
+                           f"windows with gradient accumulation from now on (the same "
+                           f"effective batch of {step.config.batch_size}).")
 
 
 @torch.no_grad()
-def evaluate_loss(model: torch.nn.Module, windows: WindowDataset | MultiStackWindows,
-                  index: SampleIndex | MultiStackIndex,
-                  scaler: Scaler, config: TrainConfig, device: torch.device,
-                  autocast: contextlib.AbstractContextManager | None = None) -> float:
-    """Mean masked loss over all samples of ``index`` (sample-weighted over batches)."""
+def evaluate_loss(model: torch.nn.Module, data: DeviceWindows, index: DeviceIndex,
+                  config: TrainConfig,
+                  autocast: contextlib.AbstractContextManager | None = None, *,
+                  out_dir: Path | None = None) -> float:
+    """Mean masked loss over all samples of ``index`` (sample-weighted over batches of
+    4 × ``config.batch_size``, halved while the device runs out of memory, said in a warning
+    and, with ``out_dir``, in the run log), gathered on the device and read once."""
     model.eval()
-    total, count = 0.0, 0
+    losses: list[tuple[torch.Tensor, int]] = []
     batch_size = config.batch_size * 4
-    for begin in range(0, len(index), batch_size):
-        batch = windows.batch(index, slice(begin, begin + batch_size))
-        sd, ef, mask = to_tensors(scaler, batch, device)
-        target = torch.from_numpy(scaler.target(batch)).to(device)
-        with autocast or contextlib.nullcontext():
-            pred = model(sd, ef, mask)
-        loss = masked_loss(pred.float(), target, config.loss, config.huber_delta)
-        total += loss.item() * len(batch.pixel)
-        count += len(batch.pixel)
+    begin = 0
+    while begin < len(index):
+        try:
+            batch = data.batch(index, slice(begin, begin + batch_size))
+            with autocast or contextlib.nullcontext():
+                pred = model(batch.sd, batch.ef, batch.mask)
+        except torch.cuda.OutOfMemoryError:
+            if batch_size == 1:
+                raise
+            batch_size = max(1, batch_size // 2)
+            text = (f"Out of device memory in validation: batches of {batch_size} windows "
+                    "from now on.")
+            if out_dir is None:
+                warnings.warn(text, ResourceWarning, stacklevel=2)
+            else:
+                _out_of_memory(out_dir, {"validation_batch_size": batch_size}, text)
+            continue
+        loss = masked_loss(pred.float(), batch.target, config.loss, config.huber_delta)
+        losses.append((loss, batch.size))
+        begin += batch.size
+    values = torch.stack([loss for loss, _ in losses]).tolist() if losses else []
+    total, count = 0.0, 0
+    for value, (_, size) in zip(values, losses, strict=True):  # the float sums of old
+        total += value * size
+        count += size
     return total / max(count, 1)

@@ -230,6 +230,7 @@ def test_weight_averaging_validates_and_keeps_the_average(tmp_path, stack, tiny_
 
 def test_factor_dropout_sets_whole_channels_to_the_training_mean(stack, tiny_model):
     """Each factor channel of a sample is either kept over the whole window or 0 throughout."""
+    from gler.data.device_windows import TensorBatch
     from gler.data.scaling import Scaler
     from gler.data.windows import WindowDataset
     from gler.train import Optimisation, train_step
@@ -251,7 +252,7 @@ def test_factor_dropout_sets_whole_channels_to_the_training_mean(stack, tiny_mod
     model = Spy()
     step = Optimisation.create(model, CONFIG.replace(factor_dropout=0.5), torch.device("cpu"))
     torch.manual_seed(0)
-    train_step(model, batch, scaler, step)
+    train_step(model, TensorBatch.from_batch(batch, scaler, "cpu"), step)
     full = torch.from_numpy(scaler.inputs(batch)[1])
     dropped = (seen["ef"] == 0).all(dim=1)
     kept = (seen["ef"] == full).all(dim=1)

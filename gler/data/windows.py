@@ -344,7 +344,8 @@ def extend_times(times: pd.DatetimeIndex, n: int) -> pd.DatetimeIndex:
 class TorchWindowDataset:
     """A :class:`torch.utils.data.Dataset` view of one split (for users of ``DataLoader``).
 
-    The trainer itself draws whole batches with :meth:`WindowDataset.batch`, which is faster.
+    The trainer itself gathers whole batches on its device
+    (:class:`gler.data.device_windows.DeviceWindows`), which is faster.
     Each item is a dict of numpy arrays for one sample.
     """
 
