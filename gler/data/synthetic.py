@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import dask.array as da
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -183,6 +182,7 @@ def make_synthetic_frame(path: str | Path, *, ny: int = 2000, nx: int = 2000, nt
     if bad:
         msg = f"make_synthetic_frame needs positive integer sizes; got {', '.join(bad)}."
         raise ValueError(msg)
+    import dask.array as da  # the gler[dask] extra: only the out-of-core frame needs it
     from tqdm.auto import tqdm
 
     path = Path(path)

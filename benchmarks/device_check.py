@@ -1,0 +1,318 @@
+"""The GPU check: CUDA tests, the GPU benchmark and the ``paper`` profile, in one call.
+
+Meant for a lent GPU machine that is bare but for PyTorch and the scientific stack, and held
+for minutes at a time: everything it measures lands in ``OUT`` as it goes, and the runs it
+trained are written as one archive (:mod:`gler.archive`) before its time is up, so a later
+machine imports them and goes on (``gler runs import``)::
+
+    python benchmarks/device_check.py OUT --budget-s 480
+
+Stages, each under its share of ``--budget-s``:
+
+1. ``requirements``: the Python packages gler needs beyond PyTorch and numpy
+   (:data:`NEEDED`); a missing one stops the check with the list (carry them as wheels).
+2. ``tests``: every test marked ``cuda`` (pytest, JUnit XML in ``OUT``).
+3. ``bench``: :func:`benchmarks.bench.run_benchmark` on CUDA: training windows/s of every
+   neural model, GLER's forward sweep with its FLOP ratio to the bf16 matmul peak, and
+   :func:`gler.forecast.predict` of a 1,000,000-pixel scene end to end.
+4. ``training``: ``benchmarks/device_training.py`` (training on the device: its batches, the
+   in-run rate against the bench step, synchronisations per step, out of memory).
+5. ``profile``: the profile's runs (``--profile``, default ``paper`` with its own settings,
+   untuned unless ``--tuned FILE``): first one GLER run alone (the in-run training rate
+   without neighbours, compared with the bench step at the same batch), then every other run
+   with ``--jobs`` processes, stopped at the deadline; then the evaluations if every run
+   finished. Finished runs are kept, unfinished ones keep their checkpoint.
+6. ``archive``: the runs as ``OUT/<profile>-runs.tar.gz`` (split into parts of at most 15 MiB
+   when larger, ``cat`` joins them) and ``OUT/device_check.json`` with every timing.
+
+Needs, beyond PyTorch and numpy: see :data:`NEEDED` (pooch, h5netcdf, platformdirs and
+scoringrules are not on this workplace's GPU image and travel as wheels; pytest for stage 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+#: Import names of the packages gler needs here beyond PyTorch and numpy.
+NEEDED = ("xarray", "pandas", "scipy", "h5py", "h5netcdf", "pooch", "platformdirs",
+          "scoringrules", "tqdm", "yaml", "matplotlib", "pytest")
+#: Largest file that comes back from the device machine (bytes); larger archives are split.
+PART_BYTES = 15 * 2**20
+
+
+class Check:
+    """The timings JSON, rewritten after every stage so that a killed check still leaves it."""
+
+    def __init__(self, out: Path, budget_s: float) -> None:
+        self.out, self.start, self.budget_s = out, time.monotonic(), budget_s
+        self.results: dict = {"budget_s": budget_s, "stages": {}}
+
+    def left(self) -> float:
+        """Seconds left of the budget."""
+        return self.budget_s - (time.monotonic() - self.start)
+
+    def record(self, stage: str, value: dict, started: float) -> None:
+        value["wall_s"] = round(time.monotonic() - started, 2)
+        self.results["stages"][stage] = value
+        self.results["elapsed_s"] = round(time.monotonic() - self.start, 2)
+        (self.out / "device_check.json").write_text(json.dumps(self.results, indent=2,
+                                                               default=str))
+        print(f"[{self.results['elapsed_s']:7.1f} s] {stage}: done in {value['wall_s']} s",
+              flush=True)
+
+
+def missing_packages() -> list[str]:
+    """The packages of :data:`NEEDED` that cannot be imported here."""
+    return [name for name in NEEDED if importlib.util.find_spec(name) is None]
+
+
+def run_tests(out: Path, timeout_s: float) -> dict:
+    """The CUDA tests under pytest; their summary line and exit code."""
+    files = sorted(str(path.relative_to(ROOT)) for path in (ROOT / "tests").rglob("test_*.py")
+                   if "mark.cuda" in path.read_text())
+    command = [sys.executable, "-m", "pytest", "-m", "cuda", "-q", "-p", "no:cacheprovider",
+               f"--junitxml={out / 'cuda-tests.xml'}", *files]
+    try:
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
+                              timeout=timeout_s, check=False)
+    except subprocess.TimeoutExpired:
+        return {"returncode": None, "summary": f"timed out after {timeout_s:.0f} s"}
+    (out / "cuda-tests.log").write_text(done.stdout + done.stderr)
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    return {"returncode": done.returncode, "summary": lines[-1] if lines else "",
+            "files": files}
+
+
+def run_bench(batch: int, device: str, *, tiny: bool = False) -> dict:
+    """The benchmark on ``device`` (without ``torch.compile``: minutes of compiling), plus
+    GLER's step rate at the profile's ``batch``."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import bench
+    import torch
+
+    from gler.data.synthetic import synthetic_stack
+
+    results = bench.run_benchmark(tiny=tiny, devices=[device], classical_pixels=0,
+                                  compile_cuda=False)
+    stack = synthetic_stack(ny=100, nx=100, nt=180)
+    results["gler_at_profile_batch"] = bench.train_throughput(
+        stack, torch.device(device), models=("gler",), batch=batch, steps=2 if tiny else 20,
+        repeats=3)["gler"]
+    print(bench.table(results), flush=True)
+    return results
+
+
+def run_training_check(out: Path, device: str, timeout_s: float, *, small: bool) -> dict:
+    """``benchmarks/device_training.py``: device batches, the in-run rate against the bench
+    step, synchronisations per step, a non-finite step skipped on the device, out of memory."""
+    command = [sys.executable, str(ROOT / "benchmarks" / "device_training.py"), "--device",
+               device, "--out", str(out / "device_training.json"), *(["--small"] if small else [])]
+    try:
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
+                              timeout=timeout_s, check=False)
+    except subprocess.TimeoutExpired:
+        return {"returncode": None, "summary": f"timed out after {timeout_s:.0f} s"}
+    if done.returncode:
+        return {"returncode": done.returncode, "error": done.stderr[-2000:]}
+    return json.loads((out / "device_training.json").read_text())
+
+
+def train_stage(target: Target, jobs: int, deadline_s: float, *, solo: bool) -> dict:
+    """Train the profile's runs in a child process stopped at ``deadline_s`` (its whole
+    process group: the workers too); what finished."""
+    args = [sys.executable, __file__, "--train-child", *target.argv(), str(jobs),
+            "1" if solo else "0"]
+    child = subprocess.Popen(args, cwd=ROOT, start_new_session=True)
+    try:
+        child.wait(timeout=max(deadline_s, 1))
+        stopped = False
+    except subprocess.TimeoutExpired:
+        os.killpg(child.pid, signal.SIGTERM)
+        try:
+            child.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+        stopped = True
+    return {"returncode": child.returncode, "stopped_at_deadline": stopped}
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """What the check trains: a profile, untuned (its own settings) or with the settings of
+    ``tuned``, in the cache ``root``, on ``device``."""
+
+    profile: str
+    tuned: str | None
+    root: Path
+    device: str
+
+    def experiment(self):
+        """The :class:`~gler.experiment.Experiment` of the target."""
+        from gler.experiment import Experiment
+        from gler.profiles import get_profile
+
+        profile = dataclasses.replace(get_profile(self.profile), tuning=None)
+        if self.tuned:
+            profile = profile.with_tuned(self.tuned)
+        return Experiment(profile, root=self.root, device=self.device)
+
+    def argv(self) -> list[str]:
+        """The target as arguments of the training child."""
+        return [self.profile, str(self.root), self.device, self.tuned or ""]
+
+
+def train_child(profile: str, root: str, device: str, tuned: str, jobs: str, solo: str) -> int:
+    """The training child: one GLER run alone (``solo``, after simulating every region once),
+    else every run of the profile."""
+    exp = Target(profile, tuned or None, Path(root), device).experiment()
+    if solo == "1":
+        for region in exp.profile.regions:
+            exp.stack(region)
+        exp.train(exp.profile.regions[0], "gler", exp.profile.seeds[0])
+    else:
+        exp.train_runs(exp.planned_runs(), jobs=int(jobs))
+    return 0
+
+
+def _run_name(done: dict) -> str:
+    where = done["region"] if "region" in done else f"transfer-to-{done['held_out']}"
+    return f"{where}/{done['model']}/seed{done['seed']}"
+
+
+def profile_summary(target: Target) -> dict:
+    """Finished and unfinished runs, their wall times and the in-run training rates."""
+    from gler.run import LOG_FILE
+
+    exp = target.experiment()
+    planned = exp.planned_runs()
+    finished = [json.loads(p.read_text()) for p in sorted(exp.path.rglob("done.json"))]
+    rates = {}
+    for done in finished:
+        log = Path(done["run_dir"]) / LOG_FILE
+        epochs = [json.loads(line) for line in log.read_text().splitlines()
+                  if '"windows_per_s"' in line]
+        if epochs:
+            rates.setdefault(done["model"], []).append(
+                sum(e["train_windows"] for e in epochs) / sum(e["train_s"] for e in epochs))
+    return {"planned": len(planned), "finished": len(finished),
+            "run_wall_s": {_run_name(d): d["wall_time_s"] for d in finished},
+            "in_run_windows_per_s": {m: sum(v) / len(v) for m, v in rates.items()}}
+
+
+def evaluate_all(target: Target) -> dict:
+    """Every region's evaluation (GLER and the compared models, then the ablations)."""
+    from gler.experiment import ablation_models
+
+    exp = target.experiment()
+    models = ("gler", *exp.profile.compared)
+    seconds = {}
+    for region in exp.profile.regions:
+        started = time.monotonic()
+        exp.evaluate(region, models)
+        exp.evaluate(region, ("gler", *ablation_models(exp.profile)), exp.profile.seeds[:1])
+        seconds[region] = round(time.monotonic() - started, 2)
+    return {"seconds": seconds}
+
+
+def write_archive(target: Target, out: Path) -> dict:
+    """The runs as one archive in ``out``, split into parts that come back from the device."""
+    from gler.archive import export_runs
+
+    exp = target.experiment()
+    path = out / f"{exp.profile.name.split('-')[0]}-runs.tar.gz"
+    info = export_runs(exp, path)
+    size = path.stat().st_size
+    parts = []
+    if size > PART_BYTES:
+        with path.open("rb") as whole:
+            while chunk := whole.read(PART_BYTES):
+                part = path.with_name(f"{path.name}.part{len(parts)}")
+                part.write_bytes(chunk)
+                parts.append(part.name)
+        path.unlink()
+    return {"bytes": size, "parts": parts, "path": path.name, "summary": info.describe(),
+            "runs": info.runs, "unfinished": info.unfinished, "evaluations": info.evaluations}
+
+
+def main(argv: list[str] | None = None) -> int:
+    if argv is None and len(sys.argv) > 1 and sys.argv[1] == "--train-child":
+        return train_child(*sys.argv[2:8])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("out", type=Path, help="folder for the JSON, logs and the run archive")
+    parser.add_argument("--budget-s", type=float, default=480,
+                        help="seconds for the whole check (default 480)")
+    parser.add_argument("--profile", default="paper", help="profile to train (default paper)")
+    parser.add_argument("--tuned", default=None, help="tuned.json to train with (gler tune)")
+    parser.add_argument("--jobs", type=int, default=16,
+                        help="runs trained at once (default 16; capped to what the GPU holds)")
+    parser.add_argument("--device", default="cuda", choices=("cuda", "cpu"),
+                        help="cuda (default); cpu for a dry run of the script itself")
+    parser.add_argument("--tiny", action="store_true",
+                        help="the benchmark's tiny configuration (a dry run)")
+    parser.add_argument("--runs-root", type=Path, default=Path("/tmp/gler-runs"),
+                        help="where the runs are trained (default /tmp/gler-runs)")
+    parser.add_argument("--skip", nargs="*", default=(),
+                        choices=("tests", "bench", "training", "profile"),
+                        help="stages to leave out")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    check = Check(args.out, args.budget_s)
+    started = time.monotonic()
+    import torch
+
+    missing = missing_packages()
+    check.results["machine"] = {
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "torch": torch.__version__, "cuda": torch.version.cuda, "cpus": os.cpu_count()}
+    check.record("requirements", {"needed": list(NEEDED), "missing": missing}, started)
+    if missing or (args.device == "cuda" and not torch.cuda.is_available()):
+        print(f"Cannot run: missing packages {missing} (carry them as wheels), CUDA available: "
+              f"{torch.cuda.is_available()}", file=sys.stderr)
+        return 2
+    from gler.profiles import get_profile
+
+    batch = get_profile(args.profile).train.batch_size
+    if "tests" not in args.skip:
+        started = time.monotonic()
+        check.record("tests", run_tests(args.out, min(120, check.left() * 0.25)), started)
+    if "bench" not in args.skip:
+        started = time.monotonic()
+        check.record("bench", run_bench(batch, args.device, tiny=args.tiny), started)
+    if "training" not in args.skip:
+        started = time.monotonic()
+        check.record("training", run_training_check(args.out, args.device,
+                                                    min(150, check.left() * 0.3),
+                                                    small=args.tiny), started)
+    if "profile" not in args.skip:
+        target = Target(args.profile, args.tuned, args.runs_root, args.device)
+        reserve = 45  # seconds kept for the summary and the archive
+        started = time.monotonic()
+        solo = train_stage(target, 1, check.left() - reserve, solo=True)
+        solo["summary"] = profile_summary(target)
+        check.record("solo_run", solo, started)
+        started = time.monotonic()
+        rest = train_stage(target, args.jobs, check.left() - reserve, solo=False)
+        rest["summary"] = profile_summary(target)
+        check.record("profile", rest, started)
+        if rest["summary"]["finished"] == rest["summary"]["planned"] and check.left() > reserve:
+            started = time.monotonic()
+            check.record("evaluate", evaluate_all(target),
+                         started)
+        started = time.monotonic()
+        check.record("archive", write_archive(target, args.out), started)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""The GPU check script's parts that run anywhere: requirements, refusal without CUDA, the
+deadline, and the archive split into parts small enough to come back from the device."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from gler.archive import import_runs
+from gler.experiment import Experiment
+
+from ._tiny_profile import TINY
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "device_check.py"
+
+
+@pytest.fixture(scope="module")
+def check():
+    spec = importlib.util.spec_from_file_location("gler_device_check", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop(spec.name, None)
+
+
+def test_missing_packages_are_named(check, monkeypatch):
+    monkeypatch.setattr(check, "NEEDED", ("xarray", "no_such_package_for_gler"))
+    assert check.missing_packages() == ["no_such_package_for_gler"]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal without CUDA")
+def test_without_cuda_the_check_stops_and_says_why(check, tmp_path, capsys):
+    assert check.main([str(tmp_path)]) == 2
+    assert "CUDA available: False" in capsys.readouterr().err
+    results = json.loads((tmp_path / "device_check.json").read_text())
+    assert results["machine"]["gpu"] is None
+    assert "requirements" in results["stages"]
+
+
+def test_training_is_stopped_at_the_deadline(check, tmp_path):
+    target = check.Target("smoke", None, tmp_path / "runs", "cpu")
+    stopped = check.train_stage(target, 1, 2, solo=True)
+    assert stopped["stopped_at_deadline"] is True
+    assert stopped["returncode"] != 0
+
+
+def test_a_large_archive_comes_back_in_parts_that_join_to_it(check, tmp_path, monkeypatch):
+    exp = Experiment(TINY, root=tmp_path / "runs")
+    exp.train("beiluhe", "gler", 0)
+    monkeypatch.setattr(check.Target, "experiment", lambda self: exp)
+    monkeypatch.setattr(check, "PART_BYTES", 4096)
+    out = tmp_path / "out"
+    out.mkdir()
+    written = check.write_archive(check.Target("tiny", None, exp.root, "cpu"), out)
+    assert len(written["parts"]) == -(-written["bytes"] // 4096) > 1
+    assert not (out / written["path"]).exists()
+    joined = tmp_path / written["path"]
+    joined.write_bytes(b"".join((out / part).read_bytes() for part in written["parts"]))
+    summary = import_runs(joined, tmp_path / "elsewhere")
+    assert summary.runs == written["runs"] == 1
+    assert (tmp_path / "elsewhere" / exp.run_dir("beiluhe", "gler", 0).relative_to(exp.root)
+            / "best.pt").read_bytes() == (exp.run_dir("beiluhe", "gler", 0)
+                                          / "best.pt").read_bytes()
