@@ -11,7 +11,7 @@ Stages, each under its share of ``--budget-s``:
 
 1. ``requirements``: the Python packages gler needs beyond PyTorch and numpy
    (:data:`NEEDED`); a missing one stops the check with the list (carry them as wheels).
-2. ``tests``: every test marked ``cuda`` (pytest, JUnit XML in ``OUT``).
+2. ``tests``: every test marked ``cuda`` (pytest, its log in ``OUT``).
 3. ``bench``: :func:`benchmarks.bench.run_benchmark` on CUDA: training windows/s of every
    neural model, GLER's forward sweep with its FLOP ratio to the bf16 matmul peak, and
    :func:`gler.forecast.predict` of a 1,000,000-pixel scene end to end.
@@ -40,6 +40,7 @@ import signal
 import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,6 +62,19 @@ class Check:
         """Seconds left of the budget."""
         return self.budget_s - (time.monotonic() - self.start)
 
+    def run(self, stage: str, measure) -> dict | None:
+        """Record what ``measure()`` returns, or the error that stopped it (the check goes on
+        with the next stage)."""
+        started = time.monotonic()
+        try:
+            value = measure()
+        except Exception as err:  # one broken stage must not lose the others
+            value = {"error": f"{type(err).__name__}: {err}",
+                     "traceback": traceback.format_exc()[-3000:]}
+            print(value["traceback"], file=sys.stderr, flush=True)
+        self.record(stage, value, started)
+        return value
+
     def record(self, stage: str, value: dict, started: float) -> None:
         value["wall_s"] = round(time.monotonic() - started, 2)
         self.results["stages"][stage] = value
@@ -80,8 +94,8 @@ def run_tests(out: Path, timeout_s: float) -> dict:
     """The CUDA tests under pytest; their summary line and exit code."""
     files = sorted(str(path.relative_to(ROOT)) for path in (ROOT / "tests").rglob("test_*.py")
                    if "mark.cuda" in path.read_text())
-    command = [sys.executable, "-m", "pytest", "-m", "cuda", "-q", "-p", "no:cacheprovider",
-               f"--junitxml={out / 'cuda-tests.xml'}", *files]
+    command = [sys.executable, "-m", "pytest", "-m", "cuda", "-q", "-rs", "-p",
+               "no:cacheprovider", *files]
     try:
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
                               timeout=timeout_s, check=False)
@@ -109,6 +123,8 @@ def run_bench(batch: int, device: str, *, tiny: bool = False) -> dict:
         stack, torch.device(device), models=("gler",), batch=batch, steps=2 if tiny else 20,
         repeats=3)["gler"]
     print(bench.table(results), flush=True)
+    if device == "cuda":
+        torch.cuda.empty_cache()  # the runs' processes get the memory the benchmark held
     return results
 
 
@@ -133,18 +149,43 @@ def train_stage(target: Target, jobs: int, deadline_s: float, *, solo: bool) -> 
     args = [sys.executable, __file__, "--train-child", *target.argv(), str(jobs),
             "1" if solo else "0"]
     child = subprocess.Popen(args, cwd=ROOT, start_new_session=True)
-    try:
-        child.wait(timeout=max(deadline_s, 1))
-        stopped = False
-    except subprocess.TimeoutExpired:
+    end, samples = time.monotonic() + max(deadline_s, 1), []
+    while child.poll() is None and time.monotonic() < end:
+        samples.append(gpu_sample())
+        try:
+            child.wait(timeout=min(10, max(end - time.monotonic(), 0.1)))
+        except subprocess.TimeoutExpired:
+            pass
+    stopped = child.poll() is None
+    if stopped:
         os.killpg(child.pid, signal.SIGTERM)
         try:
             child.wait(timeout=20)
         except subprocess.TimeoutExpired:
             os.killpg(child.pid, signal.SIGKILL)
             child.wait()
-        stopped = True
-    return {"returncode": child.returncode, "stopped_at_deadline": stopped}
+    return {"returncode": child.returncode, "stopped_at_deadline": stopped,
+            "gpu_samples": [x for x in samples if x]}
+
+
+def gpu_sample() -> dict | None:
+    """GPU memory in use (MiB), utilisation (%) and processes on it, from nvidia-smi; None
+    where there is none."""
+    try:
+        done = subprocess.run(["nvidia-smi", "--query-gpu=memory.used,utilization.gpu",
+                               "--format=csv,noheader,nounits"], capture_output=True, text=True,
+                              timeout=10, check=True)
+        apps = subprocess.run(["nvidia-smi", "--query-compute-apps=pid,used_memory",
+                               "--format=csv,noheader,nounits"], capture_output=True,
+                              text=True, timeout=10, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    used, utilisation = (float(v) for v in done.stdout.split(",")[:2])
+    per_process = [float(line.split(",")[1]) for line in apps.stdout.splitlines()
+                   if line.count(",") == 1]
+    return {"t": round(time.monotonic(), 1), "memory_used_mib": used,
+            "utilisation_pct": utilisation, "processes": len(per_process),
+            "process_mib": per_process}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -191,21 +232,23 @@ def _run_name(done: dict) -> str:
 
 
 def profile_summary(target: Target) -> dict:
-    """Finished and unfinished runs, their wall times and the in-run training rates."""
+    """Finished and unfinished runs, the finished runs' wall times, and the training rate in
+    the runs (windows/s over the epochs logged so far, finished or not) per model."""
     from gler.run import LOG_FILE
 
     exp = target.experiment()
-    planned = exp.planned_runs()
     finished = [json.loads(p.read_text()) for p in sorted(exp.path.rglob("done.json"))]
-    rates = {}
-    for done in finished:
-        log = Path(done["run_dir"]) / LOG_FILE
+    rates, epochs_logged = {}, 0
+    for log in sorted(exp.path.rglob(LOG_FILE)):
         epochs = [json.loads(line) for line in log.read_text().splitlines()
                   if '"windows_per_s"' in line]
+        epochs_logged += len(epochs)
         if epochs:
-            rates.setdefault(done["model"], []).append(
+            model = json.loads((log.parent / "run.json").read_text())["model"]
+            rates.setdefault(model, []).append(
                 sum(e["train_windows"] for e in epochs) / sum(e["train_s"] for e in epochs))
-    return {"planned": len(planned), "finished": len(finished),
+    return {"planned": len(exp.planned_runs()), "finished": len(finished),
+            "started": len(list(exp.path.rglob(LOG_FILE))), "epochs_logged": epochs_logged,
             "run_wall_s": {_run_name(d): d["wall_time_s"] for d in finished},
             "in_run_windows_per_s": {m: sum(v) / len(v) for m, v in rates.items()}}
 
@@ -283,34 +326,31 @@ def main(argv: list[str] | None = None) -> int:
     from gler.profiles import get_profile
 
     batch = get_profile(args.profile).train.batch_size
-    if "tests" not in args.skip:
-        started = time.monotonic()
-        check.record("tests", run_tests(args.out, min(120, check.left() * 0.25)), started)
-    if "bench" not in args.skip:
-        started = time.monotonic()
-        check.record("bench", run_bench(batch, args.device, tiny=args.tiny), started)
-    if "training" not in args.skip:
-        started = time.monotonic()
-        check.record("training", run_training_check(args.out, args.device,
-                                                    min(150, check.left() * 0.3),
-                                                    small=args.tiny), started)
+    stages = {
+        "tests": lambda: run_tests(args.out, min(120, check.left() * 0.25)),
+        "bench": lambda: run_bench(batch, args.device, tiny=args.tiny),
+        "training": lambda: run_training_check(args.out, args.device,
+                                               min(150, check.left() * 0.3), small=args.tiny),
+    }
+    for name, stage in stages.items():
+        if name not in args.skip:
+            check.run(name, stage)
     if "profile" not in args.skip:
         target = Target(args.profile, args.tuned, args.runs_root, args.device)
         reserve = 45  # seconds kept for the summary and the archive
-        started = time.monotonic()
-        solo = train_stage(target, 1, check.left() - reserve, solo=True)
-        solo["summary"] = profile_summary(target)
-        check.record("solo_run", solo, started)
-        started = time.monotonic()
-        rest = train_stage(target, args.jobs, check.left() - reserve, solo=False)
-        rest["summary"] = profile_summary(target)
-        check.record("profile", rest, started)
-        if rest["summary"]["finished"] == rest["summary"]["planned"] and check.left() > reserve:
-            started = time.monotonic()
-            check.record("evaluate", evaluate_all(target),
-                         started)
-        started = time.monotonic()
-        check.record("archive", write_archive(target, args.out), started)
+
+        def trained(jobs: int, deadline_s: float, *, solo: bool) -> dict:
+            result = train_stage(target, jobs, deadline_s, solo=solo)
+            return {**result, "jobs": jobs, "summary": profile_summary(target)}
+
+        # One GLER run alone for at most 90 s: the in-run rate without neighbours.
+        check.run("solo_run", lambda: trained(1, min(90, check.left() - reserve), solo=True))
+        rest = check.run("profile", lambda: trained(args.jobs, check.left() - reserve,
+                                                     solo=False))
+        summary = (rest or {}).get("summary", {})
+        if summary and summary["finished"] == summary["planned"] and check.left() > reserve:
+            check.run("evaluate", lambda: evaluate_all(target))
+        check.run("archive", lambda: write_archive(target, args.out))
     return 0
 
 

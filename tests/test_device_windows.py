@@ -157,3 +157,68 @@ def test_epochs_log_the_windows_and_their_rate(tmp_path, stack, tiny_model):
     for entry in result.history:
         assert entry["train_windows"] == 100
         assert entry["windows_per_s"] > 0
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("per_pixel", [False, True], ids=["scene-wide", "per-pixel"])
+def test_cuda_batches_equal_the_cpu_batches(per_pixel):
+    """Gathered and normalised on the GPU, the batches hold the CPU's bits."""
+    stack = make_stack(seed=3)
+    stack = _per_pixel(stack) if per_pixel else stack
+    windows = WindowDataset.from_spec(stack, SAMPLE)
+    scaler = Scaler.fit(windows)
+    index = windows.indices("train")
+    order = torch.from_numpy(np.random.default_rng(1).permutation(len(index))[:200])
+    on_cpu = DeviceWindows(windows, scaler, "cpu")
+    on_gpu = DeviceWindows(windows, scaler, "cuda")
+    _same(on_cpu.batch(on_cpu.index(index), order),
+          TensorBatch(*(t.cpu() for t in on_gpu.batch(on_gpu.index(index), order.cuda()))))
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_training_skips_a_non_finite_step_on_the_device(stack):
+    """On CUDA under bf16 autocast the step is skipped by the fused optimiser's flag, with no
+    read of the loss: a NaN batch leaves the weights as they were, the next batch trains."""
+    windows = WindowDataset.from_spec(stack, SAMPLE)
+    scaler = Scaler.fit(windows)
+    data = DeviceWindows(windows, scaler, "cuda")
+    index = data.index(windows.indices("train"))
+    torch.manual_seed(0)
+    model = TinyForecaster(window=SAMPLE.window, horizon=SAMPLE.horizon, n_ef=3).cuda()
+    step = Optimisation.create(model, CONFIG.replace(device="cuda"), torch.device("cuda"))
+    assert step.skip_on_device
+    batch = data.batch(index, torch.arange(64, device="cuda"))
+    train_step(model, batch, step)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    assert not torch.isfinite(train_step(model, batch._replace(sd=batch.sd.clone().fill_(
+        torch.nan)), step))
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert torch.isfinite(train_step(model, batch, step))
+    assert not all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_training_run_trains_and_resumes(tmp_path, stack, tiny_model):
+    """A whole run on CUDA (bf16 autocast, losses read every few steps): the loss falls, the
+    log holds the in-run rate, and a resumed run continues to the same epoch count."""
+    config = CONFIG.replace(device="cuda", epochs=3, early_stopping=False)
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_two(entry):
+        if entry["epoch"] == 2:
+            raise Stop
+
+    with pytest.raises(Stop):
+        train(stack, tiny_model, config, out_dir=tmp_path, sample=SAMPLE, progress=False,
+              on_epoch_end=stop_after_two)
+    result = train(stack, tiny_model, config, out_dir=tmp_path, sample=SAMPLE, progress=False)
+    assert result.epochs_run == 3
+    losses = [entry["train_loss"] for entry in result.history]
+    assert all(np.isfinite(losses)) and losses[-1] < losses[0]
+    assert all(entry["windows_per_s"] > 0 for entry in result.history)
+    assert '"event": "resume"' in (tmp_path / LOG_FILE).read_text()

@@ -7,6 +7,10 @@ import pytest
 import torch
 import xarray as xr
 
+# The gler[dask] extra (in the test install; absent on a bare GPU machine).
+pytest.importorskip("dask")
+pytest.importorskip("zarr")
+
 import gler.outofcore as outofcore
 from gler.config import TrainConfig
 from gler.data.sample import SampleSpec, resolve_split_dates
