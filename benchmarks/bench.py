@@ -20,7 +20,9 @@ Prints a table and writes JSON with
   sweep (on CPU with gler's fused kernels, the default, and with PyTorch's operations only),
   the forward FLOPs per pixel (``torch.utils.flop_counter.FlopCounterMode``), the achieved
   FLOP/s and its ratio to the matmul peak; ``predict``: the whole
-  :func:`gler.forecast.predict` path (windowing and normalisation included);
+  :func:`gler.forecast.predict` path end to end (windowing, normalisation and transfers
+  included; on CUDA over a 1,000,000-pixel scene, ``--predict-pixels``), its seconds per
+  million pixels and its ratio to the forward rate at the same batch;
 - ``classical``: each classical baseline over ``--classical-pixels`` pixels × ``--dates``
   dates with complete series, and over at most 65,536 pixels with 2 % missing values (these
   take another code path, a solve per pixel); ``--classical-pixels 0`` leaves them out.
@@ -75,6 +77,8 @@ CONFIGS = {
              "stack": 100, "repeats": 3},
 }
 CUDA_BATCHES = (4096, 16384, 65536, 262144)
+#: Pixels of the end-to-end predict timing on CUDA (a Sentinel-1 scene's order).
+CUDA_PREDICT_PIXELS = 1_000_000
 
 
 # -- measuring ------------------------------------------------------------------------------------
@@ -256,14 +260,38 @@ def forecast_sweep(stack, device: torch.device, *, batches: tuple[int, ...], pix
             "sweep": sweep, "best": best}
 
 
-def predict_throughput(stack, device: torch.device, *, batch: int, repeats: int) -> dict:
-    """Pixels/s of :func:`gler.forecast.predict` (last issue date, pipeline included)."""
+def predict_throughput(stack, device: torch.device, *, batch: int, repeats: int,
+                       pixels: int | None = None, forward: dict | None = None) -> dict:
+    """Pixels/s of :func:`gler.forecast.predict` end to end (last issue date; from the stack
+    to the ``xarray`` forecast: windowing, normalisation, transfers and the model; no writing).
+
+    With ``pixels``, on a synthetic scene of about that many pixels (a square) with the
+    dates of ``stack``, by the run trained on ``stack``; else on ``stack``. On CUDA in bf16
+    autocast (``amp``), as :func:`forecast_sweep` times the model. ``forward`` (the result of
+    :func:`forecast_sweep` in the same run) gives the ratio of predict's rate to the model's
+    own forward rate at the same batch size with the same (scene-wide) factors.
+    """
     run, windows = make_run(stack, "gler", device)
+    if pixels:
+        side = max(1, round(pixels ** 0.5))
+        stack = synthetic_stack(ny=side, nx=side, nt=stack.sizes["time"])
+        windows = run.windows(stack)
     n = len(windows.valid_pixels)
-    t = timed(lambda: predict(run, stack, issues="last", batch_size=batch, device=device.type),
+    amp = device.type == "cuda"
+    t = timed(lambda: predict(run, stack, issues="last", batch_size=batch,
+                              device=device.type, amp=amp),
               device=device, repeats=repeats)
-    return {"pixels": n, "batch": batch, "pixels_per_s": n / t["median_s"],
-            "best_pixels_per_s": n / t["best_s"]}
+    rate = n / t["median_s"]
+    result = {"pixels": n, "batch": batch, "dtype": "bf16-autocast" if amp else "float32",
+              "pixels_per_s": rate, "best_pixels_per_s": n / t["best_s"],
+              "seconds_per_million_pixels": 1e6 / rate}
+    if forward is not None:
+        same = [s for s in forward["sweep"] if s["variant"] == "eager"
+                and s["factors"] == "shared" and s["batch"] == batch]
+        if same:
+            result["forward_pixels_per_s"] = same[0]["pixels_per_s"]
+            result["forward_ratio"] = rate / same[0]["pixels_per_s"]
+    return result
 
 
 # -- classical ----------------------------------------------------------------------------------
@@ -320,8 +348,12 @@ def table(results: dict) -> str:
                          f"{s['pixels_per_s']:>12,.0f}{s['flops_per_pixel'] / 1e6:>10.3f}"
                          f"{s['flops_per_s'] / 1e9:>10.2f}{100 * s['peak_fraction']:>8.1f}")
         p = r["predict"]
-        lines.append(f"gler.forecast.predict (pipeline included, batch {p['batch']}): "
-                     f"{p['pixels_per_s']:,.0f} pixels/s over {p['pixels']:,} pixels")
+        ratio = (f", {100 * p['forward_ratio']:.0f} % of the forward's rate"
+                 if "forward_ratio" in p else "")
+        lines.append(f"gler.forecast.predict (end to end, batch {p['batch']}, "
+                     f"{p.get('dtype', 'float32')}): {p['pixels_per_s']:,.0f} pixels/s over "
+                     f"{p['pixels']:,} pixels, {p.get('seconds_per_million_pixels', 0):.2f} s "
+                     f"per million pixels{ratio}")
     c = results.get("classical")
     if c:
         lines.append(f"\nclassical over {c['pixels']:,} pixels x {c['dates']} dates (CPU)")
@@ -338,8 +370,13 @@ def run_benchmark(*, tiny: bool = False, devices: list[str] | None = None,
                   threads: int | None = None, compile_cpu: bool = False,
                   compile_cuda: bool = True,
                   classical_pixels: int | None = None, dates: int = 180,
-                  models: tuple[str, ...] = TRAIN_MODELS) -> dict:
-    """Run every measurement and return the results as a dict (see the module docstring)."""
+                  models: tuple[str, ...] = TRAIN_MODELS,
+                  predict_pixels: int | None = None) -> dict:
+    """Run every measurement and return the results as a dict (see the module docstring).
+
+    ``predict_pixels``: the scene size of the end-to-end predict timing (default
+    :data:`CUDA_PREDICT_PIXELS` on CUDA outside ``tiny``, else the benchmark's own stack).
+    """
     start = time.perf_counter()
     cfg = CONFIGS["tiny" if tiny else "full"]
     if threads:
@@ -369,8 +406,10 @@ def run_benchmark(*, tiny: bool = False, devices: list[str] | None = None,
                 peak=run_peak["flops"]),
         }
         best_batch = results["devices"][name]["forecast"]["best"]["batch"]
+        scene = predict_pixels or (CUDA_PREDICT_PIXELS if cuda and not tiny else None)
         results["devices"][name]["predict"] = predict_throughput(
-            stack, device, batch=best_batch, repeats=cfg["repeats"])
+            stack, device, batch=best_batch, repeats=cfg["repeats"], pixels=scene,
+            forward=results["devices"][name]["forecast"])
     if classical_pixels != 0:
         results["classical"] = classical_throughput(
             pixels=classical_pixels or cfg["classical_pixels"], dates=dates,
@@ -399,12 +438,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="acquisition dates of the synthetic data (default 180)")
     parser.add_argument("--models", nargs="+", default=list(TRAIN_MODELS),
                         help="neural models whose training throughput is measured")
+    parser.add_argument("--predict-pixels", type=int, default=None,
+                        help="pixels of the scene of the end-to-end predict timing (default "
+                             "1,000,000 on CUDA; the benchmark's stack on CPU and with --tiny)")
     args = parser.parse_args(argv)
     if args.device and "cuda" in args.device and not torch.cuda.is_available():
         parser.error("--device cuda was given but CUDA is not available")
     results = run_benchmark(tiny=args.tiny, devices=args.device, threads=args.threads,
                             compile_cpu=args.compile, classical_pixels=args.classical_pixels,
-                            dates=args.dates, models=tuple(args.models))
+                            dates=args.dates, models=tuple(args.models),
+                            predict_pixels=args.predict_pixels)
     print(table(results))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ Neural runs and classical baselines go through the same function.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,7 +24,7 @@ from gler.allocator import keep_freed_memory
 from gler.data.sample import SPLITS
 from gler.data.windows import WindowDataset, extend_times
 from gler.models._registry import model_info
-from gler.run import Run, load_run, resolve_device, to_tensors
+from gler.run import Run, load_run, resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ def resolve_issues(windows: WindowDataset, issues: str | Sequence | None = None)
 
 def predict(run: Run | str | Path, stack: xr.Dataset, *,
             issues: str | Sequence | None = None, batch_size: int | None = None,
-            device: str = "auto", progress: bool = False) -> xr.Dataset:
+            device: str = "auto", progress: bool = False, amp: bool = False) -> xr.Dataset:
     """Forecasts of ``run`` for every valid pixel of ``stack`` at each issue date.
 
     Parameters
@@ -95,6 +96,10 @@ def predict(run: Run | str | Path, stack: xr.Dataset, *,
         ``"auto"``, ``"cpu"`` or ``"cuda"`` (neural runs).
     progress
         Show a progress bar over issue dates.
+    amp
+        Run a neural model in bf16 autocast on CUDA (about twice as fast there; forecasts
+        agree with float32 to about three significant digits). Default float32; ignored on
+        the CPU, which always computes in float32.
 
     Returns
     -------
@@ -123,47 +128,112 @@ def predict(run: Run | str | Path, stack: xr.Dataset, *,
     issue_index = resolve_issues(windows, issues)
     out = np.full((len(issue_index), windows.horizon, windows.values.shape[0]), np.nan,
                   dtype=np.float32)
-    # Scene-wide factors: every window of one issue date has the same factor window, so the
-    # model gets it once per batch ([1, L, E]) and GLER's MCAR embeds it once, not per pixel.
-    shared_factors = (windows.ef.shape[0] == 1
-                      and getattr(run.model, "accepts_shared_factors", False))
     keep_freed_memory()  # the batches' activations reuse memory instead of page-faulting it in
     if run.kind == "neural":
         torch_device = resolve_device(device)
-        batch_size = batch_size or DEFAULT_BATCH_SIZE[torch_device.type]
-        # Move and switch only when needed: forecast_zarr's threads share this model, and
-        # Module.to() re-registers a GRU's weights under a forward running in another thread.
-        placed = torch.empty(0, device=torch_device).device  # "cuda" -> "cuda:0"
-        if any(p.device != placed for p in run.model.parameters()):
-            run.model.to(placed)
-        if run.model.training:
-            run.model.eval()
-        if run.train_config.num_threads:
-            torch.set_num_threads(run.train_config.num_threads)
-    for k, issue in enumerate(tqdm(issue_index, desc=f"predict {run.model_name}",
-                                   unit="issue", disable=not progress)):
-        index = windows.indices(issues=np.array([issue]))
-        if not len(index):
-            continue
-        if run.kind == "neural":
-            for begin in range(0, len(index), batch_size):
-                batch = windows.batch(index, slice(begin, begin + batch_size))
-                out[k][:, batch.pixel] = _neural(run, batch, torch_device,
-                                                 shared_factors=shared_factors).T
-        else:
-            batch = windows.batch(index)
-            out[k][:, batch.pixel] = _classical(run, windows, batch, int(issue)).T
+        _prepare_model(run, torch_device)
+        _neural(run, windows, issue_index, out, device=torch_device,
+                batch_size=batch_size or DEFAULT_BATCH_SIZE[torch_device.type], amp=amp,
+                progress=progress)
+    else:
+        for k, issue in enumerate(tqdm(issue_index, desc=f"predict {run.model_name}",
+                                       unit="issue", disable=not progress)):
+            index = windows.indices(issues=np.array([issue]))
+            if len(index):
+                batch = windows.batch(index)
+                out[k][:, batch.pixel] = _classical(run, windows, batch, int(issue)).T
     return forecast_dataset(out, windows, issue_index, stack, model=run.model_name,
                             source=run.kind, run_dir=str(run.run_dir) if run.run_dir else "")
 
 
-@torch.no_grad()
-def _neural(run: Run, batch, device: torch.device, *, shared_factors: bool) -> np.ndarray:
-    sd, ef, mask = to_tensors(run.scaler, batch, device)
-    if shared_factors:
-        ef = ef[:1]
-    pred = run.model(sd, ef, mask).float().cpu().numpy()
-    return run.scaler.inverse(pred, batch.anchor)
+def _prepare_model(run: Run, device: torch.device) -> None:
+    """The run's model on ``device`` in eval mode, with the run's CPU threads."""
+    # Move and switch only when needed: forecast_zarr's threads share this model, and
+    # Module.to() re-registers a GRU's weights under a forward running in another thread.
+    placed = torch.empty(0, device=device).device  # "cuda" -> "cuda:0"
+    if any(p.device != placed for p in run.model.parameters()):
+        run.model.to(placed)
+    if run.model.training:
+        run.model.eval()
+    if run.train_config.num_threads:
+        torch.set_num_threads(run.train_config.num_threads)
+
+
+def _neural(run: Run, windows: WindowDataset, issue_index: np.ndarray, out: np.ndarray, *,
+            device: torch.device, batch_size: int, amp: bool, progress: bool) -> None:
+    """Fill ``out`` ``[I, H, P]`` with the forecasts of a neural run, all on ``device``.
+
+    The displacement of the dates the issues need and the factors go to the device once
+    (factors normalised there); each batch is gathered there by indexing (a column slice of
+    the issue's window, rows of the batch's pixels), normalised, forecast and turned back into
+    millimetres there, and each issue date's map comes back in one copy. The arithmetic is
+    :meth:`gler.data.scaling.Scaler.inputs` and :meth:`~gler.data.scaling.Scaler.inverse`'s,
+    operation for operation, so on the CPU the forecasts are those of
+    :meth:`~gler.data.windows.WindowDataset.batch` + :func:`gler.run.to_tensors` bit for bit;
+    the usable windows are :meth:`~gler.data.windows.WindowDataset.indices`', in the same
+    order, and the batches the same.
+
+    On ``torch.cuda.OutOfMemoryError`` the batch is halved (with a warning) and the call
+    retried; later batches keep the smaller size.
+    """
+    scaler, window = run.scaler, windows.window
+    # Scene-wide factors: every window of one issue date has the same factor window, so the
+    # model gets it once per batch ([1, L, E]) and GLER's MCAR embeds it once, not per pixel.
+    shared_factors = (windows.ef.shape[0] == 1
+                      and getattr(run.model, "accepts_shared_factors", False))
+    first = int(issue_index.min()) - window + 1  # the dates needed: first … last issue
+    end = int(issue_index.max()) + 1
+    values = torch.from_numpy(windows.values[:, first:end]).to(device)  # [P, T'] mm
+    mean = torch.tensor(scaler.factor_mean, dtype=torch.float32, device=device)
+    std = torch.tensor(scaler.factor_std, dtype=torch.float32, device=device)
+    ef = (torch.from_numpy(windows.ef[:, first:end]).to(device) - mean) / std  # [1|P, T', E]
+    need = max(1, int(np.ceil(windows.min_observed * window)))  # WindowDataset.indices' rule
+    steps = torch.arange(window, device=device)
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if amp and device.type == "cuda"
+                else contextlib.nullcontext())
+    for k, issue in enumerate(tqdm(issue_index, desc=f"predict {run.model_name}",
+                                   unit="issue", disable=not progress)):
+        start = int(issue) - window + 1 - first
+        block = values[:, start:start + window]  # [P, L] view: this issue's input windows
+        factors = ef[:, start:start + window]
+        usable = torch.isfinite(block).sum(1, dtype=torch.int32) >= need
+        pixels = torch.nonzero(usable).squeeze(1)  # ascending, as WindowDataset.indices
+        if not len(pixels):
+            continue
+        forecasts, begin = [], 0
+        while begin < len(pixels):
+            pixel = pixels[begin:begin + batch_size]
+            sd = block.index_select(0, pixel)
+            mask = torch.isfinite(sd)
+            # The anchor: the last observed input (a usable window has one).
+            last = torch.where(mask, steps, -1).amax(1, keepdim=True)
+            anchor = sd.gather(1, last)
+            sd = torch.where(mask, (sd - anchor) / scaler.scale, 0.0)
+            if shared_factors:
+                ef_batch = factors[:1].contiguous()
+            elif factors.shape[0] == 1:
+                ef_batch = factors.expand(len(pixel), -1, -1).contiguous()
+            else:
+                ef_batch = factors.index_select(0, pixel)
+            try:
+                with torch.inference_mode(), autocast:
+                    prediction = run.model(sd, ef_batch, mask)
+            except torch.cuda.OutOfMemoryError:
+                if batch_size == 1:
+                    raise
+                logger.warning("Out of GPU memory at %d samples per model call; halving the "
+                               "batch to %d and retrying (give a smaller batch_size / "
+                               "--batch-size to skip this)", batch_size, batch_size // 2)
+                batch_size //= 2
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
+                continue
+            forecasts.append((prediction.float().double() * scaler.scale
+                              + anchor.double()).float())  # Scaler.inverse
+            begin += len(pixel)
+        mm = torch.full((windows.horizon, values.shape[0]), float("nan"), device=device)
+        mm[:, pixels] = torch.cat(forecasts).T
+        torch.from_numpy(out[k]).copy_(mm)  # one copy back per issue date
 
 
 def _classical(run: Run, windows: WindowDataset, batch, issue: int) -> np.ndarray:

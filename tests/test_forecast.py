@@ -134,3 +134,83 @@ def test_scene_wide_factors_reach_gler_once_per_batch(tmp_path, stack):
         expected = run.scaler.inverse(run.model(sd, ef, mask).numpy(), batch.anchor)
     got = fc.forecast.values[0].reshape(3, -1)[:, batch.pixel].T
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def reference_forecast(run, stack, issues, batch_size: int) -> np.ndarray:
+    """``[I, H, P]`` by the host route predict took before it ran on the device:
+    WindowDataset.batch, Scaler.inputs (to_tensors), the model, Scaler.inverse."""
+    from gler.run import to_tensors
+
+    windows = run.windows(stack)
+    issue_index = resolve_issues(windows, issues)
+    shared = windows.ef.shape[0] == 1 and getattr(run.model, "accepts_shared_factors", False)
+    out = np.full((len(issue_index), windows.horizon, windows.values.shape[0]), np.nan,
+                  dtype=np.float32)
+    for k, issue in enumerate(issue_index):
+        index = windows.indices(issues=np.array([issue]))
+        for begin in range(0, len(index), batch_size):
+            batch = windows.batch(index, slice(begin, begin + batch_size))
+            sd, ef, mask = to_tensors(run.scaler, batch, "cpu")
+            with torch.no_grad():
+                pred = run.model(sd, ef[:1] if shared else ef, mask).float().numpy()
+            out[k][:, batch.pixel] = run.scaler.inverse(pred, batch.anchor).T
+    return out
+
+
+def gappy_stack(per_pixel: bool) -> xr.Dataset:
+    """The pipeline stack with a pixel that loses a year (windows too gappy: NaN forecasts)
+    and, with ``per_pixel``, thawing degree-days that differ between pixels."""
+    stack = make_stack(ny=3, nx=5, seed=2)
+    values = stack["displacement"].values.copy()
+    values[100:140, 1, 1] = np.nan
+    stack["displacement"] = (stack["displacement"].dims, values, stack["displacement"].attrs)
+    if per_pixel:
+        offset = xr.DataArray(np.arange(15, dtype=np.float32).reshape(3, 5), dims=("y", "x"))
+        stack["thawing_degree_days"] = (stack["thawing_degree_days"] * (1 + offset / 10)
+                                        ).transpose("time", "y", "x")
+        stack["thawing_degree_days"].attrs["role"] = "factor"
+    return stack
+
+
+@pytest.mark.parametrize("per_pixel", [False, True], ids=["scene-wide", "per-pixel"])
+@pytest.mark.parametrize("model", ["gler", "tiny"])
+def test_device_path_equals_the_host_route_bit_for_bit(tmp_path, monkeypatch, model, per_pixel):
+    """predict (windows gathered, normalised and de-normalised as tensors on the device) gives
+    the host route's forecasts bit for bit on the CPU: shared factors (GLER embeds them once),
+    one scene-wide window expanded (a model without shared factors), per-pixel factors; windows
+    with too many gaps are NaN."""
+    register_tiny(monkeypatch)
+    stack = gappy_stack(per_pixel)
+    config = TrainConfig(epochs=1, batch_size=64, device="cpu", pixel_fraction=1.0)
+    train(stack, model, config, out_dir=tmp_path / model, sample=SAMPLE, progress=False)
+    run = load_run(tmp_path / model)
+    assert (run.windows(stack).ef.shape[0] > 1) == per_pixel
+    fc = predict(run, stack, issues="all", batch_size=7)
+    values = fc.forecast.values.reshape(*fc.forecast.shape[:2], -1)
+    np.testing.assert_array_equal(values, reference_forecast(run, stack, "all", 7))
+    windows = run.windows(stack)  # a year-long gap: issues 111-139 see no observation at (1, 1)
+    gappy = pd.DatetimeIndex(fc.issue_time.values).isin(windows.times[111:140])
+    assert gappy.sum() == 29 and np.isnan(fc.forecast.values[gappy][:, :, 1, 1]).all()
+    assert np.isfinite(fc.forecast.values[:, :, 1, 2]).all()
+
+
+def test_out_of_memory_halves_the_batch(run_dir, stack, caplog):
+    """A CUDA out-of-memory error halves the batch, says so, and gives the same forecasts."""
+    run = load_run(run_dir)
+    expected = predict(run, stack, issues="test", batch_size=8).forecast.values
+    model, sizes = run.model, []
+
+    def forward(sd, ef, mask):
+        sizes.append(len(sd))
+        if len(sd) > 4:
+            msg = "CUDA out of memory (simulated)"
+            raise torch.cuda.OutOfMemoryError(msg)
+        return model(sd, ef, mask)
+
+    run.model = torch.nn.Module()
+    run.model.forward = forward
+    with caplog.at_level("WARNING", logger="gler.forecast"):
+        got = predict(run, stack, issues="test", batch_size=16).forecast.values
+    np.testing.assert_array_equal(got, expected)
+    assert sizes[0] > 8 and sizes[1:3] == [8, 4] and max(sizes[3:]) <= 4  # 11 pixels
+    assert "halving the batch to 8" in caplog.text and "halving the batch to 4" in caplog.text

@@ -13,6 +13,7 @@ target, and training inputs precede every validation and test target.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -116,7 +117,6 @@ class WindowDataset:
         self.split = split or default_split_dates(self.times)  # before the factors' gaps
         self.ef = self._factor_array(stack)
         self.min_observed = min_observed
-        self._last_observed = self._last_observed_index()
 
     @classmethod
     def from_spec(cls, stack: xr.Dataset, spec: SampleSpec) -> WindowDataset:
@@ -175,8 +175,12 @@ class WindowDataset:
                        "within each period of the split", name, int(bad.sum()))
         return filled.to_numpy(dtype=np.float32).T
 
-    def _last_observed_index(self) -> np.ndarray:
-        """``[P, T]`` int32: index of the last finite value at or before each date (-1: none)."""
+    @functools.cached_property
+    def _last_observed(self) -> np.ndarray:
+        """``[P, T]`` int32: index of the last finite value at or before each date (-1: none).
+
+        Computed on first use (by :meth:`batch`): :func:`gler.forecast.predict` finds its
+        anchors on the device and does not need it (a second of a 1-million-pixel scene)."""
         n_time = self.values.shape[1]
         idx = np.where(np.isfinite(self.values), np.arange(n_time, dtype=np.int32), -1)
         return np.maximum.accumulate(idx, axis=1).astype(np.int32)
