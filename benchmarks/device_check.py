@@ -17,7 +17,8 @@ Stages, each under its share of ``--budget-s``:
    :func:`gler.forecast.predict` of a 1,000,000-pixel scene end to end.
 4. ``training``: ``benchmarks/device_training.py`` (training on the device: its batches, the
    in-run rate against the bench step, synchronisations per step, out of memory).
-5. ``profile``: the profile's runs (``--profile``, default ``paper`` with its own settings,
+5. ``profile``: the profile's runs (after importing ``--resume-from``, an archive of an
+   earlier check) (``--profile``, default ``paper`` with its own settings,
    untuned unless ``--tuned FILE``): first one GLER run alone (the in-run training rate
    without neighbours, compared with the bench step at the same batch), then every other run
    with ``--jobs`` processes, stopped at the deadline; then the evaluations if every run
@@ -268,6 +269,19 @@ def evaluate_all(target: Target) -> dict:
     return {"seconds": seconds}
 
 
+def imported(archive: Path, root: Path) -> dict:
+    """Import a run archive (joined first when it came back in parts) into ``root``."""
+    from gler.archive import import_runs
+
+    parts = sorted(archive.parent.glob(f"{archive.name}.part*"),
+                   key=lambda p: int(p.name.rsplit("part", 1)[1]))
+    if parts and not archive.is_file():
+        archive.write_bytes(b"".join(part.read_bytes() for part in parts))
+    summary = import_runs(archive, root)
+    return {"summary": summary.describe(), "runs": summary.runs,
+            "unfinished": summary.unfinished}
+
+
 def write_archive(target: Target, out: Path) -> dict:
     """The runs as one archive in ``out``, split into parts that come back from the device."""
     from gler.archive import export_runs
@@ -305,8 +319,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="the benchmark's tiny configuration (a dry run)")
     parser.add_argument("--runs-root", type=Path, default=Path("/tmp/gler-runs"),
                         help="where the runs are trained (default /tmp/gler-runs)")
+    parser.add_argument("--resume-from", type=Path, default=None,
+                        help="a run archive (gler runs export) to import before training: "
+                             "its finished runs are kept, its unfinished ones resume")
     parser.add_argument("--skip", nargs="*", default=(),
-                        choices=("tests", "bench", "training", "profile"),
+                        choices=("tests", "bench", "training", "solo", "profile"),
                         help="stages to leave out")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -343,8 +360,12 @@ def main(argv: list[str] | None = None) -> int:
             result = train_stage(target, jobs, deadline_s, solo=solo)
             return {**result, "jobs": jobs, "summary": profile_summary(target)}
 
-        # One GLER run alone for at most 90 s: the in-run rate without neighbours.
-        check.run("solo_run", lambda: trained(1, min(90, check.left() - reserve), solo=True))
+        if args.resume_from:
+            check.run("import", lambda: imported(args.resume_from, args.runs_root))
+        if "solo" not in args.skip:
+            # One GLER run alone for at most 90 s: the in-run rate without neighbours.
+            check.run("solo_run", lambda: trained(1, min(90, check.left() - reserve),
+                                                  solo=True))
         rest = check.run("profile", lambda: trained(args.jobs, check.left() - reserve,
                                                      solo=False))
         summary = (rest or {}).get("summary", {})

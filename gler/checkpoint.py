@@ -38,15 +38,18 @@ def rng_state() -> dict:
 
 
 def set_rng_state(state: dict) -> None:
-    """Restore what :func:`rng_state` returned (or the tuple older checkpoints hold)."""
-    torch.set_rng_state(state["torch"])
+    """Restore what :func:`rng_state` returned (or the tuple older checkpoints hold).
+
+    The states are byte tensors on the CPU whatever device the checkpoint was loaded onto
+    (a run resumed on CUDA loads it there)."""
+    torch.set_rng_state(state["torch"].cpu())
     if "python_version" in state:
         random.setstate((state["python_version"],
                          tuple(int(v) for v in state["python"].tolist()), state["python_gauss"]))
     else:  # checkpoints written before the state became a tensor: the tuple itself
         random.setstate(state["python"])
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        torch.cuda.set_rng_state_all([each.cpu() for each in state["cuda"]])
 
 
 def fresh_state() -> dict:
