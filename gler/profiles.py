@@ -8,7 +8,9 @@
   model sizes, every neural baseline, five seeds. Meant for a GPU (``--device auto``). On a
   CPU it is a matter of a day, not hours: one GLER run (Beiluhe, seed 0, one thread of a
   2-core AMD EPYC VM) stopped early after 13 epochs of 200,000 windows in 1,401 s, and the
-  profile trains 160 neural runs (GLER plus seven baselines, five seeds, four regions).
+  profile trains 160 neural runs (GLER plus seven baselines, five seeds, four regions). On one
+  NVIDIA H200 a GLER run takes about a minute alone, and with ``--jobs 16`` the whole profile
+  (204 runs with the ablations and transfers) about half an hour (``benchmarks/NOTES.md``).
 
 Settings tuned by ``gler tune`` (:mod:`gler.tuned`) are applied with
 :meth:`Profile.with_tuned`: the tuned profile's :meth:`~Profile.train_config` and
