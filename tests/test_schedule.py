@@ -87,7 +87,7 @@ def test_reproduce_jobs_reaches_the_scheduler(monkeypatch):
     from gler import reproduce
     from gler.cli import build_parser, main
 
-    assert build_parser().parse_args(["reproduce"]).jobs == 1
+    assert build_parser().parse_args(["reproduce"]).jobs == "auto"
     seen = {}
 
     def fake_train_runs(self, runs, *, jobs=1):
@@ -99,3 +99,21 @@ def test_reproduce_jobs_reaches_the_scheduler(monkeypatch):
     assert seen["jobs"] == 3
     reproduce.train_planned("smoke", jobs=3, progress=False)
     assert seen["profile"] == "smoke" and seen["runs"] >= 1
+
+
+def test_reproduce_jobs_auto_is_one_per_core_for_the_whole_book(monkeypatch, capsys):
+    """--jobs auto (the default) trains one run per core when the whole book runs and one at a
+    time for selected chapters; a number that is not positive is refused, naming the flag."""
+    from gler.cli import main
+    from gler.cli import reproduce as cli
+
+    seen = []
+    monkeypatch.setattr("gler.reproduce.reproduce", lambda **kw: seen.append(kw["jobs"]) or [])
+    monkeypatch.setattr(cli.os, "cpu_count", lambda: 6)
+    assert main(["reproduce", "--no-build"]) == 0
+    assert main(["reproduce", "--chapters", "02", "--no-build"]) == 0
+    assert main(["reproduce", "--chapters", "02", "--jobs", "2", "--no-build"]) == 0
+    assert seen == [6, 1, 2]
+    with pytest.raises(SystemExit):
+        main(["reproduce", "--jobs", "0"])
+    assert "--jobs takes a positive number of runs or 'auto'" in capsys.readouterr().err

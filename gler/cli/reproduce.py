@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 NAME = "reproduce"
 HELP = "re-run the book's chapters (papermill) with a profile and build the HTML book"
@@ -19,13 +20,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="chapters to run, by number (02) or name (02_data); default: all")
     parser.add_argument("--no-build", action="store_true",
                         help="run the chapters but do not build the HTML book")
-    parser.add_argument("--jobs", type=int, default=1, metavar="N",
+    parser.add_argument("--jobs", type=jobs_value, default="auto", metavar="N",
                         help="train the runs the chapters need first, N at a time, each in a "
                              "process of its own (capped to the CPU cores, or on a GPU to its "
-                             "free memory; finished runs are kept and an interrupted one "
-                             "resumes); default 1: the chapters train them one by one")
+                             "free memory; the same weights as one at a time; finished runs "
+                             "are kept and an interrupted one resumes); 1: the chapters train "
+                             "them one by one; default auto: one per CPU core when the whole "
+                             "book runs, 1 with --chapters")
     parser.add_argument("--book-dir", default="book",
                         help="directory of the chapter notebooks (default: book)")
+
+
+def jobs_value(text: str) -> int | str:
+    """``--jobs``: a positive number or ``auto``."""
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        msg = f"--jobs takes a positive number of runs or 'auto', not {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def resolve_jobs(jobs: int | str, chapters: list[str] | None) -> int:
+    """The runs to train at once: ``auto`` is one per CPU core for the whole book (the cap to
+    the device follows in :func:`gler.schedule.cap_jobs`), and 1 for selected chapters, which
+    train only what they need."""
+    if jobs != "auto":
+        return int(jobs)
+    return 1 if chapters else (os.cpu_count() or 1)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         results = reproduce(profile=args.profile, chapters=args.chapters,
-                            book_dir=args.book_dir, build=not args.no_build, jobs=args.jobs)
+                            book_dir=args.book_dir, build=not args.no_build,
+                            jobs=resolve_jobs(args.jobs, args.chapters))
     except RunsFailedError as err:
         print(err)
         return 1
