@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from gler import __version__
 from gler.allocator import keep_freed_memory
+from gler.data.device_windows import normalised_window
 from gler.data.sample import SPLITS
 from gler.data.windows import WindowDataset, extend_times
 from gler.models._registry import model_info
@@ -188,7 +189,6 @@ def _neural(run: Run, windows: WindowDataset, issue_index: np.ndarray, out: np.n
     std = torch.tensor(scaler.factor_std, dtype=torch.float32, device=device)
     ef = (torch.from_numpy(windows.ef[:, first:end]).to(device) - mean) / std  # [1|P, T', E]
     need = max(1, int(np.ceil(windows.min_observed * window)))  # WindowDataset.indices' rule
-    steps = torch.arange(window, device=device)
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if amp and device.type == "cuda"
                 else contextlib.nullcontext())
     for k, issue in enumerate(tqdm(issue_index, desc=f"predict {run.model_name}",
@@ -203,12 +203,7 @@ def _neural(run: Run, windows: WindowDataset, issue_index: np.ndarray, out: np.n
         forecasts, begin = [], 0
         while begin < len(pixels):
             pixel = pixels[begin:begin + batch_size]
-            sd = block.index_select(0, pixel)
-            mask = torch.isfinite(sd)
-            # The anchor: the last observed input (a usable window has one).
-            last = torch.where(mask, steps, -1).amax(1, keepdim=True)
-            anchor = sd.gather(1, last)
-            sd = torch.where(mask, (sd - anchor) / scaler.scale, 0.0)
+            sd, mask, anchor = normalised_window(block.index_select(0, pixel), scaler.scale)
             if shared_factors:
                 ef_batch = factors[:1].contiguous()
             elif factors.shape[0] == 1:

@@ -1,9 +1,8 @@
 """The windows of a training run held on the device: batches gathered there, no host round trip.
 
 :class:`DeviceWindows` copies once, onto the training device, what a run's batches are cut from:
-the displacement of the sampled pixels (pixel × time), the anchor of every (pixel, date) (the
-last observed value at or before it) and the factors, already normalised. A sample index
-(:class:`~gler.data.windows.SampleIndex` or
+the displacement of the sampled pixels (pixel × time) and the factors, already normalised. A
+sample index (:class:`~gler.data.windows.SampleIndex` or
 :class:`~gler.data.multistack.MultiStackIndex`) becomes a :class:`DeviceIndex`: the row and
 issue of every sample as device tensors. :meth:`DeviceWindows.batch` then gathers the normalised
 ``(sd, ef, mask, target)`` of any positions with torch indexing on the device.
@@ -13,6 +12,8 @@ The values equal, bit for bit, those of :meth:`gler.data.windows.WindowDataset.b
 :meth:`gler.data.scaling.Scaler.inputs` and :meth:`~gler.data.scaling.Scaler.target`: the same
 float32 operations in the same order (factors normalised on the host with the scaler's own
 arithmetic; the displacement divided by the scale as a float32 number).
+:func:`normalised_window` is that normalisation of the input windows, shared with
+:func:`gler.forecast.predict`.
 """
 
 from __future__ import annotations
@@ -27,7 +28,19 @@ from gler.data.multistack import MultiStackIndex, MultiStackWindows
 from gler.data.scaling import Scaler
 from gler.data.windows import Batch, SampleIndex, WindowDataset
 
-__all__ = ["DeviceIndex", "DeviceWindows", "TensorBatch"]
+__all__ = ["DeviceIndex", "DeviceWindows", "TensorBatch", "normalised_window"]
+
+
+def normalised_window(raw: torch.Tensor, scale: float | torch.Tensor,
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(sd, mask, anchor)`` of input windows ``raw [B, L]`` in mm (NaN gaps), on their device:
+    the anchor ``[B, 1]`` is each window's last observed value, ``sd`` the window relative to it
+    in units of ``scale`` (gaps 0), :meth:`gler.data.scaling.Scaler.inputs`' arithmetic. Every
+    window must hold an observation (a usable window does)."""
+    mask = torch.isfinite(raw)
+    steps = torch.arange(raw.shape[1], device=raw.device)
+    anchor = raw.gather(1, torch.where(mask, steps, -1).amax(1, keepdim=True))
+    return torch.where(mask, (raw - anchor) / scale, 0.0), mask, anchor
 
 
 class TensorBatch(NamedTuple):
@@ -109,16 +122,11 @@ class DeviceWindows:
         n_time = max(len(part.times) for part, _ in parts)
         mean = np.asarray(scaler.factor_mean, dtype=np.float32)
         std = np.asarray(scaler.factor_std, dtype=np.float32)
-        values, anchors, ef_rows, ef_of_row, times = [], [], [], [], []
+        values, ef_rows, ef_of_row, times = [], [], [], []
         n_ef_rows = 0
         for part, local in parts:
             pad = ((0, 0), (0, n_time - len(part.times)))
-            rows = part.values[local]
-            # The anchor of every (pixel, date): the value its last observation gives a window.
-            last = part._last_observed[local]
-            anchor = np.take_along_axis(rows, last.astype(np.int64), axis=1)
-            values.append(np.pad(rows, pad, constant_values=np.nan))
-            anchors.append(np.pad(anchor, pad, constant_values=np.nan))
+            values.append(np.pad(part.values[local], pad, constant_values=np.nan))
             # Normalised with Scaler.inputs' own arithmetic (elementwise, so the same bits).
             ef = ((part.ef if part.ef.shape[0] == 1 else part.ef[local]) - mean) / std
             ef_rows.append(np.pad(ef.astype(np.float32), (*pad, (0, 0))))
@@ -131,7 +139,6 @@ class DeviceWindows:
             return torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
 
         self.values = put(np.concatenate(values))  # [P, T] mm, NaN gaps and padding
-        self.anchor = put(np.concatenate(anchors))  # [P, T]
         self.ef = put(np.concatenate(ef_rows))  # [rows, T, E], normalised
         self.ef_row = put(np.concatenate(ef_of_row))  # [P]: each pixel's factor row
         self.n_time = put(np.concatenate(times))  # [P]: each pixel's stack's dates
@@ -167,10 +174,7 @@ class DeviceWindows:
         slice), gathered on the device."""
         row, issue = index.row[positions].long(), index.issue[positions].long()
         steps_in = issue[:, None] + self._steps_in  # [B, L]
-        raw = self.values[row[:, None], steps_in]
-        mask = torch.isfinite(raw)
-        anchor = self.anchor[row, issue][:, None]
-        sd = torch.where(mask, (raw - anchor) / self.scale, 0.0)
+        sd, mask, anchor = normalised_window(self.values[row[:, None], steps_in], self.scale)
         ef = self.ef[self.ef_row[row][:, None], steps_in]
         steps_out = issue[:, None] + self._steps_out  # [B, H]
         future = self.values[row[:, None], steps_out.clamp(max=self.values.shape[1] - 1)]
