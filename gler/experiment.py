@@ -47,7 +47,7 @@ from gler.run import LOG_FILE, RUN_FORMAT, load_run, resolve_device
 from gler.schedule import DONE_FILE, RunJob, profile_runs, run_jobs
 from gler.tables import transfer_table
 from gler.train import train
-from gler.tune import STUDY_FILE, TUNED_FILE, import_optuna, tune
+from gler.tune import STUDY_FILE, TUNED_FILE, import_optuna, tune, tune_peers
 from gler.tuned import TunedSettings, read_tuned
 
 logger = logging.getLogger(__name__)
@@ -129,18 +129,19 @@ class Experiment:
         return self.root / profile_key(self.tuned_profile())
 
     # -- tuning -------------------------------------------------------------------------------
-    def tuned_profile(self) -> Profile:
+    def tuned_profile(self, jobs: int = 1) -> Profile:
         """The profile the runs are trained with: with a tuning budget
         (:attr:`~gler.profiles.Profile.tuning`), the profile with the settings :meth:`tune`
-        chose; otherwise the profile itself."""
+        chose (with ``jobs`` models at a time); otherwise the profile itself."""
         if self.profile.tuning is not None and self.profile.tuned is None:
             stacks = [self.stack(r) for r in self.profile.regions]
-            self.profile = self.profile.with_tuned(self.tune(), stacks)
+            self.profile = self.profile.with_tuned(self.tune(jobs), stacks)
         return self.profile
 
-    def tune(self) -> TunedSettings:
+    def tune(self, jobs: int = 1) -> TunedSettings:
         """Tune GLER and the compared models on the folds over seasons of every region, with
-        the profile's budget (:func:`gler.tune.tune`), or read the choice already made.
+        the profile's budget (:func:`gler.tune.tune`, ``jobs`` models at a time), or read the
+        choice already made.
 
         Raises
         ------
@@ -161,7 +162,7 @@ class Experiment:
         import_optuna().logging.set_verbosity(logging.WARNING)
         return tune([self.stack(r) for r in base.regions], models, profile=base,
                     budget=base.tuning, out_dir=out, device=self.device,
-                    progress=self.progress)
+                    progress=self.progress, jobs=jobs)
 
     def tuning_trials(self) -> pd.DataFrame:
         """Every trial of the tuning study: ``model``, ``number``, ``state``, ``value`` (mean
@@ -336,8 +337,9 @@ class Experiment:
                        params: dict | None = None) -> dict[str, xr.Dataset]:
         """Test-period forecasts of neuralforecast's models on ``region``: each peer fitted once
         on the training periods of all the profile's regions (pooled: one global model, early
-        stopping on their validation periods, seed 0), with neuralforecast's defaults and
-        ``params`` (e.g. ``{"max_steps": 300}``). Cached per region and peer.
+        stopping on their validation periods, seed 0) with the settings :meth:`tune_peers`
+        chose when the profile tunes (neuralforecast's defaults otherwise) and ``params``
+        over them (e.g. ``{"max_steps": 300}``). Cached per region and peer.
 
         Raises
         ------
@@ -345,23 +347,34 @@ class Experiment:
             Without neuralforecast (``pip install "gler[peers]"``).
         """
         require_neuralforecast()
-        folder = self.path / "peers" / _hash(params or {})
-        paths = {name: folder / f"{name}-{region}.nc" for name in peers}
-        for name, path in paths.items():
-            if path.is_file():
-                continue
-            stacks = [self.stack(r) for r in self.profile.regions]
-            sample = self.profile.sample_spec(available=shared_factors(stacks))
-            peer = fit_peer(stacks, name, sample=sample, params=params)
-            folder.mkdir(parents=True, exist_ok=True)
-            for other in self.profile.regions:
-                forecast = predict_peer(peer, self.stack(other))
-                forecast.to_netcdf(folder / f"{name}-{other}.nc", engine="h5netcdf")
+        chosen = (self.tune_peers(peers, params) if self.base_profile.tuning is not None
+                  else {name: {} for name in peers})
         forecasts = {}
-        for name, path in paths.items():
+        for name in peers:
+            settings = {**chosen[name], **(params or {})}
+            folder = self.path / "peers" / _hash(settings)
+            path = folder / f"{name}-{region}.nc"
+            if not path.is_file():
+                stacks = [self.stack(r) for r in self.profile.regions]
+                sample = self.profile.sample_spec(available=shared_factors(stacks))
+                peer = fit_peer(stacks, name, sample=sample, params=settings)
+                folder.mkdir(parents=True, exist_ok=True)
+                for other in self.profile.regions:
+                    forecast = predict_peer(peer, self.stack(other))
+                    forecast.to_netcdf(folder / f"{name}-{other}.nc", engine="h5netcdf")
             with xr.open_dataset(path, engine="h5netcdf") as ds:
                 forecasts[name] = ds.load()
         return forecasts
+
+    def tune_peers(self, peers: Sequence[str] = tuple(PEERS), fixed: dict | None = None,
+                   ) -> dict[str, dict]:
+        """The settings of neuralforecast's ``peers`` chosen with the budget, folds and seed
+        of this profile's tuning (:func:`gler.tune.tune_peers`, ``fixed`` in every trial),
+        tuned once and kept beside the models' tuned settings."""
+        import_optuna().logging.set_verbosity(logging.WARNING)
+        return tune_peers([self.stack(r) for r in self.base_profile.regions], peers,
+                          self.tune(), out_dir=self.base_path / "tuned", fixed=fixed,
+                          progress=self.progress)
 
     # -- spatial transfer ---------------------------------------------------------------------
     def transfer_regions(self, held_out: str, regions: Sequence[str] | None = None,

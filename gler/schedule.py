@@ -22,11 +22,12 @@ the one run it hits. The cost is a process start per run (importing torch, a few
 opening a CUDA context, about half a GiB of device memory) — small next to the minutes of a
 paper run.
 
-Tuning happens once, in the calling process, before any worker starts (the workers receive the
-tuned profile), and the stacks are simulated there too, so that no two workers write the same
-file. The longest runs start first when the cache knows how long a model takes (the
-``wall_time_s`` of its finished runs); the others in the order given, transfers (trained on
-several regions) first.
+Tuning happens once, before any run starts (the workers receive the tuned profile): each
+model's study in a process of its own (:class:`gler.tune.StudyJob`, through the same
+:func:`run_in_processes`), the choice read in the calling process; the stacks are simulated
+there too, so that no two workers write the same file. The longest runs start first when
+the cache knows how long a model takes (the ``wall_time_s`` of its finished runs); the others
+in the order given, transfers (trained on several regions) first.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -185,7 +186,7 @@ def run_jobs(experiment: Experiment, jobs: Sequence[RunJob], *, workers: int = 1
         named with its error (also logged with its traceback).
     """
     jobs = list(jobs)
-    experiment.tuned_profile()  # tuning once, here, before any worker starts
+    experiment.tuned_profile(workers)  # tuning first (its models ``workers`` at a time)
     pending = [job for job in jobs if not job.is_done(experiment)]
     count, message = cap_jobs(workers, experiment.device) if workers > 1 else (1, None)
     if message:
@@ -193,8 +194,11 @@ def run_jobs(experiment: Experiment, jobs: Sequence[RunJob], *, workers: int = 1
     if count > 1 and len(pending) > 1:
         for region in sorted({r for job in pending for r in job.sources(experiment)}):
             experiment.stack(region)  # simulated once, here, not by two workers at a time
-        failures = _train_in_processes(experiment, _longest_first(experiment, pending),
-                                       min(count, len(pending)), progress)
+        context = (_experiment_in_worker, (type(experiment), experiment.base_profile,
+                                           experiment.tuned_profile(), str(experiment.root),
+                                           experiment.device))
+        failures = run_in_processes(context, _longest_first(experiment, pending),
+                                    min(count, len(pending)), progress)
     else:
         failures = {}
         for job in tqdm(pending, desc="train", unit="run", disable=not progress):
@@ -227,23 +231,27 @@ def _longest_first(experiment: Experiment, jobs: list[RunJob]) -> list[RunJob]:
                   * len(job.sources(experiment)))
 
 
-def _train_in_processes(experiment: Experiment, jobs: list[RunJob], count: int,
-                        progress: bool) -> dict[str, str]:
-    """Train the jobs in ``count`` worker processes, each taking the next job when it is done
-    with one; a worker that dies fails its job only and is replaced. The errors by run name."""
+def run_in_processes(context: tuple[Callable[..., Any], tuple], jobs: Sequence[Any],
+                     count: int, progress: bool, what: str = "train", unit: str = "run",
+                     ) -> dict[str, str]:
+    """Run ``jobs`` in ``count`` worker processes, each taking the next job when it is done
+    with one; a worker that dies fails its job only and is replaced. The errors by job name.
+
+    ``context`` is ``(build, args)``: each worker calls ``build(*args)`` once (both pickled,
+    so module-level), then ``job.train(built)`` for each job it takes; a job has a ``name``.
+    Results stay where the jobs write them (a run directory, a study's storage)."""
     cores = os.cpu_count() or 1
     threads = max(1, cores // count)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     queue, workers, failures = list(jobs), [], {}
-    bar = tqdm(total=len(jobs), desc=f"train ({count} jobs)", unit="run",
+    bar = tqdm(total=len(jobs), desc=f"{what} ({count} jobs)", unit=unit,
                disable=not progress)
     with tempfile.TemporaryDirectory(prefix="gler-jobs-") as name:
         folder = Path(name)
         spec = folder / "spec.pkl"
         with open(spec, "wb") as stream:
             pickle.dump(sys.path, stream)
-            pickle.dump((type(experiment), experiment.base_profile, experiment.tuned_profile(),
-                         str(experiment.root), experiment.device, threads), stream)
+            pickle.dump((*context, threads), stream)
         try:
             while queue or workers:
                 while queue and len(workers) < count:
@@ -260,7 +268,7 @@ def _train_in_processes(experiment: Experiment, jobs: list[RunJob], count: int,
                         job, (status, payload) = worker.job, worker.take()
                         if status != "ok":
                             failures[job.name] = payload
-                            logger.error("run %s failed:\n%s", job.name, payload)
+                            logger.error("%s failed:\n%s", job.name, payload)
                         if worker.process.poll() is not None:
                             workers.remove(worker)  # died: a new one takes the next job
                         bar.update()
@@ -318,24 +326,32 @@ WORKER = "from gler.schedule import _worker; _worker()"
 POLL_S = 0.1
 
 
+def _experiment_in_worker(cls: type, base: Profile, tuned: Profile, root: str,
+                          device: str | None) -> Experiment:
+    """A worker's :class:`~gler.experiment.Experiment`, with the parent's tuned profile."""
+    experiment = cls(base, root=root, device=device)
+    experiment.profile = tuned  # as tuned_profile() would set it, without tuning again
+    return experiment
+
+
 def _worker() -> None:
-    """In a worker process: read ``sys.path`` and the experiment's spec from ``argv[1]``; then
-    for each inbox path on stdin, train its job and write ``("ok", summary)`` or
-    ``("error", traceback)`` next to it (``.out``), until stdin closes."""
+    """In a worker process: read ``sys.path`` and the context of :func:`run_in_processes`
+    from ``argv[1]``; then for each inbox path on stdin, run its job and write
+    ``("ok", result)`` or ``("error", traceback)`` next to it (``.out``), until stdin
+    closes."""
     with open(sys.argv[1], "rb") as stream:
         sys.path[:0] = [p for p in pickle.load(stream) if p not in sys.path]
-        cls, base, tuned, root, device, threads = pickle.load(stream)
+        build, args, threads = pickle.load(stream)
     import torch
 
     torch.set_num_threads(threads)  # the profile's num_threads, if set, wins in training
-    experiment = cls(base, root=root, device=device)
-    experiment.profile = tuned  # as tuned_profile() would set it, without tuning again
+    context = build(*args)
     for line in sys.stdin:
         inbox = Path(line.strip())
         try:
             with open(inbox, "rb") as stream:
                 job = pickle.load(stream)
-            result = ("ok", job.train(experiment))
+            result = ("ok", job.train(context))
         except Exception:  # sent to the parent, which names the run
             result = ("error", traceback.format_exc())
         tmp = inbox.with_suffix(".tmp")

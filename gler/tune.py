@@ -39,7 +39,7 @@ import logging
 import math
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,7 @@ from gler.metrics import rmse
 from gler.models._registry import model_info
 from gler.profiles import Profile, get_profile
 from gler.run import load_run, to_tensors
+from gler.schedule import RunsFailedError, cap_jobs, run_in_processes
 from gler.search_space import search_space
 from gler.train import NonFiniteLossError, train
 from gler.tuned import TunedModel, TunedSettings, tuned_fingerprint
@@ -67,6 +68,10 @@ logger = logging.getLogger(__name__)
 
 STUDY_FILE = "study.sqlite3"
 TUNED_FILE = "tuned.json"
+#: The peers' choice (:func:`tune_peers`), beside ``tuned.json``.
+PEERS_FILE = "peers.json"
+#: How long a process waits for another's write lock on the study file (seconds).
+SQLITE_TIMEOUT_S = 300
 
 
 @dataclass(frozen=True)
@@ -122,7 +127,7 @@ def get_budget(name: str | Budget) -> Budget:
 def tune(stacks: xr.Dataset | Sequence[xr.Dataset], models: str | Sequence[str], *,
          profile: str | Profile = "book", budget: str | Budget = "book", n_folds: int = 2,
          seed: int = 0, out_dir: str | Path = "tuned", sample: SampleSpec | None = None,
-         device: str | None = None, progress: bool = False) -> TunedSettings:
+         device: str | None = None, progress: bool = False, jobs: int = 1) -> TunedSettings:
     """Tune ``models`` on folds over the seasons of ``stacks`` and write ``tuned.json``.
 
     Parameters
@@ -148,6 +153,10 @@ def tune(stacks: xr.Dataset | Sequence[xr.Dataset], models: str | Sequence[str],
         Training device (default: the profile's).
     progress
         Show a progress bar over the trials.
+    jobs
+        Models tuned at once, each in a process of its own (:func:`gler.schedule.
+        run_in_processes`; capped by :func:`gler.schedule.cap_jobs`). Each model's study is
+        seeded on its own, so the choice is the same as with one job.
 
     Returns
     -------
@@ -161,6 +170,8 @@ def tune(stacks: xr.Dataset | Sequence[xr.Dataset], models: str | Sequence[str],
     ValueError
         On a fold without enough data, stacks with different split dates, a study in
         ``out_dir`` run with other settings, or a model none of whose trials completed.
+    gler.schedule.RunsFailedError
+        With ``jobs > 1``, if a model's study failed in its process (the others finish).
 
     Example
     -------
@@ -183,24 +194,24 @@ def tune(stacks: xr.Dataset | Sequence[xr.Dataset], models: str | Sequence[str],
     through = folds[-1].split.val_end.isoformat()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    storage = f"sqlite:///{(out_dir / STUDY_FILE).resolve()}"
     data = tuple({"name": stack_name(stack, number), "fingerprint": tuned_fingerprint(
         stack, through)} for number, stack in enumerate(stacks, start=1))
     setup = {"gler_version": __version__, "profile": profile.name, "budget": asdict(budget),
              "seed": seed, "folds": [f.to_dict() for f in folds], "data": list(data),
              "sample": sample.to_dict(), "train": profile.train.to_dict()}
-    chosen = {}
-    for name in models:
-        study = optuna.create_study(
-            study_name=name, storage=storage, direction="minimize", load_if_exists=True,
-            pruner=optuna.pruners.MedianPruner(n_startup_trials=budget.n_startup_trials))
-        _check_setup(study, {**setup, "space": search_space(name).to_dict()}, out_dir)
-        started = time.perf_counter()
-        objective = _Objective(stacks, name, profile, budget, folds, sample, seed, device)
-        _optimise(study, objective, budget, seed, progress)
-        chosen[name] = _chosen(study, name, budget)
-        logger.info("%s: %.3f mm over the folds (%.0f s)", name, chosen[name].value_mm,
-                    time.perf_counter() - started)
+    studies = Studies(stacks, profile, budget, folds, sample, seed, device, out_dir, setup,
+                      optuna.logging.get_verbosity())
+    pending = [name for name in models if _finished(studies.study(name)) < budget.n_trials]
+    count, message = cap_jobs(jobs, device) if jobs > 1 else (1, None)
+    if message:
+        logger.warning(message)
+    if count > 1 and len(pending) > 1:
+        context = (Studies, tuple(getattr(studies, f.name) for f in dataclasses.fields(studies)))
+        failures = run_in_processes(context, [StudyJob(name) for name in pending],
+                                    min(count, len(pending)), progress, "tune", "model")
+        if failures:
+            raise RunsFailedError(failures, [], len(pending))
+    chosen = {name: studies.run(name, progress) for name in models}
     settings = TunedSettings(
         models=chosen, gler_version=__version__, profile=profile.name, budget=budget.name,
         seed=seed, n_trials=budget.n_trials, sampler=_describe_sampler(budget, seed),
@@ -210,6 +221,125 @@ def tune(stacks: xr.Dataset | Sequence[xr.Dataset], models: str | Sequence[str],
         date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
     settings.save(out_dir / TUNED_FILE)
     return settings
+
+
+@dataclass(frozen=True)
+class Studies:
+    """The studies of one ``tune`` call: one per model, in ``out_dir``'s SQLite storage."""
+
+    stacks: list[xr.Dataset]
+    profile: Profile
+    budget: Budget
+    folds: tuple[Fold, ...]
+    sample: SampleSpec
+    seed: int
+    device: str | None
+    out_dir: Path
+    setup: dict
+    verbosity: int
+
+    def study(self, name: str) -> Any:
+        """Model ``name``'s study (created, or loaded and checked against the setup)."""
+        optuna = import_optuna()
+        optuna.logging.set_verbosity(self.verbosity)
+        # Several processes may write to the file (tune(jobs=...)): wait for the lock.
+        storage = optuna.storages.RDBStorage(
+            f"sqlite:///{(self.out_dir / STUDY_FILE).resolve()}",
+            engine_kwargs={"connect_args": {"timeout": SQLITE_TIMEOUT_S}})
+        study = optuna.create_study(
+            study_name=name, storage=storage, direction="minimize", load_if_exists=True,
+            pruner=optuna.pruners.MedianPruner(n_startup_trials=self.budget.n_startup_trials))
+        _check_setup(study, {**self.setup, "space": search_space(name).to_dict()},
+                     self.out_dir)
+        return study
+
+    def run(self, name: str, progress: bool = False) -> TunedModel:
+        """Finish model ``name``'s trials (none if done) and return its choice."""
+        study = self.study(name)
+        started = time.perf_counter()
+        objective = _Objective(self.stacks, name, self.profile, self.budget, self.folds,
+                               self.sample, self.seed, self.device)
+        _optimise(study, objective, self.budget, self.seed, progress)
+        chosen = _chosen(study, name, self.budget)
+        logger.info("%s: %.3f mm over the folds (%.0f s)", name, chosen.value_mm,
+                    time.perf_counter() - started)
+        return chosen
+
+
+@dataclass(frozen=True)
+class StudyJob:
+    """One model's study, for :func:`gler.schedule.run_in_processes`."""
+
+    name: str
+
+    def train(self, studies: Studies) -> TunedModel:
+        """Run the study's trials in this process."""
+        return studies.run(self.name)
+
+
+def tune_peers(stacks: Sequence[xr.Dataset], names: Sequence[str], settings: TunedSettings, *,
+               out_dir: str | Path, fixed: dict[str, Any] | None = None,
+               progress: bool = False) -> dict[str, dict[str, Any]]:
+    """Tune neuralforecast's peers ``names`` as the models of ``settings`` were tuned: the
+    same budget (trials, seeded TPE sampler, median pruner per fold), folds, seed and sample,
+    over each peer's Auto* space (:class:`gler.peers.tune.PeerObjective`), scored by its
+    validation loss; or read the choice already made.
+
+    Each study lives in ``out_dir``'s study file as ``peer-<name>`` (an interrupted one
+    resumes); the chosen settings go to ``out_dir/peers.json``. ``fixed`` overrides sampled
+    settings of every trial and of the choice (e.g. ``{"max_steps": 300}``: the training
+    length, as a profile fixes gler's epochs).
+
+    Returns
+    -------
+    dict
+        ``{name: settings}`` for :func:`gler.peers.fit_peer`'s ``params``.
+
+    Raises
+    ------
+    ImportError
+        Without Optuna or neuralforecast.
+    ValueError
+        If a study in ``out_dir`` was run with other settings, or no trial completed.
+    """
+    from gler.peers.models import require_neuralforecast
+    from gler.peers.tune import PeerObjective
+
+    optuna = import_optuna()
+    neuralforecast = require_neuralforecast()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / PEERS_FILE
+    fixed = dict(fixed or {})
+    chosen = json.loads(path.read_text()) if path.is_file() else {}
+    budget = get_budget(settings.budget)
+    sample = SampleSpec.from_dict(settings.sample)
+    folds = tuple(fold.split for fold in settings.folds)
+    storage = optuna.storages.RDBStorage(f"sqlite:///{(out_dir / STUDY_FILE).resolve()}")
+    setup = {"gler_version": __version__, "neuralforecast": neuralforecast.__version__,
+             "tuned_like": settings.to_dict(), "fixed": fixed}
+    for name in names:
+        if chosen.get(name, {}).get("setup") == json.loads(json.dumps(setup, default=str)):
+            continue
+        study = optuna.create_study(
+            study_name=f"peer-{name}", storage=storage, direction="minimize",
+            load_if_exists=True,
+            pruner=optuna.pruners.MedianPruner(n_startup_trials=budget.n_startup_trials))
+        _check_setup(study, setup, out_dir)
+        objective = PeerObjective(list(stacks), name, sample, folds, settings.seed, fixed)
+        _optimise(study, objective, budget, settings.seed, progress)
+        states = {t.state.name.lower() for t in study.trials}
+        if "complete" not in states:
+            msg = (f"No trial of the peer {name} completed ({len(study.trials)} trials): "
+                   "nothing to choose. Look at the study's trials.")
+            raise ValueError(msg)
+        best = study.best_trial
+        chosen[name] = {"params": best.user_attrs["params"], "best_val_loss": best.value,
+                        "fold_losses": best.user_attrs["fold_losses"],
+                        "trials": len(study.trials), "study": study.study_name,
+                        "setup": json.loads(json.dumps(setup, default=str))}
+        path.write_text(json.dumps(chosen, indent=1))
+    return {name: chosen[name]["params"] for name in names}
 
 
 def import_optuna() -> Any:
@@ -268,7 +398,7 @@ def _finished(study: Any) -> int:
                                 states=(TrialState.COMPLETE, TrialState.PRUNED)))
 
 
-def _optimise(study: Any, objective: _Objective, budget: Budget, seed: int,
+def _optimise(study: Any, objective: Callable[[Any], float], budget: Budget, seed: int,
               progress: bool) -> None:
     """Run trials until ``budget.n_trials`` have finished; trials a killed run left running
     are marked failed (they are redone)."""

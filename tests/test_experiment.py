@@ -17,6 +17,7 @@ from gler.tables import (
     stability,
     tuned_table,
 )
+from gler.tune import PEERS_FILE
 
 
 @pytest.fixture(scope="module")
@@ -111,6 +112,23 @@ def test_a_tuning_profile_trains_with_the_settings_its_folds_chose(tmp_path):
     assert tuned_table(exp.profile.tuned).loc["gler", "epochs"] == chosen.epochs
     history = exp.histories(["beiluhe"], ["gler"], [0])
     assert list(history["epoch"]) == list(range(1, summary["epochs_run"] + 1))
+
+
+def test_a_tuning_profile_tunes_its_peers_like_its_models(tmp_path):
+    """With a tuning budget, a peer's settings are chosen on GLER's folds with its budget and
+    seed (kept in the tuned folder) before the peer is fitted with them."""
+    import json
+    from dataclasses import replace
+
+    pytest.importorskip("neuralforecast")
+    exp = Experiment(replace(TINY, name="tiny-tuning", tuning="smoke"), root=tmp_path)
+    fixed = {"max_steps": 4, "val_check_steps": 2}
+    peers = exp.peer_forecasts("beiluhe", ("nhits",), params=fixed)
+    chosen = json.loads((exp.base_path / "tuned" / PEERS_FILE).read_text())["nhits"]
+    models = exp.tune()
+    assert chosen["trials"] == models.n_trials and chosen["params"]["max_steps"] == 4
+    assert chosen["setup"]["tuned_like"]["folds"] == models.to_dict()["folds"]
+    assert peers["nhits"]["forecast"].notnull().any()
 
 
 def test_peer_forecasts_are_cached_and_scored_with_the_runs(tmp_path):

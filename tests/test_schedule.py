@@ -116,4 +116,4 @@ def test_reproduce_jobs_auto_is_one_per_core_for_the_whole_book(monkeypatch, cap
     assert seen == [6, 1, 2]
     with pytest.raises(SystemExit):
         main(["reproduce", "--jobs", "0"])
-    assert "--jobs takes a positive number of runs or 'auto'" in capsys.readouterr().err
+    assert "--jobs takes a positive number or 'auto'" in capsys.readouterr().err

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,6 +15,7 @@ from gler.data.folds import final_fit_sample
 from gler.data.sample import SampleSpec
 from gler.profiles import get_profile
 from gler.run import BEST_FILE
+from gler.schedule import RunsFailedError
 from gler.train import NonFiniteLossError, train
 from gler.tune import STUDY_FILE, TUNED_FILE, tune
 from gler.tuned import read_tuned
@@ -102,6 +105,25 @@ def test_an_interrupted_tune_resumes_from_its_study(reference, stack, tmp_path, 
     states = [t.state.name for t in optuna.load_study(study_name="lstm",
                                                       storage=storage).trials]
     assert states.count("COMPLETE") == 3 and states[:3] == ["COMPLETE", "FAIL", "FAIL"]
+
+
+@pytest.mark.slow
+def test_models_tuned_at_once_choose_as_one_at_a_time(reference, stack, tmp_path, monkeypatch):
+    """Two models' studies in two processes sharing one study file: each chooses what it
+    chooses alone (the reference tuned LSTM alone, in this process), and the file holds both
+    studies whole; a model failing in its process is named."""
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    both = tune(stack, ["lstm", "dlinear"], out_dir=tmp_path / "two", jobs=2, **OPTIONS)
+    assert _choice(both)["lstm"] == _choice(reference)["lstm"]
+    alone = tune(stack, "dlinear", out_dir=tmp_path / "one", **OPTIONS)
+    assert _choice(both)["dlinear"] == _choice(alone)["dlinear"]
+    storage = f"sqlite:///{tmp_path / 'two' / STUDY_FILE}"
+    assert sorted(s.study_name for s in optuna.get_all_study_summaries(storage)) == [
+        "dlinear", "lstm"]
+    broken = tuning.Budget("broken", "trials that fail in their process", 3, 2, {"epochs": 0})
+    with pytest.raises(RunsFailedError, match=r"2 of 2 .*\n  gru: .*epochs=0.*\n  lstm: "):
+        tune(stack, ["gru", "lstm"], out_dir=tmp_path / "bad", jobs=2,
+             **{**OPTIONS, "budget": broken})
 
 
 def test_a_diverging_trial_is_pruned_and_recorded(stack, tmp_path, monkeypatch):

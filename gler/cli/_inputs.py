@@ -291,3 +291,17 @@ def _open(data: Path, factors: Path | str | None, args: argparse.Namespace) -> x
     return said_as_flags(attach_factors, FACTOR_FLAGS, stack, daily, what=f"--factors {factors}",
                          fill_from_climatology=True,
                          degree_day_source=args.degree_days_from or "auto")
+
+
+def jobs_value(text: str) -> int | str:
+    """``--jobs``: a positive number or ``auto``."""
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        msg = f"--jobs takes a positive number or 'auto', not {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value

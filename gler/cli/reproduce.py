@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from gler.cli._inputs import jobs_value
+
 NAME = "reproduce"
 HELP = "re-run the book's chapters (papermill) with a profile and build the HTML book"
 ORDER = 90
@@ -29,20 +31,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "book runs, 1 with --chapters")
     parser.add_argument("--book-dir", default="book",
                         help="directory of the chapter notebooks (default: book)")
-
-
-def jobs_value(text: str) -> int | str:
-    """``--jobs``: a positive number or ``auto``."""
-    if text == "auto":
-        return text
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        msg = f"--jobs takes a positive number of runs or 'auto', not {text!r}"
-        raise argparse.ArgumentTypeError(msg)
-    return value
 
 
 def resolve_jobs(jobs: int | str, chapters: list[str] | None) -> int:

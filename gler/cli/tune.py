@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
-from gler.cli._inputs import add_data_arguments, add_sample_arguments, add_split_arguments
+from gler.cli._inputs import (
+    add_data_arguments,
+    add_sample_arguments,
+    add_split_arguments,
+    jobs_value,
+)
 
 NAME = "tune"
 HELP = ("tune each neural model's settings on folds over seasons (Optuna: the same trials, "
@@ -39,6 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "a year (or month) end; the folds never reach past --val-end")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None,
                         help="where the trials train (default: the profile's, auto)")
+    parser.add_argument("--jobs", type=jobs_value, default="auto", metavar="N",
+                        help="models tuned at once, each in a process of its own (the same "
+                             "choice as one at a time; capped to the CPU cores, or to what the "
+                             "GPU holds); auto: one per CPU core (default: auto)")
     parser.add_argument("--no-progress", action="store_true",
                         help="hide the progress bar over the trials")
     parser.add_argument("--out", required=True, type=Path,
@@ -70,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
     settings = said_as_flags(tune, flags, stacks, [m.strip() for m in models],
                              profile=profile, budget=args.budget, n_folds=args.folds,
                              seed=args.seed, out_dir=args.out, sample=sample,
-                             device=args.device, progress=not args.no_progress)
+                             device=args.device, progress=not args.no_progress,
+                             jobs=os.cpu_count() or 1 if args.jobs == "auto" else args.jobs)
     folds = ", ".join(f"{f.split.train_end.date()}/{f.split.val_end.date()}"
                       for f in settings.folds)
     print(f"{args.out / TUNED_FILE}: {len(settings.models)} models, {settings.n_trials} trials "

@@ -13,7 +13,7 @@ factors: :data:`gler.peers.models.FIXED`) is taken out of the space.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -122,22 +122,9 @@ def tune_peer(stacks: xr.Dataset | Sequence[xr.Dataset], name: str, *, sample: S
         msg = (f"tune_peer needs at least one fold and one trial, got {len(folds)} folds and "
                f"n_trials={n_trials!r}.")
         raise ValueError(msg)
-    space = search_space(name, sample)
     import optuna
 
-    def objective(trial: optuna.Trial) -> float:
-        params = {**space(trial), **(fixed or {})}
-        trial.set_user_attr("params", params)
-        losses = []
-        for k, fold in enumerate(folds):
-            peer = fit_peer(stacks, name, sample=sample, split=fold, params=params, seed=seed)
-            losses.append(peer.best_val_loss)
-            trial.report(float(np.mean(losses)), step=k)
-            if trial.should_prune():
-                raise optuna.TrialPruned
-        trial.set_user_attr("fold_losses", losses)
-        return float(np.mean(losses))
-
+    objective = PeerObjective(stacks, name, sample, tuple(folds), seed, dict(fixed or {}))
     study = optuna.create_study(direction="minimize",
                                 pruner=pruner or optuna.pruners.NopPruner(),
                                 sampler=optuna.samplers.TPESampler(seed=seed))
@@ -145,3 +132,38 @@ def tune_peer(stacks: xr.Dataset | Sequence[xr.Dataset], name: str, *, sample: S
     best = study.best_trial
     return PeerTuning(name=name, params=best.user_attrs["params"], best_loss=best.value,
                       study=study)
+
+
+@dataclass
+class PeerObjective:
+    """One trial of peer ``name``: settings drawn from its Auto* space (:func:`search_space`)
+    with ``fixed`` over them, fitted on every fold; the mean of the folds' best validation
+    losses, each fold reported to the trial's pruner as it finishes. The settings go to the
+    trial's ``params`` attribute, the folds' losses to ``fold_losses``."""
+
+    stacks: xr.Dataset | Sequence[xr.Dataset]
+    name: str
+    sample: SampleSpec
+    folds: tuple[SplitDates, ...]
+    seed: int = 0
+    fixed: dict[str, Any] = field(default_factory=dict)
+    space: Callable[[Any], dict[str, Any]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.space = search_space(self.name, self.sample)  # refuses an unknown peer here
+
+    def __call__(self, trial: Any) -> float:
+        import optuna
+
+        params = {**self.space(trial), **self.fixed}
+        trial.set_user_attr("params", params)
+        losses = []
+        for k, fold in enumerate(self.folds):
+            peer = fit_peer(self.stacks, self.name, sample=self.sample, split=fold,
+                            params=params, seed=self.seed)
+            losses.append(peer.best_val_loss)
+            trial.report(float(np.mean(losses)), step=k)
+            if trial.should_prune():
+                raise optuna.TrialPruned
+        trial.set_user_attr("fold_losses", losses)
+        return float(np.mean(losses))

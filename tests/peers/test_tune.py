@@ -37,3 +37,26 @@ def test_tune_peer_runs_n_trials_on_every_fold():
     assert fit_peer(stack, "nhits", sample=SAMPLE, params=best.params).steps == 4
     with pytest.raises(ValueError, match="at least one fold and one trial"):
         tune_peer(stack, "nhits", sample=SAMPLE, folds=FOLDS, n_trials=0)
+
+
+def test_peers_are_tuned_like_the_models(tmp_path, monkeypatch):
+    """tune_peers gives a peer the models' budget, folds and seed: as many trials in the shared
+    study file, the fixed settings in the choice, peers.json written; a second call reads the
+    choice without fitting again."""
+    from gler import tune as tuning
+
+    stack = make_stack(ny=3, nx=3, noise=1.0)
+    models = tuning.tune(stack, "dlinear", profile="smoke", budget="smoke", sample=SAMPLE,
+                         device="cpu", out_dir=tmp_path)
+    fixed = {"max_steps": 4, "val_check_steps": 2, "batch_size": 8, "windows_batch_size": 32}
+    chosen = tuning.tune_peers([stack], ["nhits"], models, out_dir=tmp_path, fixed=fixed)
+    assert chosen["nhits"]["max_steps"] == 4
+    study = optuna.load_study(study_name="peer-nhits",
+                              storage=f"sqlite:///{tmp_path / tuning.STUDY_FILE}")
+    assert len(study.trials) == models.n_trials == 3
+    assert all(len(t.user_attrs["fold_losses"]) == len(models.folds) for t in study.trials
+               if t.state.name == "COMPLETE")
+    assert (tmp_path / tuning.PEERS_FILE).is_file()
+    monkeypatch.setattr("gler.peers.tune.fit_peer", None)  # a fit now would fail
+    assert tuning.tune_peers([stack], ["nhits"], models, out_dir=tmp_path,
+                             fixed=fixed) == chosen
