@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import hashlib
 import json
 import logging
 import math
@@ -285,10 +286,11 @@ def tune_peers(stacks: Sequence[xr.Dataset], names: Sequence[str], settings: Tun
     over each peer's Auto* space (:class:`gler.peers.tune.PeerObjective`), scored by its
     validation loss; or read the choice already made.
 
-    Each study lives in ``out_dir``'s study file as ``peer-<name>`` (an interrupted one
-    resumes); the chosen settings go to ``out_dir/peers.json``. ``fixed`` overrides sampled
+    Each study lives in ``out_dir``'s study file as ``peer-<name>``, or
+    ``peer-<name>-<digest of fixed>`` with ``fixed`` settings (an interrupted one resumes);
+    the latest choice per peer goes to ``out_dir/peers.json``. ``fixed`` overrides sampled
     settings of every trial and of the choice (e.g. ``{"max_steps": 300}``: the training
-    length, as a profile fixes gler's epochs).
+    length, as a profile fixes gler's epochs); other fixed settings make another study.
 
     Returns
     -------
@@ -321,8 +323,10 @@ def tune_peers(stacks: Sequence[xr.Dataset], names: Sequence[str], settings: Tun
     for name in names:
         if chosen.get(name, {}).get("setup") == json.loads(json.dumps(setup, default=str)):
             continue
+        digest = hashlib.sha256(json.dumps(fixed, sort_keys=True).encode()).hexdigest()[:8]
         study = optuna.create_study(
-            study_name=f"peer-{name}", storage=storage, direction="minimize",
+            study_name=f"peer-{name}-{digest}" if fixed else f"peer-{name}", storage=storage,
+            direction="minimize",
             load_if_exists=True,
             pruner=optuna.pruners.MedianPruner(n_startup_trials=budget.n_startup_trials))
         _check_setup(study, setup, out_dir)

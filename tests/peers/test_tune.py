@@ -51,8 +51,10 @@ def test_peers_are_tuned_like_the_models(tmp_path, monkeypatch):
     fixed = {"max_steps": 4, "val_check_steps": 2, "batch_size": 8, "windows_batch_size": 32}
     chosen = tuning.tune_peers([stack], ["nhits"], models, out_dir=tmp_path, fixed=fixed)
     assert chosen["nhits"]["max_steps"] == 4
-    study = optuna.load_study(study_name="peer-nhits",
-                              storage=f"sqlite:///{tmp_path / tuning.STUDY_FILE}")
+    storage = f"sqlite:///{tmp_path / tuning.STUDY_FILE}"
+    (name,) = [s.study_name for s in optuna.get_all_study_summaries(storage)
+               if s.study_name.startswith("peer-nhits-")]
+    study = optuna.load_study(study_name=name, storage=storage)
     assert len(study.trials) == models.n_trials == 3
     assert all(len(t.user_attrs["fold_losses"]) == len(models.folds) for t in study.trials
                if t.state.name == "COMPLETE")
