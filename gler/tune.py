@@ -200,8 +200,8 @@ def tune(stacks: xr.Dataset | Sequence[xr.Dataset], models: str | Sequence[str],
     setup = {"gler_version": __version__, "profile": profile.name, "budget": asdict(budget),
              "seed": seed, "folds": [f.to_dict() for f in folds], "data": list(data),
              "sample": sample.to_dict(), "train": profile.train.to_dict()}
-    studies = Studies(stacks, profile, budget, folds, sample, seed, device, out_dir, setup,
-                      optuna.logging.get_verbosity())
+    trials = _Objective(stacks, "", profile, budget, folds, sample, seed, device)
+    studies = Studies(trials, out_dir, setup, optuna.logging.get_verbosity())
     pending = [name for name in models if _finished(studies.study(name)) < budget.n_trials]
     count, message = cap_jobs(jobs, device) if jobs > 1 else (1, None)
     if message:
@@ -226,15 +226,10 @@ def tune(stacks: xr.Dataset | Sequence[xr.Dataset], models: str | Sequence[str],
 
 @dataclass(frozen=True)
 class Studies:
-    """The studies of one ``tune`` call: one per model, in ``out_dir``'s SQLite storage."""
+    """The studies of one ``tune`` call: one per model, in ``out_dir``'s SQLite storage, whose
+    trials are ``trials`` for that model."""
 
-    stacks: list[xr.Dataset]
-    profile: Profile
-    budget: Budget
-    folds: tuple[Fold, ...]
-    sample: SampleSpec
-    seed: int
-    device: str | None
+    trials: _Objective
     out_dir: Path
     setup: dict
     verbosity: int
@@ -249,7 +244,8 @@ class Studies:
             engine_kwargs={"connect_args": {"timeout": SQLITE_TIMEOUT_S}})
         study = optuna.create_study(
             study_name=name, storage=storage, direction="minimize", load_if_exists=True,
-            pruner=optuna.pruners.MedianPruner(n_startup_trials=self.budget.n_startup_trials))
+            pruner=optuna.pruners.MedianPruner(
+                n_startup_trials=self.trials.budget.n_startup_trials))
         _check_setup(study, {**self.setup, "space": search_space(name).to_dict()},
                      self.out_dir)
         return study
@@ -258,10 +254,9 @@ class Studies:
         """Finish model ``name``'s trials (none if done) and return its choice."""
         study = self.study(name)
         started = time.perf_counter()
-        objective = _Objective(self.stacks, name, self.profile, self.budget, self.folds,
-                               self.sample, self.seed, self.device)
-        _optimise(study, objective, self.budget, self.seed, progress)
-        chosen = _chosen(study, name, self.budget)
+        budget, seed = self.trials.budget, self.trials.seed
+        _optimise(study, dataclasses.replace(self.trials, model=name), budget, seed, progress)
+        chosen = _chosen(study, name, budget)
         logger.info("%s: %.3f mm over the folds (%.0f s)", name, chosen.value_mm,
                     time.perf_counter() - started)
         return chosen
