@@ -22,7 +22,9 @@ Prints a table and writes JSON with
   FLOP/s and its ratio to the matmul peak; ``predict``: the whole
   :func:`gler.forecast.predict` path end to end (windowing, normalisation and transfers
   included; on CUDA over a 1,000,000-pixel scene, ``--predict-pixels``), its seconds per
-  million pixels and its ratio to the forward rate at the same batch;
+  million pixels, its ratio to the forward rate at the same batch and ``stages_s``, the
+  seconds of each of its stages (:data:`gler.forecast.STAGES`: host preparation, transfer to
+  the device, forward, copy back, xarray output; timed in separate calls, synchronised);
 - ``classical``: each classical baseline over ``--classical-pixels`` pixels × ``--dates``
   dates with complete series, and over at most 65,536 pixels with 2 % missing values (these
   take another code path, a solve per pixel); ``--classical-pixels 0`` leaves them out.
@@ -57,7 +59,7 @@ from gler.data.device_windows import DeviceWindows
 from gler.data.sample import DEFAULT_HORIZON, DEFAULT_WINDOW, SampleSpec
 from gler.data.synthetic import synthetic_stack
 from gler.data.windows import WindowDataset
-from gler.forecast import predict
+from gler.forecast import STAGES, _predict, predict
 from gler.models import count_flops, create_model, list_models, model_info
 from gler.run import Run, load_run
 from gler.train import Optimisation, train, train_step
@@ -284,7 +286,9 @@ def predict_throughput(stack, device: torch.device, *, batch: int, repeats: int,
     rate = n / t["median_s"]
     result = {"pixels": n, "batch": batch, "dtype": "bf16-autocast" if amp else "float32",
               "pixels_per_s": rate, "best_pixels_per_s": n / t["best_s"],
-              "seconds_per_million_pixels": 1e6 / rate}
+              "seconds_per_million_pixels": 1e6 / rate,
+              "stages_s": predict_stages(run, stack, batch=batch, device=device, amp=amp,
+                                         repeats=repeats)}
     if forward is not None:
         same = [s for s in forward["sweep"] if s["variant"] == "eager"
                 and s["factors"] == "shared" and s["batch"] == batch]
@@ -292,6 +296,32 @@ def predict_throughput(stack, device: torch.device, *, batch: int, repeats: int,
             result["forward_pixels_per_s"] = same[0]["pixels_per_s"]
             result["forward_ratio"] = rate / same[0]["pixels_per_s"]
     return result
+
+
+def predict_stages(run: Run, stack, *, batch: int, device: torch.device, amp: bool,
+                   repeats: int) -> dict[str, float]:
+    """Median seconds of each of :data:`gler.forecast.STAGES` of ``predict(run, stack,
+    issues="last")`` over ``repeats`` calls after a warm-up, the device synchronised at the end
+    of each stage (in these calls only, not in those :func:`predict_throughput` times)."""
+    times: dict[str, list[float]] = {stage: [] for stage in STAGES}
+    for round_ in range(1 + repeats):
+        seconds = dict.fromkeys(STAGES, 0.0)
+        _sync(device)
+        last = time.perf_counter()
+
+        def mark(stage: str, seconds=seconds) -> None:
+            nonlocal last
+            _sync(device)
+            now = time.perf_counter()
+            seconds[stage] += now - last
+            last = now
+
+        _predict(run, stack, issues="last", batch_size=batch, device=device.type,
+                 progress=False, amp=amp, mark=mark)
+        if round_:
+            for stage, value in seconds.items():
+                times[stage].append(value)
+    return {stage: statistics.median(values) for stage, values in times.items()}
 
 
 # -- classical ----------------------------------------------------------------------------------
@@ -354,6 +384,9 @@ def table(results: dict) -> str:
                      f"{p.get('dtype', 'float32')}): {p['pixels_per_s']:,.0f} pixels/s over "
                      f"{p['pixels']:,} pixels, {p.get('seconds_per_million_pixels', 0):.2f} s "
                      f"per million pixels{ratio}")
+        if "stages_s" in p:
+            lines.append("  stages (s, synchronised): " + ", ".join(
+                f"{stage} {seconds:.3f}" for stage, seconds in p["stages_s"].items()))
     c = results.get("classical")
     if c:
         lines.append(f"\nclassical over {c['pixels']:,} pixels x {c['dates']} dates (CPU)")

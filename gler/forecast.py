@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -118,6 +118,26 @@ def predict(run: Run | str | Path, stack: xr.Dataset, *,
     >>> fc = predict("runs/beiluhe-gler", stack, issues="test")  # doctest: +SKIP
     >>> fc.forecast.sel(horizon=1).isel(issue_time=0).plot()  # doctest: +SKIP
     """
+    return _predict(run, stack, issues=issues, batch_size=batch_size, device=device,
+                    progress=progress, amp=amp, mark=_unmarked)
+
+
+#: The stages of :func:`predict`, in order, as :func:`_predict` marks their ends: the host's
+#: preparation (windows, issue dates, model), the transfer of the inputs to the device, the
+#: forecasts on the device and their copy back (per issue date), and the xarray output.
+STAGES = ("host", "transfer", "forward", "copy_back", "xarray")
+
+
+def _unmarked(stage: str) -> None:
+    """No timing: what :func:`predict` passes as ``mark``."""
+
+
+def _predict(run: Run | str | Path, stack: xr.Dataset, *, issues: str | Sequence | None,
+             batch_size: int | None, device: str, progress: bool, amp: bool,
+             mark: Callable[[str], None]) -> xr.Dataset:
+    """:func:`predict`, calling ``mark(stage)`` at the end of each of its :data:`STAGES`, for
+    the benchmark's breakdown: a neural run marks ``forward`` and ``copy_back`` once per issue
+    date with usable windows, a classical run only ``xarray``."""
     if batch_size is not None and (isinstance(batch_size, bool) or int(batch_size) < 1):
         msg = (f"batch_size={batch_size} (--batch-size): give a positive number of samples per "
                "model call, or leave it out for the device's default.")
@@ -127,15 +147,16 @@ def predict(run: Run | str | Path, stack: xr.Dataset, *,
     if run.scaler is not None:
         run.scaler.check_factors(windows)
     issue_index = resolve_issues(windows, issues)
-    out = np.full((len(issue_index), windows.horizon, windows.values.shape[0]), np.nan,
+    out = np.full((len(issue_index), windows.horizon, windows.n_pixels), np.nan,
                   dtype=np.float32)
     keep_freed_memory()  # the batches' activations reuse memory instead of page-faulting it in
     if run.kind == "neural":
         torch_device = resolve_device(device)
         _prepare_model(run, torch_device)
+        mark("host")
         _neural(run, windows, issue_index, out, device=torch_device,
                 batch_size=batch_size or DEFAULT_BATCH_SIZE[torch_device.type], amp=amp,
-                progress=progress)
+                progress=progress, mark=mark)
     else:
         for k, issue in enumerate(tqdm(issue_index, desc=f"predict {run.model_name}",
                                        unit="issue", disable=not progress)):
@@ -143,8 +164,11 @@ def predict(run: Run | str | Path, stack: xr.Dataset, *,
             if len(index):
                 batch = windows.batch(index)
                 out[k][:, batch.pixel] = _classical(run, windows, batch, int(issue)).T
-    return forecast_dataset(out, windows, issue_index, stack, model=run.model_name,
-                            source=run.kind, run_dir=str(run.run_dir) if run.run_dir else "")
+    forecast = forecast_dataset(out, windows, issue_index, stack, model=run.model_name,
+                                source=run.kind,
+                                run_dir=str(run.run_dir) if run.run_dir else "")
+    mark("xarray")
+    return forecast
 
 
 def _prepare_model(run: Run, device: torch.device) -> None:
@@ -160,19 +184,32 @@ def _prepare_model(run: Run, device: torch.device) -> None:
         torch.set_num_threads(run.train_config.num_threads)
 
 
+def _to_device(array: np.ndarray, device: torch.device) -> torch.Tensor:
+    """A float32 host array as a tensor on ``device`` (on the CPU, the array itself where it is
+    float32 and writable); to a GPU by way of pinned host memory (one host pass, in torch's
+    threads), with a copy that does not hold up the host."""
+    host = torch.from_numpy(np.require(array, np.float32, "W"))
+    if device.type == "cuda":
+        host = host.pin_memory()
+    return host.to(device, non_blocking=True)
+
+
 def _neural(run: Run, windows: WindowDataset, issue_index: np.ndarray, out: np.ndarray, *,
-            device: torch.device, batch_size: int, amp: bool, progress: bool) -> None:
+            device: torch.device, batch_size: int, amp: bool, progress: bool,
+            mark: Callable[[str], None]) -> None:
     """Fill ``out`` ``[I, H, P]`` with the forecasts of a neural run, all on ``device``.
 
-    The displacement of the dates the issues need and the factors go to the device once
-    (factors normalised there); each batch is gathered there by indexing (a column slice of
-    the issue's window, rows of the batch's pixels), normalised, forecast and turned back into
-    millimetres there, and each issue date's map comes back in one copy. The arithmetic is
+    The displacement of the dates the issues need goes to the device once, as the stack holds
+    it (date-major: :attr:`~gler.data.windows.WindowDataset.time_major`, one contiguous block),
+    and is turned pixel-major there; the factors go with it (normalised there). Each batch is
+    gathered there by indexing (a column slice of the issue's window, rows of the batch's
+    pixels), normalised, forecast and turned back into millimetres there, and each issue
+    date's map comes back in one copy. The arithmetic is
     :meth:`gler.data.scaling.Scaler.inputs` and :meth:`~gler.data.scaling.Scaler.inverse`'s,
     operation for operation, so on the CPU the forecasts are those of
     :meth:`~gler.data.windows.WindowDataset.batch` + :func:`gler.run.to_tensors` bit for bit;
     the usable windows are :meth:`~gler.data.windows.WindowDataset.indices`', in the same
-    order, and the batches the same.
+    order, and the batches the same. ``mark`` as in :func:`_predict`.
 
     On ``torch.cuda.OutOfMemoryError`` the batch is halved (with a warning) and the call
     retried; later batches keep the smaller size.
@@ -184,10 +221,11 @@ def _neural(run: Run, windows: WindowDataset, issue_index: np.ndarray, out: np.n
                       and getattr(run.model, "accepts_shared_factors", False))
     first = int(issue_index.min()) - window + 1  # the dates needed: first … last issue
     end = int(issue_index.max()) + 1
-    values = torch.from_numpy(windows.values[:, first:end]).to(device)  # [P, T'] mm
+    values = _to_device(windows.time_major[first:end], device).T.contiguous()  # [P, T'] mm
     mean = torch.tensor(scaler.factor_mean, dtype=torch.float32, device=device)
     std = torch.tensor(scaler.factor_std, dtype=torch.float32, device=device)
-    ef = (torch.from_numpy(windows.ef[:, first:end]).to(device) - mean) / std  # [1|P, T', E]
+    ef = (_to_device(windows.ef[:, first:end], device) - mean) / std  # [1|P, T', E]
+    mark("transfer")
     need = max(1, int(np.ceil(windows.min_observed * window)))  # WindowDataset.indices' rule
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if amp and device.type == "cuda"
                 else contextlib.nullcontext())
@@ -228,7 +266,9 @@ def _neural(run: Run, windows: WindowDataset, issue_index: np.ndarray, out: np.n
             begin += len(pixel)
         mm = torch.full((windows.horizon, values.shape[0]), float("nan"), device=device)
         mm[:, pixels] = torch.cat(forecasts).T
+        mark("forward")
         torch.from_numpy(out[k]).copy_(mm)  # one copy back per issue date
+        mark("copy_back")
 
 
 def _classical(run: Run, windows: WindowDataset, batch, issue: int) -> np.ndarray:

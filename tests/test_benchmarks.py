@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from gler import kernels
+from gler.forecast import STAGES
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench.py"
 
@@ -54,6 +55,9 @@ def test_tiny_benchmark_writes_every_figure(bench, tmp_path, capsys):
         full = entry["flops_per_pixel"] == forecast["flops_per_pixel"]
         assert full == (entry["factors"] == "per-pixel")
     assert _positive(cpu["predict"]["pixels_per_s"])
+    stages = cpu["predict"]["stages_s"]
+    assert tuple(stages) == STAGES and _positive(stages["forward"])
+    assert all(v >= 0 for v in stages.values()) and "stages (s, synchronised)" in printed
     classical = results["classical"]
     assert classical["dates"] == 180
     assert {"harmonic", "persistence", "seasonal-naive", "stefan"} <= set(classical["models"])

@@ -12,7 +12,16 @@ from _pipeline_stack import make_stack, register_tiny
 from gler.config import TrainConfig
 from gler.data.sample import SampleSpec
 from gler.data.windows import WindowDataset
-from gler.forecast import issue_for, nearest_position, predict, resolve_issues, save_forecast
+from gler.forecast import (
+    STAGES,
+    _predict,
+    _to_device,
+    issue_for,
+    nearest_position,
+    predict,
+    resolve_issues,
+    save_forecast,
+)
 from gler.run import classical_run, load_run
 from gler.train import train
 
@@ -214,3 +223,58 @@ def test_out_of_memory_halves_the_batch(run_dir, stack, caplog):
     np.testing.assert_array_equal(got, expected)
     assert sizes[0] > 8 and sizes[1:3] == [8, 4] and max(sizes[3:]) <= 4  # 11 pixels
     assert "halving the batch to 8" in caplog.text and "halving the batch to 4" in caplog.text
+
+
+def test_stages_are_marked_and_no_pixel_table_is_built(run_dir, stack, monkeypatch):
+    """A neural run's predict marks its stages in order (forward and copy back per issue date)
+    and never builds the windows' pixel-major table (it sends the dates as the stack holds
+    them); the forecasts are predict's."""
+    run = load_run(run_dir)
+    expected = predict(run, stack, issues="test").forecast.values
+
+    def refuse(self):
+        msg = "predict built the pixel-major table"
+        raise AssertionError(msg)
+
+    monkeypatch.setattr(WindowDataset, "values", property(refuse))
+    seen = []
+    fc = _predict(run, stack, issues="test", batch_size=None, device="cpu", progress=False,
+                  amp=False, mark=seen.append)
+    np.testing.assert_array_equal(fc.forecast.values, expected)
+    n_issues = len(fc.issue_time)
+    assert n_issues > 1
+    assert seen == ["host", "transfer", *["forward", "copy_back"] * n_issues, "xarray"]
+    assert set(seen) == set(STAGES)
+
+
+def test_host_arrays_reach_the_cpu_as_they_are():
+    """On the CPU a float32 writable array is used in place (no copy); a read-only or float64
+    one becomes a float32 copy with the same values."""
+    cpu = torch.device("cpu")
+    array = np.arange(12, dtype=np.float32).reshape(3, 4)[:, 1:]
+    tensor = _to_device(array, cpu)
+    assert np.shares_memory(tensor.numpy(), array)
+    locked = array.copy()
+    locked.flags.writeable = False
+    for other in (locked, array.astype(np.float64)):
+        tensor = _to_device(other, cpu)
+        assert tensor.dtype == torch.float32 and not np.shares_memory(tensor.numpy(), other)
+        np.testing.assert_array_equal(tensor.numpy(), array)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_predict_equals_the_cpu(run_dir, stack):
+    """On CUDA (float32; the inputs by way of pinned memory, strided and read-only arrays
+    whole) the forecasts are the CPU's to float32 rounding, NaN where the CPU's are."""
+    cuda = torch.device("cuda")
+    array = np.arange(24, dtype=np.float32).reshape(4, 6)[1:3, ::2]
+    locked = array.copy()
+    locked.flags.writeable = False
+    for host in (array, locked):
+        np.testing.assert_array_equal(_to_device(host, cuda).cpu().numpy(), array)
+    run = load_run(run_dir)
+    cpu = predict(run, stack, issues="test", device="cpu").forecast.values
+    gpu = predict(run, stack, issues="test", device="cuda", batch_size=7).forecast.values
+    np.testing.assert_array_equal(np.isnan(gpu), np.isnan(cpu))
+    np.testing.assert_allclose(gpu, cpu, rtol=1e-4, atol=1e-4)

@@ -55,6 +55,26 @@ def test_lake_pixel_and_sparse_windows_are_skipped(stack):
     assert np.isfinite(batch.anchor).all()
 
 
+def test_pixel_table_is_built_on_first_use(stack):
+    """The windows hold the stack's own date-major array until the pixel-major table is first
+    used; then one copy remains (time_major a view of it), the same values either way, also
+    from a float64 stack."""
+    windows = WindowDataset(stack, window=10, horizon=3)
+    flat = stack.displacement.values.reshape(len(windows.times), -1)
+    assert windows._values is None and np.shares_memory(windows.time_major, flat)
+    assert windows.n_pixels == flat.shape[1] and 0 not in windows.valid_pixels
+    assert windows._values is None  # valid_pixels read the date-major array
+    np.testing.assert_array_equal(windows.values, flat.T)
+    assert windows.values.flags.c_contiguous and windows._time_major is None
+    assert np.shares_memory(windows.time_major, windows.values)
+    np.testing.assert_array_equal(windows.time_major, flat)
+    wide = stack.assign(displacement=stack.displacement.astype(np.float64))
+    other = WindowDataset(wide, window=10, horizon=3)
+    assert other.time_major.dtype == np.float32
+    np.testing.assert_array_equal(other.values, windows.values)
+    np.testing.assert_array_equal(other.valid_pixels, windows.valid_pixels)
+
+
 def test_pixel_fraction_is_seeded(stack):
     """The same seed samples the same pixels; fractions outside (0, 1] are refused."""
     windows = WindowDataset(stack)
