@@ -7,6 +7,8 @@ from gler.layers.glfe import GLFE, ConvBranch
 from gler.layers.gru import GRU
 from gler.layers.head import MultiOutputHead
 from gler.layers.mcar import MCAR
+from gler.layers.quantile import QuantileOutput
 from gler.layers.rcsa import RCSA
 
-__all__ = ["GLFE", "GRU", "MCAR", "RCSA", "Attention", "ConvBranch", "MultiOutputHead"]
+__all__ = ["GLFE", "GRU", "MCAR", "RCSA", "Attention", "ConvBranch", "MultiOutputHead",
+           "QuantileOutput"]

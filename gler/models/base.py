@@ -7,6 +7,8 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from gler.layers.quantile import QuantileOutput
+
 
 class Forecaster(nn.Module):
     """Base of the neural forecasters: ``forward(sd, ef=None, mask=None) -> [B, H]``.
@@ -22,11 +24,19 @@ class Forecaster(nn.Module):
     GLER's MCAR then embeds it and computes its keys and values once per batch instead of once
     per pixel; the other models broadcast it.
 
+    **Quantile head.** A config with ``quantiles`` (levels, 0.5 among them; one generic
+    mechanism for every model) makes the model forecast those quantiles: its last layer has
+    :attr:`n_outputs` = H x Q outputs instead of H (the one line each model file needs), and a
+    forward hook registered here turns them into non-crossing quantiles ``[B, H, Q]``
+    (:class:`~gler.layers.QuantileOutput`). The head thus reads the model's last
+    representation, and training, validation and forecasts go through ``model(...)`` as for a
+    point model.
+
     Shapes
     ------
     - sd: ``[B, L]``; ef: ``[B, L, E]``, ``[1, L, E]`` (shared) or None; mask: ``[B, L]`` bool
       or None (all observed)
-    - out: ``[B, H]``
+    - out: ``[B, H]``, or ``[B, H, Q]`` with a quantile head
     """
 
     kind: ClassVar[str] = "neural"
@@ -41,6 +51,22 @@ class Forecaster(nn.Module):
         self.horizon: int = config.horizon
         self.n_ef: int = config.n_ef
         self.uses_ef = uses_ef
+        levels = tuple(getattr(config, "quantiles", ()))
+        self.quantile_output = QuantileOutput(levels, self.horizon) if levels else None
+        if self.quantile_output is not None:
+            self.register_forward_hook(_quantiles_of_outputs)
+
+    @property
+    def n_outputs(self) -> int:
+        """Width of the model's last layer: H, or H x Q with a quantile head."""
+        return self.horizon * (len(self.quantile_output.levels) if self.quantile_output else 1)
+
+    def outputs(self, raw: Tensor) -> Tensor:
+        """The forecast from the last layer's ``raw [B, n_outputs]``: itself for a point
+        model, non-crossing quantiles ``[B, H, Q]`` with a quantile head (what the forward hook
+        applies; for a method that is not ``forward``, e.g. GLER's
+        ``forward_with_attention``)."""
+        return raw if self.quantile_output is None else self.quantile_output(raw)
 
     @property
     def in_chans(self) -> int:
@@ -89,3 +115,8 @@ class Forecaster(nn.Module):
         if ef is not None:
             parts.append(ef.to(sd.dtype).expand(sd.shape[0], -1, -1))
         return torch.cat(parts, dim=-1)
+
+
+def _quantiles_of_outputs(model: Forecaster, args: tuple, raw: Tensor) -> Tensor:
+    """Forward hook of a model with a quantile head: its raw outputs as quantiles."""
+    return model.quantile_output(raw)

@@ -34,7 +34,8 @@ class CNNLSTM(Forecaster):
                                dilations=(1, 1), act_layer=nn.ReLU, dropout=c.dropout)
         self.lstm = nn.LSTM(c.hidden, c.hidden, num_layers=c.num_layers, batch_first=True,
                             dropout=c.dropout if c.num_layers > 1 else 0.0)
-        self.head = MultiOutputHead(c.hidden, c.horizon, bidirectional=False, dropout=c.dropout)
+        self.head = MultiOutputHead(c.hidden, self.n_outputs, bidirectional=False,
+                                    dropout=c.dropout)
 
     def forward(self, sd: Tensor, ef: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
         z, _ = self.lstm(self.conv(self.channels(sd, ef, mask)))

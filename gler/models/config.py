@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from gler.config import JsonConfig
 from gler.data.sample import DEFAULT_HORIZON, DEFAULT_WINDOW
+from gler.layers.quantile import check_levels
 
 EF_MODES = ("cross_attention", "concat", "none")
 
@@ -20,7 +21,15 @@ C = TypeVar("C", bound="ConfigMixin")
 
 class ConfigMixin(JsonConfig):
     """A model config: :class:`~gler.config.JsonConfig` plus the registry builders' ``create``
-    and shared field checks."""
+    and shared field checks. ``quantiles`` (a quantile head's levels) is written only when set,
+    so point models' configs, and the runs written before it existed, keep their meaning."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON types; ``quantiles`` only when the model has a quantile head."""
+        data = super().to_dict()
+        if not data.get("quantiles"):
+            data.pop("quantiles", None)
+        return data
 
     @classmethod
     def create(cls: type[C], *, window: int, horizon: int, n_ef: int,
@@ -49,6 +58,8 @@ class ConfigMixin(JsonConfig):
             msg = f"{type(self).__name__}.n_ef must be an integer >= 0; got {self.n_ef!r}."
             raise ValueError(msg)
         self._check_dropout()
+        if self.quantiles:
+            check_levels(self.quantiles, head=True)
 
 
 @dataclass(frozen=True)
@@ -84,6 +95,9 @@ class GLERConfig(ConfigMixin):
         RCSA on or off (``gler-no-rcsa``).
     bidirectional
         BiGRU (the paper) or a one-directional GRU (``gler-gru``).
+    quantiles
+        Levels of a quantile head (:class:`~gler.models.Forecaster`), e.g.
+        ``(0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)``; ``()``: a point forecast.
 
     Raises
     ------
@@ -110,6 +124,7 @@ class GLERConfig(ConfigMixin):
     ef_mode: str = "cross_attention"
     use_rcsa: bool = True
     bidirectional: bool = True
+    quantiles: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         self._check_common()
@@ -163,6 +178,9 @@ class BaselineConfig(ConfigMixin):
         Odd moving-average kernel of DLinear's trend/seasonal decomposition.
     dropout
         Dropout used throughout.
+    quantiles
+        Levels of a quantile head (:class:`~gler.models.Forecaster`); ``()``: a point
+        forecast.
     """
 
     window: int = DEFAULT_WINDOW
@@ -174,6 +192,7 @@ class BaselineConfig(ConfigMixin):
     n_heads: int = 4
     moving_avg: int = 25
     dropout: float = 0.1
+    quantiles: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         self._check_common()

@@ -40,8 +40,8 @@ class DLinear(Forecaster):
     def __init__(self, config: BaselineConfig) -> None:
         super().__init__(config, uses_ef=config.n_ef > 0)
         self.moving_avg = config.moving_avg
-        self.trend = nn.Linear(self.in_chans * config.window, config.horizon)
-        self.seasonal = nn.Linear(self.in_chans * config.window, config.horizon)
+        self.trend = nn.Linear(self.in_chans * config.window, self.n_outputs)
+        self.seasonal = nn.Linear(self.in_chans * config.window, self.n_outputs)
 
     def forward(self, sd: Tensor, ef: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
         x = self.channels(sd, ef, mask).transpose(1, 2)  # [B, C, L]

@@ -16,7 +16,8 @@ from gler.models.config import GLERConfig
 class GLEROutput(NamedTuple):
     """Forecast and attention maps of one forward pass (None where a module is off).
 
-    Shapes: forecast ``[B, H]``; mcar_attn and rcsa_attn ``[B, N, L, L]`` per head.
+    Shapes: forecast ``[B, H]`` (``[B, H, Q]`` with a quantile head); mcar_attn and rcsa_attn
+    ``[B, N, L, L]`` per head.
     """
 
     forecast: Tensor
@@ -102,7 +103,7 @@ class GLERBiGRUNet(Forecaster):
         self.bigru = GRU(c.d_model, c.gru_hidden, num_layers=c.gru_layers, batch_first=True,
                          bidirectional=c.bidirectional,
                          dropout=c.dropout if c.gru_layers > 1 else 0.0)
-        self.head = MultiOutputHead(c.gru_hidden, c.horizon, bidirectional=c.bidirectional,
+        self.head = MultiOutputHead(c.gru_hidden, self.n_outputs, bidirectional=c.bidirectional,
                                     dropout=c.dropout)
 
     def _encode(self, sd: Tensor, ef: Tensor | None, mask: Tensor | None,
@@ -135,7 +136,7 @@ class GLERBiGRUNet(Forecaster):
                                mask: Tensor | None = None) -> GLEROutput:
         """Forecast plus MCAR and RCSA attention weights (``None`` for a disabled module)."""
         z, mcar_attn, rcsa_attn = self._encode(sd, ef, mask, need_weights=True)
-        return GLEROutput(self.head(z), mcar_attn, rcsa_attn)
+        return GLEROutput(self.outputs(self.head(z)), mcar_attn, rcsa_attn)
 
 
 # name -> (ablation presets, one-line description); each becomes a registered builder.

@@ -34,7 +34,7 @@ class RecurrentForecaster(Forecaster):
         self.rnn = rnn_layer(self.in_chans, c.hidden, num_layers=c.num_layers, batch_first=True,
                              dropout=c.dropout if c.num_layers > 1 else 0.0,
                              bidirectional=bidirectional)
-        self.head = MultiOutputHead(c.hidden, c.horizon, bidirectional=bidirectional,
+        self.head = MultiOutputHead(c.hidden, self.n_outputs, bidirectional=bidirectional,
                                     dropout=c.dropout)
 
     def forward(self, sd: Tensor, ef: Tensor | None = None, mask: Tensor | None = None) -> Tensor:

@@ -69,7 +69,7 @@ class TCN(Forecaster):
                           kernel_size=c.kernel_size, dilation=2**i, dropout=c.dropout)
             for i in range(n_blocks)
         ])
-        self.head = nn.Linear(c.hidden, c.horizon)
+        self.head = nn.Linear(c.hidden, self.n_outputs)
 
     def forward(self, sd: Tensor, ef: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
         x = self.channels(sd, ef, mask).transpose(1, 2)  # [B, C, L]

@@ -43,7 +43,7 @@ class TransformerForecaster(Forecaster):
         # nested tensors only help with padding masks, which this model never uses
         self.encoder = nn.TransformerEncoder(layer, c.num_layers, norm=nn.LayerNorm(c.hidden),
                                              enable_nested_tensor=False)
-        self.head = nn.Linear(c.window * c.hidden, c.horizon)
+        self.head = nn.Linear(c.window * c.hidden, self.n_outputs)
 
     def forward(self, sd: Tensor, ef: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
         x = self.encoder(self.embed(self.channels(sd, ef, mask)) + self.pos_embed)
