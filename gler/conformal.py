@@ -1,12 +1,27 @@
-"""Predictive distributions for every model: split-conformal calibration per horizon step.
+"""Predictive distributions for every model, calibrated per horizon step on the validation
+period: split conformal around point forecasts, conformalised quantile regression (CQR) for
+runs with a quantile head.
 
-A run's point forecasts become quantile forecasts by adding the quantiles of its own signed
-residuals (observed minus forecast) over the validation period, one set per horizon step.
-With the finite-sample order statistic of split-conformal prediction (Vovk et al. 2005; Lei et
-al. 2018), a central interval at level ``1 - a`` then covers new observations at least
-``1 - a`` of the time when validation and test errors are exchangeable. Neural runs and
-classical baselines are calibrated alike, so every model of a comparison has intervals, and
-nothing of the test period enters: the residuals come from the run's validation issues only.
+**Split conformal** (:func:`calibrate`, :class:`Calibration`). A run's point forecasts become
+quantile forecasts by adding the quantiles of its own signed residuals (observed minus
+forecast) over the validation period, one set per horizon step. With the finite-sample order
+statistic of split-conformal prediction (Vovk et al. 2005; Lei et al. 2018), a central
+interval at level ``1 - a`` then covers new observations at least ``1 - a`` of the time when
+validation and test errors are exchangeable. Neural runs and classical baselines are
+calibrated alike, so every model of a comparison has intervals.
+
+**CQR** (:func:`calibrate_quantiles`, :class:`QuantileCalibration`; Romano et al. 2019). A run
+trained with a quantile head (``gler train --quantiles``) forecasts its own quantiles, whose
+spread follows the input. For each central interval of the head, ``[q_lo, q_hi]`` at level
+``1 - a``, the conformity score of a validation target ``y`` is ``max(q_lo - y, y - q_hi)``;
+the interval widened (or narrowed, for a negative score) on both sides by the
+``ceil((n + 1)(1 - a))``-th smallest of the ``n`` scores of its step covers new targets at least
+``1 - a`` of the time under exchangeability. The calibrated intervals are then made nested
+(each widened to contain those inside it, the median innermost), which can only raise their
+coverage, so the quantiles never cross.
+
+Nothing of the test period enters either: the residuals and scores come from the run's
+validation issues only.
 
 Shapes: I issue dates, H steps, P pixels (or points), Q quantile levels.
 
@@ -14,6 +29,9 @@ References
 ----------
 Lei, J., G'Sell, M., Rinaldo, A., Tibshirani, R. J., Wasserman, L. (2018). Distribution-free
 predictive inference for regression. JASA 113(523), 1094-1111.
+
+Romano, Y., Patterson, E., Candès, E. J. (2019). Conformalized quantile regression. NeurIPS
+32, 3543-3553.
 
 Example
 -------
@@ -24,7 +42,6 @@ Example
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,8 +52,9 @@ import pandas as pd
 import xarray as xr
 
 from gler.data.model import DISPLACEMENT
-from gler.forecast import FORECAST, predict
-from gler.run import Run, load_run
+from gler.forecast import FORECAST, HEAD_QUANTILE, predict
+from gler.layers.quantile import check_levels
+from gler.run import TRAIN_QUANTILES, Run, load_run
 
 QUANTILE = "forecast_quantile"
 #: Central intervals scored by :mod:`gler.scoring`: 50, 80 and 90 %.
@@ -57,18 +75,7 @@ def check_quantiles(quantiles: Sequence[float] | str) -> tuple[float, ...]:
     (0.05, 0.5, 0.95)
     """
     text = quantiles if isinstance(quantiles, str) else ",".join(map(str, quantiles))
-    try:
-        levels = tuple(float(q) for q in text.split(","))
-    except ValueError:
-        levels = ()
-    if not levels or not all(0.0 < q < 1.0 for q in levels):
-        msg = (f"Quantiles {text!r} (--quantiles): give levels strictly between 0 and 1, "
-               "comma-separated, e.g. 0.05,0.5,0.95.")
-        raise ValueError(msg)
-    if any(b <= a for a, b in itertools.pairwise(levels)):
-        msg = (f"Quantiles {text!r} (--quantiles) must increase strictly, e.g. 0.05,0.5,0.95.")
-        raise ValueError(msg)
-    return levels
+    return check_levels(text.split(","))
 
 
 def needed_points(level: float) -> int:
@@ -209,50 +216,246 @@ def calibrate(run: Run | str | Path, stack: xr.Dataset, *, split: str = "val",
         If the period holds no issue date or no observed target.
     """
     run = run if isinstance(run, Run) else load_run(run)
+    forecast = _calibration_forecast(run, stack, split, device, batch_size)
+    cal = residual_calibration(flat(forecast), observed_targets(forecast, stack),
+                               period=_period(forecast), model=run.model_name)
+    _check_points(cal)
+    return cal
+
+
+def needed_scores(level: float) -> int:
+    """Calibration points per step that CQR's central interval at ``level`` needs: the order
+    statistic ``ceil((n + 1) level)`` must lie within ``1..n``.
+
+    Example
+    -------
+    >>> needed_scores(0.9)
+    9
+    """
+    return max(1, math.ceil(round(1.0 / (1.0 - level), 9) - 1))
+
+
+@dataclass(frozen=True)
+class QuantileCalibration:
+    """CQR conformity scores of a quantile head's central intervals, per step.
+
+    Attributes
+    ----------
+    levels
+        The head's quantile levels (symmetric about 0.5, the median among them).
+    scores
+        Per central interval (innermost first: the pairs ``(q, 1 - q)`` from the median
+        outwards), one sorted array of scores ``max(q_lo - y, y - q_hi)`` (mm) per step.
+    period
+        First and last target date of the calibration period (ISO dates).
+    model
+        The calibrated model's name.
+    """
+
+    levels: tuple[float, ...]
+    scores: tuple[tuple[np.ndarray, ...], ...]
+    period: tuple[str, str]
+    model: str = ""
+
+    @property
+    def median(self) -> int:
+        """Position of level 0.5 in :attr:`levels`."""
+        return self.levels.index(0.5)
+
+    @property
+    def intervals(self) -> tuple[float, ...]:
+        """Central interval levels, innermost first (e.g. 0.5, 0.8, 0.9)."""
+        m = self.median
+        return tuple(round(self.levels[m + k] - self.levels[m - k], 12)
+                     for k in range(1, m + 1))
+
+    @property
+    def horizon(self) -> int:
+        """Number of steps H."""
+        return len(self.scores[0])
+
+    @property
+    def n_points(self) -> list[int]:
+        """Calibration points per step (those of the outermost interval)."""
+        return [len(r) for r in self.scores[-1]]
+
+    def corrections(self) -> np.ndarray:
+        """The conformal quantile of each interval's scores, ``[K, H]`` mm (K intervals,
+        innermost first): what each bound moves outwards.
+
+        Raises
+        ------
+        ValueError
+            If a step has too few calibration points for an interval (the message gives how
+            many it has and how many the interval needs).
+        """
+        out = np.empty((len(self.scores), self.horizon))
+        for k, (level, steps) in enumerate(zip(self.intervals, self.scores, strict=True)):
+            for h, scores in enumerate(steps):
+                n = len(scores)
+                if n < needed_scores(level):
+                    msg = (f"The calibration period {self.period[0]} to {self.period[1]} has "
+                           f"{n} points at step {h + 1}; the {level:.0%} interval needs at "
+                           f"least {needed_scores(level)}. Give a longer validation period "
+                           "(--val-end, --train-end).")
+                    raise ValueError(msg)
+                out[k, h] = scores[math.ceil((n + 1) * level) - 1]
+        return out
+
+    def apply(self, quantiles: np.ndarray) -> np.ndarray:
+        """Calibrated quantiles from the head's ``quantiles [Q, I, H, P]`` (mm), same shape:
+        each central interval moved outwards by its correction, then the intervals made
+        nested (lower bounds a running minimum, upper bounds a running maximum, outwards from
+        the median), so the quantiles never cross and no interval narrows below its CQR
+        bounds."""
+        out = np.array(quantiles, dtype=np.float64)
+        correction = self.corrections()[:, None, :, None]  # [K, 1, H, 1]
+        m = self.median
+        for k in range(1, m + 1):
+            out[m - k] -= correction[k - 1]
+            out[m + k] += correction[k - 1]
+            out[m - k] = np.fmin(out[m - k], out[m - k + 1])
+            out[m + k] = np.fmax(out[m + k], out[m + k - 1])
+        return out
+
+
+def quantile_calibration(quantiles: np.ndarray, obs: np.ndarray, levels: Sequence[float], *,
+                         period: tuple[str, str] = ("", ""),
+                         model: str = "") -> QuantileCalibration:
+    """:class:`QuantileCalibration` from a head's quantiles ``[Q, I, H, P]`` at ``levels`` and
+    the observations ``[I, H, P]`` (NaN: missing).
+
+    Raises
+    ------
+    ValueError
+        For levels a quantile head cannot have, or shapes that do not match.
+
+    Example
+    -------
+    >>> q = np.stack([np.full((4, 2, 10), v) for v in (-1.0, 0.0, 1.0)])
+    >>> quantile_calibration(q, np.zeros((4, 2, 10)), (0.1, 0.5, 0.9)).n_points
+    [40, 40]
+    """
+    levels = check_levels(levels, head=True)
+    if obs.ndim != 3 or quantiles.shape != (len(levels), *obs.shape):
+        msg = (f"quantiles {quantiles.shape} must be [Q, I, H, P] with Q = {len(levels)} "
+               f"levels and obs {obs.shape} [I, H, P].")
+        raise ValueError(msg)
+    m = levels.index(0.5)
+    scores = []
+    for k in range(1, m + 1):
+        score = np.fmax(quantiles[m - k] - obs, obs - quantiles[m + k])  # [I, H, P]
+        per_step = score.transpose(1, 0, 2).reshape(obs.shape[1], -1)
+        scores.append(tuple(np.sort(r[np.isfinite(r)]).astype(np.float64) for r in per_step))
+    return QuantileCalibration(levels=levels, scores=tuple(scores), period=period, model=model)
+
+
+def calibrate_quantiles(run: Run | str | Path, stack: xr.Dataset, *, split: str = "val",
+                        device: str = "auto",
+                        batch_size: int | None = None) -> QuantileCalibration:
+    """CQR of the quantile head of ``run`` on its validation issues of ``stack`` (no test
+    target enters); arguments as :func:`calibrate`.
+
+    Raises
+    ------
+    ValueError
+        If the run has no quantile head (naming the command that trains one), or the period
+        holds no issue date or no observed target.
+    """
+    run = run if isinstance(run, Run) else load_run(run)
+    levels = run.check_quantile_head("Conformalised quantile regression")
+    forecast = _calibration_forecast(run, stack, split, device, batch_size, head=True)
+    obs = observed_targets(forecast, stack)
+    values = forecast[HEAD_QUANTILE].values
+    heads = values.reshape(*values.shape[:3], -1).astype(np.float64)
+    cal = quantile_calibration(heads, obs, levels, period=_period(forecast),
+                               model=run.model_name)
+    _check_points(cal)
+    return cal
+
+
+def _calibration_forecast(run: Run, stack: xr.Dataset, split: str, device: str,
+                          batch_size: int | None, *, head: bool = False) -> xr.Dataset:
     try:
-        forecast = predict(run, stack, issues=split, device=device, batch_size=batch_size)
+        return predict(run, stack, issues=split, device=device, batch_size=batch_size,
+                       head=head)
     except ValueError as err:
         msg = (f"No calibration data: the {split} period of {run.split} holds no issue date "
                f"with all {run.sample.horizon} targets in these data ({err}). Give data "
                "that cover the validation period, or other --train-end/--val-end.")
         raise ValueError(msg) from err
-    pred, obs = flat(forecast), observed_targets(forecast, stack)
+
+
+def _period(forecast: xr.Dataset) -> tuple[str, str]:
     target = pd.DatetimeIndex(forecast["target_time"].values.ravel())
-    cal = residual_calibration(pred, obs, period=(str(target.min().date()),
-                                                  str(target.max().date())),
-                               model=run.model_name)
+    return str(target.min().date()), str(target.max().date())
+
+
+def _check_points(cal: Calibration | QuantileCalibration) -> None:
     if min(cal.n_points) == 0:
         msg = (f"The calibration period {cal.period[0]} to {cal.period[1]} has no observed "
                "target with a forecast; check the data for gaps there.")
         raise ValueError(msg)
-    return cal
 
 
-def add_quantiles(forecast: xr.Dataset, calibration: Calibration,
-                  quantiles: Sequence[float]) -> xr.Dataset:
+def calibration_for(run: Run | str | Path, stack: xr.Dataset, *, device: str = "auto",
+                    batch_size: int | None = None) -> Calibration | QuantileCalibration:
+    """The run's calibration on its validation period: CQR of its quantile head where it has
+    one (:func:`calibrate_quantiles`), split conformal otherwise (:func:`calibrate`)."""
+    run = run if isinstance(run, Run) else load_run(run)
+    how = calibrate_quantiles if run.quantiles else calibrate
+    return how(run, stack, device=device, batch_size=batch_size)
+
+
+def add_quantiles(forecast: xr.Dataset, calibration: Calibration | QuantileCalibration,
+                  quantiles: Sequence[float] | str) -> xr.Dataset:
     """``forecast`` with ``forecast_quantile`` (quantile, issue_time, horizon, *spatial), mm.
+
+    With a :class:`Calibration`: the point forecast plus the split-conformal offsets. With a
+    :class:`QuantileCalibration`: the CQR-calibrated quantiles of the head's forecast
+    (``forecast`` from :func:`gler.forecast.predict` with ``head=True``, whose
+    ``forecast_head_quantile`` this replaces), at some of the head's levels or all of them
+    (``quantiles="head"``).
 
     Raises
     ------
     ValueError
-        For invalid levels, a calibration of another horizon, or too few calibration points.
+        For invalid levels, levels the head does not forecast, ``"head"`` without a quantile
+        head, a calibration of another horizon, or too few calibration points.
     """
-    levels = check_quantiles(quantiles)
+    cqr = isinstance(calibration, QuantileCalibration)
+    levels = requested_levels(quantiles, calibration.levels if cqr else ())
     horizon = forecast.sizes["horizon"]
     if calibration.horizon != horizon:
         msg = (f"The calibration has {calibration.horizon} steps but the forecast {horizon}; "
                "calibrate the same run.")
         raise ValueError(msg)
-    offsets = calibration.offsets(levels)  # [Q, H]
     point = forecast[FORECAST]
-    shift = xr.DataArray(offsets, dims=("quantile", "horizon"))
-    values = (point + shift).transpose("quantile", *point.dims)
+    period = (f"{calibration.period[0]} to {calibration.period[1]}, "
+              f"{min(calibration.n_points)}-{max(calibration.n_points)} points per step")
+    if cqr:
+        if HEAD_QUANTILE not in forecast:
+            msg = ("CQR needs the quantile head's forecast: forecast with "
+                   "gler.forecast.predict(run, stack, head=True).")
+            raise ValueError(msg)
+        head = forecast[HEAD_QUANTILE]
+        calibrated = calibration.apply(head.values.reshape(*head.shape[:3], -1))
+        pick = [calibration.levels.index(q) for q in levels]
+        values = xr.DataArray(calibrated[pick].reshape(len(levels), *point.shape).astype(
+            point.dtype), dims=("quantile", *point.dims), coords=point.coords)
+        comment = ("conformalised quantile regression (Romano et al. 2019): the central "
+                   "intervals of the run's quantile head widened by the conformal quantile of "
+                   f"their validation scores, per step, and nested ({period})")
+        forecast = forecast.drop_vars([HEAD_QUANTILE, "head_quantile"])
+    else:
+        offsets = calibration.offsets(levels)  # [Q, H]
+        shift = xr.DataArray(offsets, dims=("quantile", "horizon"))
+        values = (point + shift).transpose("quantile", *point.dims)
+        comment = (f"split-conformal: forecast plus the conformal quantile of the signed "
+                   f"validation residuals of each step ({period})")
     values.attrs = {
         "units": "mm", "long_name": "quantile of the forecast cumulative surface displacement",
-        "comment": (f"split-conformal: forecast plus the conformal quantile of the signed "
-                    f"validation residuals of each step ({calibration.period[0]} to "
-                    f"{calibration.period[1]}, {min(calibration.n_points)}-"
-                    f"{max(calibration.n_points)} points per step)"),
+        "comment": comment,
     }
     out = forecast.assign({QUANTILE: values})
     out = out.assign_coords(quantile=("quantile", np.asarray(levels), {
@@ -261,23 +464,69 @@ def add_quantiles(forecast: xr.Dataset, calibration: Calibration,
     return out
 
 
-def predict_quantiles(run: Run | str | Path, stack: xr.Dataset, quantiles: Sequence[float], *,
+def requested_levels(quantiles: Sequence[float] | str,
+                     head: Sequence[float] = ()) -> tuple[float, ...]:
+    """The levels asked for, checked against a quantile head's levels ``head`` (``()``: none).
+
+    ``"head"`` means all of the head's levels. A run with a head gives its own levels only
+    (CQR calibrates its central intervals, not levels in between).
+
+    Raises
+    ------
+    ValueError
+        For invalid levels, ``"head"`` without a head (naming the command that trains one),
+        or levels the head does not forecast.
+
+    Example
+    -------
+    >>> requested_levels("head", (0.1, 0.5, 0.9))
+    (0.1, 0.5, 0.9)
+    """
+    if isinstance(quantiles, str) and quantiles.strip() == "head":
+        if not head:
+            msg = (f"--quantiles head (the levels of a quantile head) needs a run with a "
+                   f"quantile head; this one gives point forecasts. Train one with "
+                   f"{TRAIN_QUANTILES}, or give levels, e.g. 0.05,0.5,0.95.")
+            raise ValueError(msg)
+        return tuple(head)
+    levels = check_quantiles(quantiles)
+    missing = [q for q in levels if q not in head]
+    if head and missing:
+        msg = (f"--quantiles: this run's quantile head forecasts the levels "
+               f"{','.join(f'{q:g}' for q in head)}, not {','.join(f'{q:g}' for q in missing)}; "
+               "ask for some of its levels (or 'head' for all of them).")
+        raise ValueError(msg)
+    return levels
+
+
+def predict_quantiles(run: Run | str | Path, stack: xr.Dataset,
+                      quantiles: Sequence[float] | str, *,
                       issues: str | Sequence | None = None,
-                      calibration: Calibration | None = None, device: str = "auto",
-                      batch_size: int | None = None) -> xr.Dataset:
+                      calibration: Calibration | QuantileCalibration | None = None,
+                      device: str = "auto", batch_size: int | None = None) -> xr.Dataset:
     """:func:`gler.forecast.predict` plus calibrated quantiles (see :func:`add_quantiles`).
 
-    The levels are checked before any forecast is made; without ``calibration`` the run is
-    calibrated on its validation period of ``stack`` (:func:`calibrate`).
+    A run with a quantile head gives its own quantiles calibrated by CQR
+    (:func:`calibrate_quantiles`), at some or all (``"head"``) of its levels; any other run
+    gives split-conformal quantiles around its point forecast (:func:`calibrate`). The levels
+    are checked before any forecast is made; without ``calibration`` the run is calibrated on
+    its validation period of ``stack`` (:func:`calibration_for`).
 
     Example
     -------
     >>> fc = predict_quantiles(run, stack, (0.1, 0.9), issues="last")  # doctest: +SKIP
     >>> fc.forecast_quantile.sel(quantile=0.9)  # doctest: +SKIP
     """
-    levels = check_quantiles(quantiles)
     run = run if isinstance(run, Run) else load_run(run)
-    calibration = calibration or calibrate(run, stack, device=device, batch_size=batch_size)
-    calibration.offsets(levels)  # too few points: say so before forecasting
-    forecast = predict(run, stack, issues=issues, device=device, batch_size=batch_size)
+    if calibration is None:
+        requested_levels(quantiles, run.quantiles)
+        calibration = calibration_for(run, stack, device=device, batch_size=batch_size)
+    cqr = isinstance(calibration, QuantileCalibration)
+    levels = requested_levels(quantiles, calibration.levels if cqr else ())
+    if cqr:
+        calibration.corrections()  # too few points: say so before forecasting
+    else:
+        calibration.offsets(levels)
+    forecast = predict(run, stack, issues=issues, device=device, batch_size=batch_size,
+                       head=cqr)
     return add_quantiles(forecast, calibration, levels)

@@ -30,6 +30,8 @@ from gler.run import Run, load_run, resolve_device
 logger = logging.getLogger(__name__)
 
 FORECAST = "forecast"
+#: A quantile head's own (uncalibrated) quantiles, on dim ``head_quantile``.
+HEAD_QUANTILE = "forecast_head_quantile"
 ISSUE_CHOICES = ("all", "last", *SPLITS)
 
 
@@ -78,8 +80,11 @@ def resolve_issues(windows: WindowDataset, issues: str | Sequence | None = None)
 
 def predict(run: Run | str | Path, stack: xr.Dataset, *,
             issues: str | Sequence | None = None, batch_size: int | None = None,
-            device: str = "auto", progress: bool = False, amp: bool = False) -> xr.Dataset:
+            device: str = "auto", progress: bool = False, amp: bool = False,
+            head: bool = False) -> xr.Dataset:
     """Forecasts of ``run`` for every valid pixel of ``stack`` at each issue date.
+
+    A run with a quantile head forecasts its median (level 0.5) as ``forecast``.
 
     Parameters
     ----------
@@ -101,6 +106,10 @@ def predict(run: Run | str | Path, stack: xr.Dataset, *,
         Run a neural model in bf16 autocast on CUDA (about twice as fast there; forecasts
         agree with float32 to about three significant digits). Default float32; ignored on
         the CPU, which always computes in float32.
+    head
+        Also return the quantile head's own quantiles, :data:`HEAD_QUANTILE` (head_quantile,
+        issue_time, horizon, *spatial) in mm, not calibrated
+        (:func:`gler.conformal.predict_quantiles` calibrates them).
 
     Returns
     -------
@@ -111,7 +120,8 @@ def predict(run: Run | str | Path, stack: xr.Dataset, *,
     Raises
     ------
     ValueError
-        If the stack lacks factors the run needs, or is too short for the run's window.
+        If the stack lacks factors the run needs, or is too short for the run's window, or
+        ``head`` is asked of a run without a quantile head.
 
     Example
     -------
@@ -119,7 +129,7 @@ def predict(run: Run | str | Path, stack: xr.Dataset, *,
     >>> fc.forecast.sel(horizon=1).isel(issue_time=0).plot()  # doctest: +SKIP
     """
     return _predict(run, stack, issues=issues, batch_size=batch_size, device=device,
-                    progress=progress, amp=amp, mark=_unmarked)
+                    progress=progress, amp=amp, mark=_unmarked, head=head)
 
 
 #: The stages of :func:`predict`, in order, as :func:`_predict` marks their ends: the host's
@@ -134,7 +144,7 @@ def _unmarked(stage: str) -> None:
 
 def _predict(run: Run | str | Path, stack: xr.Dataset, *, issues: str | Sequence | None,
              batch_size: int | None, device: str, progress: bool, amp: bool,
-             mark: Callable[[str], None]) -> xr.Dataset:
+             mark: Callable[[str], None], head: bool = False) -> xr.Dataset:
     """:func:`predict`, calling ``mark(stage)`` at the end of each of its :data:`STAGES`, for
     the benchmark's breakdown: a neural run marks ``forward`` and ``copy_back`` once per issue
     date with usable windows, a classical run only ``xarray``."""
@@ -143,12 +153,15 @@ def _predict(run: Run | str | Path, stack: xr.Dataset, *, issues: str | Sequence
                "model call, or leave it out for the device's default.")
         raise ValueError(msg)
     run = run if isinstance(run, Run) else load_run(run)
+    if head:
+        run.check_quantile_head("head=True (the quantile head's forecast)")
+    levels = run.quantiles
     windows = run.windows(stack)
     if run.scaler is not None:
         run.scaler.check_factors(windows)
     issue_index = resolve_issues(windows, issues)
-    out = np.full((len(issue_index), windows.horizon, windows.n_pixels), np.nan,
-                  dtype=np.float32)
+    out = np.full((len(issue_index), windows.horizon, windows.n_pixels,
+                   *((len(levels),) if levels else ())), np.nan, dtype=np.float32)
     keep_freed_memory()  # the batches' activations reuse memory instead of page-faulting it in
     if run.kind == "neural":
         torch_device = resolve_device(device)
@@ -164,11 +177,23 @@ def _predict(run: Run | str | Path, stack: xr.Dataset, *, issues: str | Sequence
             if len(index):
                 batch = windows.batch(index)
                 out[k][:, batch.pixel] = _classical(run, windows, batch, int(issue)).T
-    forecast = forecast_dataset(out, windows, issue_index, stack, model=run.model_name,
-                                source=run.kind,
-                                run_dir=str(run.run_dir) if run.run_dir else "")
+    quantiles = out if levels else None
+    if levels:  # the median is the point forecast
+        out = np.ascontiguousarray(quantiles[..., levels.index(0.5)])
+    ds = forecast_dataset(out, windows, issue_index, stack, model=run.model_name,
+                          source=run.kind, run_dir=str(run.run_dir) if run.run_dir else "")
+    if levels:
+        ds[FORECAST].attrs["comment"] += "; the median of the run's quantile head"
+    if head:
+        values = np.moveaxis(quantiles, -1, 0).reshape(len(levels), *ds[FORECAST].shape)
+        ds[HEAD_QUANTILE] = (("head_quantile", *ds[FORECAST].dims), values, {
+            "units": "mm", "long_name": "quantile of the forecast cumulative surface "
+            "displacement, as the quantile head gives it (not calibrated)"})
+        ds = ds.assign_coords(head_quantile=("head_quantile", np.asarray(levels), {
+            "long_name": "quantile level of the head (probability of non-exceedance)",
+            "units": "1"}))
     mark("xarray")
-    return forecast
+    return ds
 
 
 def _prepare_model(run: Run, device: torch.device) -> None:
@@ -197,7 +222,8 @@ def _to_device(array: np.ndarray, device: torch.device) -> torch.Tensor:
 def _neural(run: Run, windows: WindowDataset, issue_index: np.ndarray, out: np.ndarray, *,
             device: torch.device, batch_size: int, amp: bool, progress: bool,
             mark: Callable[[str], None]) -> None:
-    """Fill ``out`` ``[I, H, P]`` with the forecasts of a neural run, all on ``device``.
+    """Fill ``out`` ``[I, H, P]`` (``[I, H, P, Q]`` for a quantile head) with the forecasts
+    of a neural run, all on ``device``.
 
     The displacement of the dates the issues need goes to the device once, as the stack holds
     it (date-major: :attr:`~gler.data.windows.WindowDataset.time_major`, one contiguous block),
@@ -261,11 +287,13 @@ def _neural(run: Run, windows: WindowDataset, issue_index: np.ndarray, out: np.n
                 if device.type == "cuda":
                     torch.cuda.empty_cache()
                 continue
+            anchor = anchor.view(-1, *[1] * (prediction.ndim - 1))  # [B, 1] or [B, 1, 1]
             forecasts.append((prediction.float().double() * scaler.scale
                               + anchor.double()).float())  # Scaler.inverse
             begin += len(pixel)
-        mm = torch.full((windows.horizon, values.shape[0]), float("nan"), device=device)
-        mm[:, pixels] = torch.cat(forecasts).T
+        mm = torch.full((windows.horizon, values.shape[0], *out.shape[3:]), float("nan"),
+                        device=device)
+        mm[:, pixels] = torch.cat(forecasts).transpose(0, 1)
         mark("forward")
         torch.from_numpy(out[k]).copy_(mm)  # one copy back per issue date
         mark("copy_back")

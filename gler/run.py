@@ -46,6 +46,8 @@ from gler.models._registry import create_model, model_info
 RUN_FORMAT = 2
 RUN_FILE, SCALER_FILE, CHECKPOINT_FILE, BEST_FILE, LOG_FILE = (
     "run.json", "scaler.json", "checkpoint.pt", "best.pt", "train_log.jsonl")
+#: The command that trains a quantile head, named where one is missing.
+TRAIN_QUANTILES = "gler train --quantiles 0.05,0.1,0.25,0.5,0.75,0.9,0.95 ..."
 #: The fields of run.json that a damaged file may lack.
 _REQUIRED = ("model", "kind", "model_config", "train_config", "sample")
 
@@ -76,6 +78,22 @@ class Run:
     def windows(self, stack: xr.Dataset) -> WindowDataset:
         """This run's samples of ``stack``: its window, horizon, factors, split and gap rule."""
         return WindowDataset.from_spec(stack, self.sample)
+
+    @property
+    def quantiles(self) -> tuple[float, ...]:
+        """The levels of the model's quantile head; ``()`` for a point forecaster."""
+        return tuple(getattr(getattr(self.model, "config", None), "quantiles", ()))
+
+    def check_quantile_head(self, what: str) -> tuple[float, ...]:
+        """The levels of the model's quantile head, or a ValueError saying that ``what``
+        needs one and which command trains one."""
+        if not self.quantiles:
+            where = f"the run {self.run_dir}" if self.run_dir else "this run"
+            msg = (f"{what} needs a quantile head, but {where} ({self.model_name}) gives point "
+                   f"forecasts. Train a neural model with one: {TRAIN_QUANTILES} (or ask this "
+                   "run for levels, which split conformal calibrates for any run).")
+            raise ValueError(msg)
+        return self.quantiles
 
 
 def check_model_factors(model_name: str, factors: Sequence[str]) -> None:

@@ -46,6 +46,7 @@ from gler.data.multistack import (
 from gler.data.sample import SampleSpec
 from gler.data.scaling import Scaler
 from gler.data.windows import SampleIndex, WindowDataset
+from gler.layers.quantile import pinball
 from gler.models._registry import create_model, model_info
 from gler.run import (
     BEST_FILE,
@@ -62,7 +63,7 @@ from gler.run import (
 )
 
 __all__ = ["NonFiniteLossError", "SampleSpec", "TrainConfig", "TrainResult", "evaluate_loss",
-           "masked_loss", "train", "train_step"]
+           "masked_loss", "quantile_levels", "train", "train_step"]
 
 logger = logging.getLogger(__name__)
 
@@ -88,19 +89,34 @@ class TrainResult:
 
 
 def masked_loss(pred: torch.Tensor, target: torch.Tensor, kind: str = "mse",
-                delta: float = 1.0, count: torch.Tensor | None = None) -> torch.Tensor:
+                delta: float = 1.0, count: torch.Tensor | None = None,
+                levels: torch.Tensor | None = None) -> torch.Tensor:
     """Mean loss over the finite targets (NaN targets are gaps and do not count); with
     ``count``, the sum over them divided by ``count`` instead (a micro-batch's share of a
-    batch's loss)."""
+    batch's loss).
+
+    With ``levels`` (a quantile head's, :func:`quantile_levels`), ``pred`` holds quantiles
+    ``[..., Q]`` of ``target [...]`` and the loss of a target is the pinball loss averaged over
+    the levels, whatever ``kind`` says (Koenker and Bassett 1978, Regression quantiles,
+    Econometrica 46, 33-50).
+    """
     valid = torch.isfinite(target)
     target = torch.where(valid, target, torch.zeros_like(target))
-    if kind == "huber":
+    if levels is not None:
+        err = pinball(pred, target, levels).mean(dim=-1)
+    elif kind == "huber":
         err = torch.nn.functional.huber_loss(pred, target, reduction="none", delta=delta)
     else:
         err = (pred - target) ** 2
     if count is not None:
         return (err * valid).sum() / count
     return (err * valid).sum() / valid.sum().clamp(min=1)
+
+
+def quantile_levels(model: torch.nn.Module) -> torch.Tensor | None:
+    """The levels of ``model``'s quantile head (on its device), None for a point model."""
+    head = getattr(model, "quantile_output", None)
+    return None if head is None else head.levels
 
 
 @dataclass
@@ -169,7 +185,8 @@ def train_step(model: torch.nn.Module, batch: TensorBatch, step: Optimisation) -
     if step.micro_batches == 1:
         with step.autocast:
             pred = model(sd, ef, mask)
-        loss = masked_loss(pred.float(), target, config.loss, config.huber_delta)
+        loss = masked_loss(pred.float(), target, config.loss, config.huber_delta,
+                           levels=quantile_levels(model))
         if not step.skip_on_device and not torch.isfinite(loss):
             return loss
         step.optimiser.zero_grad(set_to_none=True)
@@ -206,7 +223,7 @@ def _accumulate(model: torch.nn.Module, batch: TensorBatch, step: Optimisation) 
         with step.autocast:
             pred = model(part.sd, part.ef, part.mask)
         share = masked_loss(pred.float(), part.target, config.loss, config.huber_delta,
-                            count=count)
+                            count=count, levels=quantile_levels(model))
         step.grad_scaler.scale(share).backward()
         loss = loss + share.detach()
     return loss
@@ -234,7 +251,10 @@ def train(stack: xr.Dataset | Sequence[xr.Dataset], model_name: str = "gler",
     train_config
         The optimiser's settings (default :class:`TrainConfig()`).
     model_overrides
-        Model config fields (e.g. ``{"d_model": 16}``).
+        Model config fields (e.g. ``{"d_model": 16}``); ``{"quantiles": (0.05, ..., 0.95)}``
+        gives a neural model a quantile head, trained on the mean pinball loss over its levels
+        (validation and early stopping too) and calibrated later by
+        :func:`gler.conformal.calibrate_quantiles`.
     out_dir
         The run directory. If it holds a checkpoint of the same run, training resumes from it
         and ends with the same weights as an uninterrupted run (on CPU).
@@ -273,6 +293,11 @@ def train(stack: xr.Dataset | Sequence[xr.Dataset], model_name: str = "gler",
     info = model_info(model_name)
     if not isinstance(stack, xr.Dataset):  # a list of one stack is that stack
         stack = stack[0] if len(stack) == 1 else list(stack)
+    if info.kind == "classical" and (model_overrides or {}).get("quantiles"):
+        msg = (f"{model_name} is a classical baseline: it gives point forecasts and has no "
+               "quantile head (leave out --quantiles; gler predict --quantiles calibrates its "
+               "intervals by split conformal). Quantile heads are for the neural models.")
+        raise ValueError(msg)
     if info.kind == "classical" and sample.factors is not None:
         # A classical baseline reads the factors it declares, whatever factors a profile
         # prefers for the neural models (as gler.evaluate does).
@@ -560,7 +585,8 @@ def evaluate_loss(model: torch.nn.Module, data: DeviceWindows, index: DeviceInde
             else:
                 _out_of_memory(out_dir, {"validation_batch_size": batch_size}, text)
             continue
-        loss = masked_loss(pred.float(), batch.target, config.loss, config.huber_delta)
+        loss = masked_loss(pred.float(), batch.target, config.loss, config.huber_delta,
+                           levels=quantile_levels(model))
         losses.append((loss, batch.size))
         begin += batch.size
     values = torch.stack([loss for loss, _ in losses]).tolist() if losses else []

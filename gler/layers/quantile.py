@@ -32,9 +32,9 @@ MEDIAN = 0.5
 
 def check_levels(levels: Sequence[float | str], *, head: bool = False) -> tuple[float, ...]:
     """``levels`` as a tuple of floats, checked: numbers strictly between 0 and 1, strictly
-    increasing; for a quantile head (``head``) also the median 0.5 among them and every lower
-    level ``q`` matched by the upper level ``1 - q`` (the central intervals that conformalised
-    quantile regression calibrates).
+    increasing; for a quantile head (``head``) also the median 0.5 among them, a level on each
+    side of it, and every lower level ``q`` matched by the upper level ``1 - q`` (the central
+    intervals that conformalised quantile regression calibrates).
 
     Raises
     ------
@@ -61,6 +61,10 @@ def check_levels(levels: Sequence[float | str], *, head: bool = False) -> tuple[
     if head and MEDIAN not in values:
         msg = (f"Quantiles {text!r} (--quantiles): a quantile head needs the median 0.5 among "
                "its levels (it is the point forecast), e.g. 0.05,0.1,0.25,0.5,0.75,0.9,0.95.")
+        raise ValueError(msg)
+    if head and len(values) < 3:
+        msg = (f"Quantiles {text!r} (--quantiles): a quantile head needs at least one level on "
+               "each side of the median, e.g. 0.1,0.5,0.9.")
         raise ValueError(msg)
     unmatched = [q for q in values if not any(math.isclose(q + p, 1.0) for p in values)]
     if head and unmatched:
