@@ -22,7 +22,7 @@ import numpy as np
 import xarray as xr
 
 from gler import __version__
-from gler.conformal import calibrate
+from gler.conformal import QuantileCalibration, calibration_for
 from gler.data.degree_days import DEGREE_DAY_FACTORS, DEGREE_DAY_HINT
 from gler.data.model import factor_names
 from gler.data.sample import (
@@ -33,11 +33,11 @@ from gler.data.sample import (
     default_split_dates,
 )
 from gler.data.windows import WindowDataset
-from gler.forecast import FORECAST, forecast_values, predict, years_since
+from gler.forecast import FORECAST, HEAD_QUANTILE, forecast_values, predict, years_since
 from gler.metrics import correlation, mae, mean_std, r2, rmse, skill, trend
 from gler.models._registry import list_models, model_info
 from gler.run import Run, classical_run, data_fingerprint, load_run
-from gler.scoring import probabilistic_scores
+from gler.scoring import probabilistic_scores, quantile_scores
 
 logger = logging.getLogger(__name__)
 
@@ -147,11 +147,13 @@ def evaluate(runs: Run | str | Path | Sequence[Run | str | Path], stack: xr.Data
     window, horizon
         L and H of the baselines when there is no run.
     probabilistic
-        Also calibrate every model on its validation period (:func:`gler.conformal.calibrate`)
-        and score its predictive distribution on the same targets
-        (:func:`gler.scoring.probabilistic_scores`): ``probabilistic`` in each model's entry,
-        and in its ``clean`` entry on QTR-sim. External forecasts have no model to calibrate
-        and get no probabilistic scores.
+        Also calibrate every model on its validation period and score its predictive
+        distribution on the same targets: ``probabilistic`` in each model's entry, and in its
+        ``clean`` entry on QTR-sim, with ``calibration`` saying how (``"split-conformal"``
+        around the point forecast, :func:`gler.conformal.calibrate` and
+        :func:`gler.scoring.probabilistic_scores`; ``"cqr"`` of a run's quantile head,
+        :func:`gler.conformal.calibrate_quantiles` and :func:`gler.scoring.quantile_scores`).
+        External forecasts have no model to calibrate and get no probabilistic scores.
     forecasts
         External forecasts by label (e.g. :func:`gler.peers.predict_peer`'s), in the layout of
         :func:`gler.forecast.predict` at exactly the issue dates of ``split``. Like runs,
@@ -222,7 +224,8 @@ def evaluate(runs: Run | str | Path | Sequence[Run | str | Path], stack: xr.Data
     for label, run in candidates.items():
         try:
             forecasts[label] = predict(run, stack, issues=split, device=device,
-                                       batch_size=batch_size, progress=progress)
+                                       batch_size=batch_size, progress=progress,
+                                       head=probabilistic and bool(run.quantiles))
         except ValueError as err:
             # With "all", a baseline that cannot run in this setting (e.g. seasonal naive with
             # a window shorter than a year) is reported, not fatal; a named one is fatal.
@@ -253,13 +256,21 @@ def evaluate(runs: Run | str | Path | Sequence[Run | str | Path], stack: xr.Data
         for label, pred in kept.items():
             if label in ensembles or label in external:  # no run to calibrate
                 continue
-            cal = calibrate(candidates[label], stack, device=device, batch_size=batch_size)
+            cal = calibration_for(candidates[label], stack, device=device,
+                                  batch_size=batch_size)
+            cqr = isinstance(cal, QuantileCalibration)
             entry = report["models"][label]
-            entry["probabilistic"] = probabilistic_scores(pred, obs, cal, mask=mask["mask"])
+            entry["calibration"] = "cqr" if cqr else "split-conformal"
             entry["calibration_period"] = list(cal.period)
-            if clean is not None:
-                entry["clean"]["probabilistic"] = probabilistic_scores(pred, clean, cal,
-                                                                       mask=mask["mask"])
+            if cqr:  # the head's quantiles after CQR
+                head = forecasts[label][HEAD_QUANTILE].values
+                quantiles = cal.apply(head.reshape(*head.shape[:3], -1))
+            for where, truth in (("obs", obs), ("clean", clean)):
+                if truth is None:
+                    continue
+                scores = (quantile_scores(quantiles, cal.levels, truth, mask=mask["mask"])
+                          if cqr else probabilistic_scores(pred, truth, cal, mask=mask["mask"]))
+                (entry if where == "obs" else entry["clean"])["probabilistic"] = scores
     report["left_out"] = {**skipped, **refused, **mask["left_out"]}
     report["external"] = {k: v.attrs.get("source", "") for k, v in external.items()}
     report["split_dates"] = split_dates.to_dict()

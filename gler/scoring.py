@@ -1,9 +1,12 @@
 """Probabilistic scores of calibrated forecasts: CRPS, pinball loss, coverage, width, PIT.
 
-The predictive distribution of a forecast is the point forecast plus the calibration's
-conformal residual quantiles (:mod:`gler.conformal`) at :data:`CRPS_LEVELS`; CRPS and pinball
-losses come from :mod:`scoringrules`. Every score is per horizon step and averaged over
-steps; scoring against the clean signal (QTR-sim) only changes what ``obs`` is.
+The predictive distribution of a forecast is given by its quantiles at :data:`CRPS_LEVELS`:
+the point forecast plus the calibration's conformal residual quantiles
+(:func:`probabilistic_scores`), or, for a run with a quantile head, its CQR-calibrated
+quantiles (:mod:`gler.conformal`) interpolated linearly in the level between the head's
+levels and extrapolated linearly beyond its outermost ones (:func:`quantile_scores`). CRPS
+and pinball losses come from :mod:`scoringrules`. Every score is per horizon step and
+averaged over steps; scoring against the clean signal (QTR-sim) only changes what ``obs`` is.
 
 Example
 -------
@@ -18,7 +21,7 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -77,27 +80,118 @@ def probabilistic_scores(pred: np.ndarray, obs: np.ndarray, calibration: Calibra
     """
     if mask is None:
         mask = np.isfinite(pred) & np.isfinite(obs)
-    crps_levels, pin_levels = np.asarray(CRPS_LEVELS), np.asarray(PINBALL_LEVELS)
     members = calibration.offsets(CRPS_LEVELS)  # [M, H]
     pin_offsets = calibration.offsets(PINBALL_LEVELS)
     bounds = {level: calibration.interval(level) for level in levels}
+
+    def step(h: int, keep: np.ndarray) -> tuple:
+        p = pred[:, h][keep]
+        intervals = {level: (p + lo[h], p + hi[h], float(hi[h] - lo[h]))
+                     for level, (lo, hi) in bounds.items()}
+        return (p[:, None] + members[:, h][None, :], p[:, None] + pin_offsets[:, h][None, :],
+                intervals)
+
+    return _scores(step, obs, mask, pred.shape[1])
+
+
+def quantile_scores(quantiles: np.ndarray, quantile_levels: Sequence[float], obs: np.ndarray,
+                    *, mask: np.ndarray | None = None,
+                    levels: tuple[float, ...] = LEVELS) -> dict:
+    """:func:`probabilistic_scores` of quantile forecasts, e.g. a quantile head's after CQR.
+
+    Parameters
+    ----------
+    quantiles
+        Non-crossing quantile forecasts ``[Q, I, H, P]`` mm at ``quantile_levels`` (at least
+        two, increasing); the quantiles at other levels (the CRPS members, the pinball levels,
+        the interval bounds) are interpolated linearly in the level, and extrapolated linearly
+        beyond the outermost levels.
+    obs
+        Observations (or the clean signal), ``[I, H, P]`` mm.
+    mask, levels
+        As in :func:`probabilistic_scores`; default ``mask``: where every quantile and
+        ``obs`` are finite.
+
+    Returns
+    -------
+    dict
+        As :func:`probabilistic_scores`; ``width`` is the mean width over the targets.
+
+    Example
+    -------
+    >>> from scipy.stats import norm
+    >>> rng = np.random.default_rng(0)
+    >>> q = np.stack([np.full((50, 2, 40), norm.ppf(p)) for p in (0.05, 0.1, 0.5, 0.9, 0.95)])
+    >>> s = quantile_scores(q, (0.05, 0.1, 0.5, 0.9, 0.95), rng.normal(size=(50, 2, 40)))
+    >>> abs(s["coverage"]["0.8"][0] - 0.8) < 0.03
+    True
+    """
+    if mask is None:
+        mask = np.isfinite(quantiles).all(axis=0) & np.isfinite(obs)
+    at = {"crps": interpolation(quantile_levels, CRPS_LEVELS),
+          "pinball": interpolation(quantile_levels, PINBALL_LEVELS),
+          "bounds": interpolation(quantile_levels, [b for lv in levels
+                                                    for b in ((1 - lv) / 2, (1 + lv) / 2)])}
+
+    def step(h: int, keep: np.ndarray) -> tuple:
+        q = quantiles[:, :, h][:, keep].T.astype(np.float64)  # [n, Q]
+        b = at["bounds"](q)
+        intervals = {level: (b[:, 2 * i], b[:, 2 * i + 1],
+                             float(np.mean(b[:, 2 * i + 1] - b[:, 2 * i])) if len(b) else np.nan)
+                     for i, level in enumerate(levels)}
+        return at["crps"](q), at["pinball"](q), intervals
+
+    return _scores(step, obs, mask, quantiles.shape[2])
+
+
+def interpolation(levels: Sequence[float],
+                  at: Sequence[float]) -> Callable[[np.ndarray], np.ndarray]:
+    """The map from quantiles ``[n, Q]`` at ``levels`` to quantiles ``[n, len(at)]`` at the
+    levels ``at``: linear in the level between two neighbouring levels, and beyond the
+    outermost ones along the outermost segment (non-decreasing when the input is); exact at
+    the levels themselves.
+
+    Example
+    -------
+    >>> interpolation((0.1, 0.5, 0.9), (0.05, 0.3, 0.9))(np.array([[-1.0, 0.0, 1.0]]))
+    array([[-1.125, -0.5  ,  1.   ]])
+    """
+    levels, at = np.asarray(levels, dtype=float), np.asarray(at, dtype=float)
+    if len(levels) < 2:
+        msg = f"Interpolating quantiles needs at least two levels; got {levels.tolist()}."
+        raise ValueError(msg)
+    seg = np.clip(np.searchsorted(levels, at, side="right") - 1, 0, len(levels) - 2)
+    weight = (at - levels[seg]) / (levels[seg + 1] - levels[seg])
+
+    def apply(q: np.ndarray) -> np.ndarray:
+        return q[:, seg] * (1.0 - weight) + q[:, seg + 1] * weight
+
+    return apply
+
+
+def _scores(step: Callable[[int, np.ndarray], tuple], obs: np.ndarray, mask: np.ndarray,
+            horizon: int) -> dict:
+    """The scores of :func:`probabilistic_scores` from ``step(h, keep)``: the CRPS members
+    ``[n, M]``, the pinball quantiles ``[n, len(PINBALL_LEVELS)]`` and per interval level its
+    bounds ``[n]`` and width of the targets ``keep`` of step ``h``."""
+    crps_levels, pin_levels = np.asarray(CRPS_LEVELS), np.asarray(PINBALL_LEVELS)
     crps, pinball, counts, pit = [], [], [], []
-    coverage = {f"{lv:g}": [] for lv in levels}
-    width = {f"{lv:g}": [] for lv in levels}
-    for h in range(pred.shape[1]):
+    coverage: dict[str, list] = {}
+    width: dict[str, list] = {}
+    for h in range(horizon):
         keep = mask[:, h]
-        p, o = pred[:, h][keep], obs[:, h][keep]
+        o = obs[:, h][keep]
         counts.append(int(keep.sum()))
-        fct = p[:, None] + members[:, h][None, :]
+        fct, quant, intervals = step(h, keep)
         crps.append(float(np.mean(sr.crps_quantile(o, fct, crps_levels))) if len(o) else np.nan)
-        quant = p[:, None] + pin_offsets[:, h][None, :]
         pinball.append(float(np.mean(sr.quantile_score(o[:, None], quant, pin_levels)))
                        if len(o) else np.nan)
         pit.append(_pit(fct, o))
-        for level, (lo, hi) in bounds.items():
-            inside = (o >= p + lo[h]) & (o <= p + hi[h])
-            coverage[f"{level:g}"].append(float(inside.mean()) if len(o) else np.nan)
-            width[f"{level:g}"].append(float(hi[h] - lo[h]))
+        for level, (lo, hi, wide) in intervals.items():
+            inside = (o >= lo) & (o <= hi)
+            coverage.setdefault(f"{level:g}", []).append(float(inside.mean()) if len(o)
+                                                         else np.nan)
+            width.setdefault(f"{level:g}", []).append(wide)
     hist, _ = np.histogram(np.concatenate(pit), bins=PIT_BINS, range=(0.0, 1.0))
     return {
         "crps": _mean(crps, counts), "crps_per_horizon": crps,

@@ -44,9 +44,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                         help="where to run the neural models (default: auto)")
     parser.add_argument("--probabilistic", action="store_true",
-                        help="also calibrate each model on its validation period (split "
-                             "conformal, per step) and report CRPS, pinball loss, coverage and "
-                             "width of the 50/80/90 %% intervals and the PIT histogram")
+                        help="also calibrate each model on its validation period, per step "
+                             "(conformalised quantile regression for a run with a quantile "
+                             "head, split conformal for the others) and report CRPS, pinball "
+                             "loss, coverage and width of the 50/80/90 %% intervals and the "
+                             "PIT histogram")
     parser.add_argument("--maps", type=Path, default=None,
                         help="also write per-pixel RMSE maps to this NetCDF file")
     parser.add_argument("--out", required=True, type=Path, help="report file (.json)")
@@ -90,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
             cover = "  ".join(f"{float(k):.0%} {sum(v) / len(v):.1%}"
                               for k, v in prob["coverage"].items())
             print(f"  {'':<20} CRPS {prob['crps']:.3f} mm  pinball {prob['pinball']:.3f} mm  "
-                  f"coverage {cover}")
+                  f"coverage {cover} ({entry.get('calibration', 'split-conformal')})")
     for name, stats in report.get("stability", {}).items():
         rmse = stats["rmse"]
         print(f"  {name}: RMSE {rmse['mean']:.3f} ± {rmse['std']:.3f} mm over "

@@ -31,9 +31,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "default 0.5, 1 accepts any (an all-NaN forecast is always an "
                              "error)")
     parser.add_argument("--quantiles", default=None,
-                        help="also write calibrated quantiles, e.g. 0.05,0.5,0.95: the forecast "
-                             "plus the split-conformal quantiles of the run's residuals over its "
-                             "validation period, per step (the data must cover that period)")
+                        help="also write calibrated quantiles, e.g. 0.05,0.5,0.95, calibrated "
+                             "per step on the run's validation period (the data must cover "
+                             "it): a run trained with a quantile head (gler train --quantiles) "
+                             "gives its own quantiles, some or all ('head') of its levels, "
+                             "calibrated by conformalised quantile regression; any other run "
+                             "the forecast plus the split-conformal quantiles of its residuals")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("--out", required=True, type=Path,
                         help="output file: .nc for NetCDF, .zarr for Zarr")
@@ -41,7 +44,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gler.conformal import add_quantiles, calibrate, check_quantiles
+    from gler.conformal import (
+        QuantileCalibration,
+        add_quantiles,
+        calibration_for,
+        check_quantiles,
+        requested_levels,
+    )
     from gler.forecast import ISSUE_CHOICES, check_coverage, predict, save_forecast
     from gler.run import load_run
 
@@ -52,18 +61,27 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.max_nan_fraction <= 1:
         msg = f"--max-nan-fraction {args.max_nan_fraction}: give a fraction in [0, 1]."
         raise ValueError(msg)
-    levels = check_quantiles(args.quantiles) if args.quantiles is not None else None
+    if args.quantiles not in (None, "head"):
+        check_quantiles(args.quantiles)
     check_outputs([("--out", args.out)], runs=[args.run], inputs=[args.data, args.factors],
                   force=args.force, suffixes={"--out": (".nc", ".nc4", ".netcdf", ".zarr")})
     issues = args.issues if args.issues in ISSUE_CHOICES else args.issues.split(",")
     run_ = load_run(args.run)
+    levels = (requested_levels(args.quantiles, run_.quantiles) if args.quantiles is not None
+              else None)
     stack = open_inputs(args)
     calibration = None
     if levels is not None:
-        calibration = calibrate(run_, stack, device=args.device, batch_size=args.batch_size)
-        calibration.offsets(levels)  # too few calibration points: say so before forecasting
+        calibration = calibration_for(run_, stack, device=args.device,
+                                      batch_size=args.batch_size)
+        # too few calibration points: say so before forecasting
+        if isinstance(calibration, QuantileCalibration):
+            calibration.corrections()
+        else:
+            calibration.offsets(levels)
     forecast = predict(run_, stack, issues=issues, device=args.device,
-                       batch_size=args.batch_size, progress=not args.no_progress)
+                       batch_size=args.batch_size, progress=not args.no_progress,
+                       head=isinstance(calibration, QuantileCalibration))
     check_coverage(forecast, stack, max_nan_fraction=args.max_nan_fraction,
                    min_observed=run_.sample.min_observed)
     if calibration is not None:
@@ -72,7 +90,9 @@ def run(args: argparse.Namespace) -> int:
     sizes = " x ".join(f"{n} {d}" for d, n in forecast["forecast"].sizes.items())
     print(f"{path}: {run_.model_name} forecasts, {sizes}")
     if calibration is not None:
-        print(f"  quantiles {', '.join(f'{q:g}' for q in levels)} calibrated on "
+        how = ("by CQR of its quantile head" if isinstance(calibration, QuantileCalibration)
+               else "by split conformal")
+        print(f"  quantiles {', '.join(f'{q:g}' for q in levels)} calibrated {how} on "
               f"{calibration.period[0]} to {calibration.period[1]} "
               f"({min(calibration.n_points)} points per step or more)")
     return 0

@@ -55,6 +55,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "a year (or month) end")
     for field, (kind, text) in REMEDIES.items():
         parser.add_argument(TRAIN_FLAGS[field], type=kind, default=None, help=text)
+    parser.add_argument("--quantiles", default=None, metavar="LEVELS",
+                        help="give the neural model a quantile head forecasting these levels "
+                             "instead of a point forecast, e.g. 0.05,0.1,0.25,0.5,0.75,0.9,0.95 "
+                             "(0.5 among them, symmetric about it): trained on the mean pinball "
+                             "loss over the levels, its median is the point forecast, and gler "
+                             "predict --quantiles and gler evaluate --probabilistic calibrate "
+                             "its intervals by conformalised quantile regression on the "
+                             "validation period")
     parser.add_argument("--tuned", type=Path, default=None, metavar="FILE",
                         help="tuned.json written by gler tune for this --profile and data: "
                              "the settings chosen for --model (refused if tuned by another "
@@ -75,10 +83,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from gler.data.folds import final_fit_sample
     from gler.data.multistack import shared_factors
+    from gler.layers.quantile import check_levels
     from gler.profiles import get_profile
     from gler.run import read_run_record
     from gler.train import train
 
+    levels = (check_levels(args.quantiles.split(","), head=True) if args.quantiles is not None
+              else ())
     profile = get_profile(args.profile)
     stacks = open_stacks(args)
     if args.tuned is not None:
@@ -96,9 +107,10 @@ def run(args: argparse.Namespace) -> int:
                            val_end=val_end, calendar=args.calendar)
     if args.final_fit:
         sample = said_as_flags(final_fit_sample, TRAIN_FLAGS, sample, stacks[0]["time"].values)
-    result = said_as_flags(train, TRAIN_FLAGS, stacks, args.model, config,
-                           profile.model_overrides(args.model), args.out, sample=sample,
-                           progress=not args.no_progress)
+    overrides = {**profile.model_overrides(args.model),
+                 **({"quantiles": levels} if levels else {})}
+    result = said_as_flags(train, TRAIN_FLAGS, stacks, args.model, config, overrides,
+                           args.out, sample=sample, progress=not args.no_progress)
     if len(stacks) > 1:
         print(f"{args.out}: one model trained on {len(stacks)} stacks "
               f"({', '.join(str(p) for p in args.data)})")
@@ -110,6 +122,9 @@ def run(args: argparse.Namespace) -> int:
                       f"{result.best_epoch}")
         print(f"{args.out}: {args.model}, {result.epochs_run} epochs, {kept} "
               f"({result.wall_time_s:.0f} s)")
+        if levels:
+            print(f"  quantile head: levels {','.join(f'{q:g}' for q in levels)} (pinball "
+                  "loss; the median is the point forecast)")
         used = read_run_record(args.out)["sample"]
         print(f"  factors: {', '.join(used['factors']) or 'none'}; split: training targets "
               f"to {used['train_end'][:10]}, validation to {used['val_end'][:10]}")
