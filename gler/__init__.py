@@ -88,9 +88,12 @@ _EXPORTS = {
     "transfer_table": "gler.tables",
     # probabilistic forecasts and alerts
     "Calibration": "gler.conformal",
+    "QuantileCalibration": "gler.conformal",
     "calibrate": "gler.conformal",
+    "calibrate_quantiles": "gler.conformal",
     "predict_quantiles": "gler.conformal",
     "probabilistic_scores": "gler.scoring",
+    "quantile_scores": "gler.scoring",
     "alert_map": "gler.alerts",
     "verify_alerts": "gler.alerts",
     # scale
