@@ -196,7 +196,9 @@ def flat(forecast: xr.Dataset, variable: str = FORECAST) -> np.ndarray:
 
 def calibrate(run: Run | str | Path, stack: xr.Dataset, *, split: str = "val",
               device: str = "auto", batch_size: int | None = None) -> Calibration:
-    """Calibrate ``run`` on its validation issues of ``stack`` (no test target enters).
+    """Split-conformal calibration of ``run`` on its validation issues of ``stack`` (no test
+    target enters). A run with a quantile head is calibrated around its median here (as
+    :func:`gler.alerts.alert_map` uses it); :func:`calibration_for` gives it CQR instead.
 
     Parameters
     ----------
