@@ -46,7 +46,8 @@ def test_the_switch_is_ignored_on_cpu(tmp_path, stack, tiny_model, monkeypatch):
     ``run.json`` names the switch only when off, and a run resumes with the other setting."""
 
     def refuse(*args, **kwargs):
-        raise AssertionError("GraphedStep built on CPU")
+        msg = "GraphedStep built on CPU"
+        raise AssertionError(msg)
 
     monkeypatch.setattr(gler.train, "GraphedStep", refuse)
     runs = {}
