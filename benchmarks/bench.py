@@ -229,7 +229,7 @@ def train_graphs(stack, device: torch.device, *, models: tuple[str, ...],
         for batch in batches:
             fns, graphed = {}, None
             for variant in ("eager", "graphs") if cuda else ("eager",):
-                model = copy.deepcopy(base)
+                model = copy.deepcopy(base).to(device)  # .to: a GRU's weights in one chunk
                 step = Optimisation.create(model, TrainConfig(lr=1e-3, device=device.type),
                                            device)
                 if variant == "graphs":
