@@ -16,6 +16,9 @@ Prints a table and writes JSON with
   ratio;
 - ``train``: training throughput (windows/s) of GLER and each neural baseline: the trainer's
   step (gather windows, normalise, forward, masked loss, backward, clip, AdamW);
+  ``train_graphs`` (with ``--graph-batches``): the same at each of those batch sizes, eager and
+  with the step replayed from a CUDA graph (:class:`gler.train.GraphedStep`; CUDA only), timed
+  side by side, and their ratio;
 - ``forecast``: GLER forward throughput (pixels/s) at the default size over a batch-size
   sweep (on CPU with gler's fused kernels, the default, and with PyTorch's operations only),
   the forward FLOPs per pixel (``torch.utils.flop_counter.FlopCounterMode``), the achieved
@@ -36,6 +39,7 @@ Timings are wall-clock medians over ``--repeats`` after a warm-up (CUDA synchron
 from __future__ import annotations
 
 import argparse
+import copy
 import functools
 import itertools
 import json
@@ -62,7 +66,7 @@ from gler.data.windows import WindowDataset
 from gler.forecast import STAGES, _predict, predict
 from gler.models import count_flops, create_model, list_models, model_info
 from gler.run import Run, load_run
-from gler.train import Optimisation, train, train_step
+from gler.train import GraphedStep, Optimisation, train, train_step
 
 #: Pixels of the classical fits with missing values (a per-pixel solve each: slow at 1 M).
 GAPPY_PIXELS = 65_536
@@ -171,6 +175,26 @@ def _autocast(device: torch.device) -> object:
     return nullcontext()
 
 
+def _train_steps(model: torch.nn.Module, data: DeviceWindows, index, order: torch.Tensor,
+                 step: Optimisation, graphed: GraphedStep | None, batch: int,
+                 steps: int) -> None:
+    """``steps`` training steps on full batches of ``order`` (replayed by ``graphed`` once it
+    has captured the step)."""
+    for k in range(steps):
+        begin = (k * batch) % max(1, len(order) - batch + 1)
+        picked = order[begin:begin + batch]
+        if graphed is None or graphed(picked) is None:
+            train_step(model, data.batch(index, picked), step)
+
+
+def _training_data(stack, name: str, device: torch.device):
+    run, windows = make_run(stack, name, device)
+    data = DeviceWindows(windows, run.scaler, device)
+    index = data.index(windows.indices("train"))
+    order = torch.from_numpy(np.random.default_rng(0).permutation(len(index))).to(device)
+    return run.model.train(), data, index, order
+
+
 def train_throughput(stack, device: torch.device, *, models: tuple[str, ...], batch: int,
                      steps: int, repeats: int) -> dict[str, dict]:
     """Windows per second of the trainer's step (:func:`gler.train.train_step`, window
@@ -178,22 +202,47 @@ def train_throughput(stack, device: torch.device, *, models: tuple[str, ...], ba
     :class:`gler.data.device_windows.DeviceWindows`) of each model."""
     results = {}
     for name in models:
-        run, windows = make_run(stack, name, device)
-        model = run.model.train()
-        data = DeviceWindows(windows, run.scaler, device)
-        index = data.index(windows.indices("train"))
+        model, data, index, order = _training_data(stack, name, device)
         step = Optimisation.create(model, TrainConfig(lr=1e-3, device=device.type), device)
-        order = torch.from_numpy(np.random.default_rng(0).permutation(len(index))).to(device)
-
-        def epoch(model=model, data=data, index=index, order=order, step=step) -> None:
-            for k in range(steps):
-                picked = order[(k * batch) % len(order):][:batch]
-                train_step(model, data.batch(index, picked), step)
-
+        epoch = functools.partial(_train_steps, model, data, index, order, step, None, batch,
+                                  steps)
         t = timed(epoch, device=device, repeats=repeats)
         results[name] = {"windows_per_s": steps * batch / t["median_s"],
                          "best_windows_per_s": steps * batch / t["best_s"], "batch": batch,
                          "parameters": sum(p.numel() for p in model.parameters())}
+    return results
+
+
+def train_graphs(stack, device: torch.device, *, models: tuple[str, ...],
+                 batches: tuple[int, ...], steps: int, repeats: int) -> dict[str, dict]:
+    """Windows per second of each model's training step at each of ``batches``: ``eager``
+    (:func:`gler.train.train_step`) and ``graphs`` (the step captured once in a CUDA graph and
+    replayed, :class:`gler.train.GraphedStep`: its warm-up and capture fall in the untimed first
+    round when ``steps`` > 3), timed side by side from the same weights, and ``speedup``
+    (graphs / eager); on CPU the eager rate only. ``captured`` is False where the capture
+    failed (the step then ran eagerly, with a warning)."""
+    results: dict[str, dict] = {}
+    cuda = device.type == "cuda"
+    for name in models:
+        base, data, index, order = _training_data(stack, name, device)
+        results[name] = {}
+        for batch in batches:
+            fns, graphed = {}, None
+            for variant in ("eager", "graphs") if cuda else ("eager",):
+                model = copy.deepcopy(base).to(device)  # .to: a GRU's weights in one chunk
+                step = Optimisation.create(model, TrainConfig(lr=1e-3, device=device.type),
+                                           device)
+                if variant == "graphs":
+                    graphed = GraphedStep(model, data, index, step, batch)
+                fns[variant] = functools.partial(_train_steps, model, data, index, order, step,
+                                                 graphed if variant == "graphs" else None,
+                                                 batch, steps)
+            t = timed_side_by_side(fns, device=device, repeats=repeats)
+            entry = {v: steps * batch / t[v]["median_s"] for v in t}
+            if graphed is not None:
+                entry["speedup"] = entry["graphs"] / entry["eager"]
+                entry["captured"] = graphed.graph is not None
+            results[name][str(batch)] = entry
     return results
 
 
@@ -369,6 +418,14 @@ def table(results: dict) -> str:
         lines.append(f"{'training':<24}{'windows/s':>12}")
         for name, v in r["train"].items():
             lines.append(f"  {name:<22}{v['windows_per_s']:>12,.0f}")
+        if r.get("train_graphs"):
+            lines.append(f"{'training, eager / graphs':<24}{'batch':>8}{'eager':>12}"
+                         f"{'graphs':>12}{'x':>7}")
+            for name, per_batch in r["train_graphs"].items():
+                for batch, v in per_batch.items():
+                    graphs = (f"{v['graphs']:>12,.0f}{v['speedup']:>7.2f}" if "graphs" in v
+                              else f"{'-':>12}{'-':>7}")
+                    lines.append(f"  {name:<22}{batch:>8}{v['eager']:>12,.0f}{graphs}")
         f = r["forecast"]
         lines.append(f"GLER forward ({f['flops_per_pixel'] / 1e6:.2f} MFLOP/pixel, {f['dtype']})")
         lines.append(f"  {'variant':<10}{'factors':<11}{'batch':>8}{'pixels/s':>12}"
@@ -404,11 +461,13 @@ def run_benchmark(*, tiny: bool = False, devices: list[str] | None = None,
                   compile_cuda: bool = True,
                   classical_pixels: int | None = None, dates: int = 180,
                   models: tuple[str, ...] = TRAIN_MODELS,
-                  predict_pixels: int | None = None) -> dict:
+                  predict_pixels: int | None = None,
+                  graph_batches: tuple[int, ...] = ()) -> dict:
     """Run every measurement and return the results as a dict (see the module docstring).
 
     ``predict_pixels``: the scene size of the end-to-end predict timing (default
     :data:`CUDA_PREDICT_PIXELS` on CUDA outside ``tiny``, else the benchmark's own stack).
+    ``graph_batches``: the batch sizes of ``train_graphs`` (none: not measured).
     """
     start = time.perf_counter()
     cfg = CONFIGS["tiny" if tiny else "full"]
@@ -438,6 +497,10 @@ def run_benchmark(*, tiny: bool = False, devices: list[str] | None = None,
                 repeats=cfg["repeats"], compile_model=compile_cuda if cuda else compile_cpu,
                 peak=run_peak["flops"]),
         }
+        if graph_batches:
+            results["devices"][name]["train_graphs"] = train_graphs(
+                stack, device, models=models, batches=graph_batches,
+                steps=max(cfg["train_steps"], 20 if cuda else 2), repeats=cfg["repeats"])
         best_batch = results["devices"][name]["forecast"]["best"]["batch"]
         scene = predict_pixels or (CUDA_PREDICT_PIXELS if cuda and not tiny else None)
         results["devices"][name]["predict"] = predict_throughput(
@@ -474,13 +537,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--predict-pixels", type=int, default=None,
                         help="pixels of the scene of the end-to-end predict timing (default "
                              "1,000,000 on CUDA; the benchmark's stack on CPU and with --tiny)")
+    parser.add_argument("--graph-batches", type=int, nargs="*", default=[],
+                        help="batch sizes at which each neural model's training step is timed "
+                             "eager and replayed from a CUDA graph (e.g. 512 2048)")
     args = parser.parse_args(argv)
     if args.device and "cuda" in args.device and not torch.cuda.is_available():
         parser.error("--device cuda was given but CUDA is not available")
     results = run_benchmark(tiny=args.tiny, devices=args.device, threads=args.threads,
                             compile_cpu=args.compile, classical_pixels=args.classical_pixels,
                             dates=args.dates, models=tuple(args.models),
-                            predict_pixels=args.predict_pixels)
+                            predict_pixels=args.predict_pixels,
+                            graph_batches=tuple(args.graph_batches))
     print(table(results))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -13,10 +13,12 @@ Stages, each under its share of ``--budget-s``:
    (:data:`NEEDED`); a missing one stops the check with the list (carry them as wheels).
 2. ``tests``: every test marked ``cuda`` (pytest, its log in ``OUT``).
 3. ``bench``: :func:`benchmarks.bench.run_benchmark` on CUDA: training windows/s of every
-   neural model, GLER's forward sweep with its FLOP ratio to the bf16 matmul peak, and
+   neural model (and at batch 512 and 2,048 eager against the step in a CUDA graph:
+   ``train_graphs``), GLER's forward sweep with its FLOP ratio to the bf16 matmul peak, and
    :func:`gler.forecast.predict` of a 1,000,000-pixel scene end to end.
 4. ``training``: ``benchmarks/device_training.py`` (training on the device: its batches, the
-   in-run rate against the bench step, synchronisations per step, out of memory).
+   in-run rate against the bench step, with CUDA graphs and without, synchronisations per
+   step, out of memory).
 5. ``profile``: the profile's runs (after importing ``--resume-from``, an archive of an
    earlier check) (``--profile``, default ``paper`` with its own settings,
    untuned unless ``--tuned FILE``): first one GLER run alone (the in-run training rate
@@ -118,7 +120,8 @@ def run_bench(batch: int, device: str, *, tiny: bool = False) -> dict:
     from gler.data.synthetic import synthetic_stack
 
     results = bench.run_benchmark(tiny=tiny, devices=[device], classical_pixels=0,
-                                  compile_cuda=False)
+                                  compile_cuda=False,
+                                  graph_batches=(64,) if tiny else (512, 2048))
     stack = synthetic_stack(ny=100, nx=100, nt=180)
     results["gler_at_profile_batch"] = bench.train_throughput(
         stack, torch.device(device), models=("gler",), batch=batch, steps=2 if tiny else 20,

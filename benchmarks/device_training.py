@@ -13,8 +13,14 @@ It checks, and prints as JSON:
 * ``in_run``: :func:`gler.train.train` of the same model and batch, its epochs' logged
   ``windows_per_s`` and their ratio to the bench rate (the target: at least 0.8 after the
   first epoch).
+* ``in_run_graphs``: the best in-run windows/s after the first epoch of GLER at the paper's
+  batch (512) and at the batch above, with the training step in a CUDA graph (the default)
+  and without (``cuda_graphs=False``), and their ratio; whether a capture failed (the log's
+  ``cuda_graphs_off``).
 * ``syncs``: host-device synchronisations counted by ``torch.cuda.set_sync_debug_mode`` in
   one training epoch, per step (a read every 64 steps: about 1/64 plus a few per epoch).
+* ``step_syncs``: the same counted over 20 training steps alone (eager, and replayed from a
+  CUDA graph after its warm-up and capture); the target is 0 for both.
 * ``non_finite_skipped``: on the device, a NaN loss leaves weights, optimiser state and
   weight average untouched (fused AdamW's ``found_inf``).
 * ``out_of_memory``: a simulated out-of-memory error in training falls back to two
@@ -45,7 +51,7 @@ from gler.data.synthetic import synthetic_stack
 from gler.data.windows import WindowDataset
 from gler.models import create_model
 from gler.run import LOG_FILE
-from gler.train import Optimisation, train, train_step
+from gler.train import GRAPH_WARMUP_STEPS, GraphedStep, Optimisation, train, train_step
 
 
 def _sample(stack) -> SampleSpec:
@@ -70,16 +76,75 @@ def batches_equal(stack, device: torch.device) -> dict:
     return out
 
 
-def in_run(stack, device: torch.device, batch: int, epochs: int, samples: int) -> dict:
+def in_run(stack, device: torch.device, batch: int, epochs: int, samples: int, *,
+           cuda_graphs: bool = True) -> dict:
     config = TrainConfig(epochs=epochs, batch_size=batch, lr=1e-3, device=device.type,
                          max_samples_per_epoch=samples, max_val_samples=samples // 4,
-                         early_stopping=False)
+                         early_stopping=False, cuda_graphs=cuda_graphs)
     with tempfile.TemporaryDirectory() as run_dir:
         result = train(stack, "gler", config, out_dir=run_dir, progress=False,
                        sample=_sample(stack))
+        graphs_off = "cuda_graphs_off" in (Path(run_dir) / LOG_FILE).read_text()
     return {"epochs": [{k: e[k] for k in ("epoch", "train_windows", "train_s",
                                             "windows_per_s", "val_s", "train_loss")}
-                       for e in result.history]}
+                       for e in result.history], "cuda_graphs_off": graphs_off}
+
+
+def in_run_graphs(stack, device: torch.device, batches: tuple[int, ...], epochs: int,
+                  steps: int) -> dict:
+    """GLER's in-run rate (best epoch after the first) with and without CUDA graphs."""
+    out = {}
+    for batch in batches:
+        entry = {}
+        for name, on in (("graphs", True), ("eager", False)):
+            run = in_run(stack, device, batch, epochs, batch * steps, cuda_graphs=on)
+            entry[name] = max(e["windows_per_s"] for e in run["epochs"][1:])
+            entry[f"{name}_train_loss"] = run["epochs"][-1]["train_loss"]
+            if on:
+                entry["cuda_graphs_off"] = run["cuda_graphs_off"]
+        entry["ratio"] = round(entry["graphs"] / entry["eager"], 3)
+        out[str(batch)] = entry
+    return out
+
+
+def step_syncs(stack, device: torch.device, batch: int, steps: int = 20) -> dict:
+    """Synchronisations over ``steps`` GLER training steps alone: eager, and replayed from a
+    CUDA graph (counted after its warm-up and capture)."""
+    if device.type != "cuda":
+        return {"skipped": "not CUDA"}
+    windows = WindowDataset.from_spec(stack, _sample(stack))
+    scaler = Scaler.fit(windows)
+    data = DeviceWindows(windows, scaler, device)
+    index = data.index(windows.indices("train"))
+    order = torch.from_numpy(np.random.default_rng(0).permutation(len(index))).to(device)
+    out = {}
+    for name in ("eager", "graphs"):
+        model = create_model("gler", window=WINDOW, horizon=HORIZON,
+                             n_ef=len(windows.factors)).to(device).train()
+        step = Optimisation.create(model, TrainConfig(lr=1e-3, ema_decay=0.99,
+                                                      factor_dropout=0.1, device="cuda"),
+                                   device)
+        graphed = GraphedStep(model, data, index, step, batch) if name == "graphs" else None
+
+        def one(k: int, step=step, model=model, graphed=graphed) -> None:
+            picked = order[(k * batch) % (len(order) - batch):][:batch]
+            if graphed is None or graphed(picked) is None:
+                train_step(model, data.batch(index, picked), step)
+
+        for k in range(GRAPH_WARMUP_STEPS + 2):  # warm-up (and capture) first
+            one(k)
+        torch.cuda.synchronize()
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            torch.cuda.set_sync_debug_mode("warn")
+            try:
+                for k in range(steps):
+                    one(k)
+            finally:
+                torch.cuda.set_sync_debug_mode(0)
+        out[name] = {"steps": steps, "syncs": sum("synchroniz" in str(w.message) for w in seen),
+                     "captured": None if graphed is None else graphed.graph is not None}
+    return out
 
 
 def syncs(stack, device: torch.device, batch: int, samples: int) -> dict:
@@ -182,7 +247,10 @@ def main(argv: list[str] | None = None) -> int:
     bench_rate = report["bench"]["windows_per_s"]
     later = [e["windows_per_s"] for e in report["in_run"]["epochs"][1:]]
     report["in_run"]["ratio_to_bench"] = round(max(later) / bench_rate, 3)
+    report["in_run_graphs"] = in_run_graphs(stack, device, (64,) if args.small else (512, batch),
+                                            2 if args.small else 3, 4 if args.small else 100)
     report["syncs"] = syncs(stack, device, batch, samples)
+    report["step_syncs"] = step_syncs(stack, device, batch)
     report["non_finite_skipped"] = non_finite_skipped(stack, device)
     report["out_of_memory"] = out_of_memory(stack, device, batch)
     report["wall_s"] = round(time.perf_counter() - start, 1)

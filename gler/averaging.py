@@ -51,10 +51,19 @@ class WeightAverage:
         self.updates = 0
         self.average = {name: value.detach().clone()
                         for name, value in model.state_dict().items()}
+        #: The update count as a float64 tensor on the weights' device once
+        #: :meth:`count_on_device` was called (None: :attr:`updates` counts).
+        self.count: torch.Tensor | None = None
 
     def current_decay(self) -> float:
         """The decay of the next update (warmed up over the first updates)."""
         return min(self.decay, (1 + self.updates) / (10 + self.updates))
+
+    def count_on_device(self, device: torch.device) -> None:
+        """Count the updates in a tensor on ``device`` from now on, and compute the warmed-up
+        decay there: an update then reads nothing from the host, as a CUDA graph of the
+        training step needs (each replay advances the count)."""
+        self.count = torch.tensor(float(self.updates), dtype=torch.float64, device=device)
 
     @torch.no_grad()
     def update(self, model: torch.nn.Module, keep: torch.Tensor | None = None) -> None:
@@ -64,18 +73,22 @@ class WeightAverage:
         without reading it on the host: where it is False the average stays as it is (the
         update count still advances; the trainer stops the run then).
         """
-        weight = 1.0 - self.current_decay()
+        if self.count is None:
+            weight = 1.0 - self.current_decay()
+            self.updates += 1
+        else:
+            weight = 1.0 - ((1 + self.count) / (10 + self.count)).clamp(max=self.decay)
+            self.count += 1
         if keep is not None:
             weight = keep.to(torch.float32) * weight
         for name, value in model.state_dict().items():
             kept = self.average[name]
             if kept.is_floating_point():
-                kept.lerp_(value, weight if keep is None else weight.to(kept.dtype))
+                kept.lerp_(value, weight if isinstance(weight, float) else weight.to(kept.dtype))
             elif keep is None:
                 kept.copy_(value)
             else:
                 kept.copy_(torch.where(keep, value, kept))
-        self.updates += 1
 
     @contextlib.contextmanager
     def applied(self, model: torch.nn.Module) -> Iterator[None]:
@@ -89,7 +102,8 @@ class WeightAverage:
 
     def state_dict(self) -> dict:
         """The average and the update count (tensors and an int: loads with weights_only)."""
-        return {"average": self.average, "updates": self.updates}
+        updates = self.updates if self.count is None else int(self.count.item())
+        return {"average": self.average, "updates": updates}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore what :meth:`state_dict` returned (a resumed run continues the same average).
@@ -106,3 +120,5 @@ class WeightAverage:
             raise ValueError(msg)
         self.average = {name: value.detach().clone() for name, value in saved.items()}
         self.updates = int(state["updates"])
+        if self.count is not None:
+            self.count.fill_(self.updates)

@@ -17,9 +17,9 @@ import numpy as np
 LOSSES = ("mse", "huber")
 DEVICES = ("auto", "cpu", "cuda")
 LR_SCHEDULES = ("cosine", "constant")
-#: Options added after run format 2, with their "off" value: written only when set.
+#: Options added after run format 2, with their default value: written only when not that.
 WRITTEN_WHEN_SET = {"early_stopping": True, "warmup_epochs": 0, "ema_decay": 0.0,
-                    "factor_dropout": 0.0}
+                    "factor_dropout": 0.0, "cuda_graphs": True}
 
 C = TypeVar("C", bound="JsonConfig")
 
@@ -119,9 +119,14 @@ class TrainConfig(JsonConfig):
         Probability with which each factor channel of a training sample is replaced by its
         training mean (0 in normalised units), so that the model cannot lean on one factor
         alone (0: none).
+    cuda_graphs
+        On CUDA (with bf16 or without mixed precision), capture the training step in a CUDA
+        graph and replay it for every full batch (:class:`gler.train.GraphedStep`); an epoch's
+        last, smaller batch, gradient accumulation and a failed capture train eagerly. Ignored
+        on CPU. Where to run, not what to compute: a run may resume with the other setting.
 
-    The last four options are off by default and are written to ``run.json`` only when set, so
-    runs and caches written before they existed keep their meaning.
+    The last five options are written to ``run.json`` only when not at their default, so runs
+    and caches written before they existed keep their meaning.
 
     Raises
     ------
@@ -149,6 +154,7 @@ class TrainConfig(JsonConfig):
     warmup_epochs: int = 0
     ema_decay: float = 0.0
     factor_dropout: float = 0.0
+    cuda_graphs: bool = True
 
     def __post_init__(self) -> None:
         positive = ("epochs", "batch_size", "patience")

@@ -226,7 +226,7 @@ def to_tensors(scaler: Scaler, batch: Any, device: torch.device) -> tuple[torch.
 def check_same_run(run_dir: Path, record: dict) -> None:
     """Refuse to resume into a run directory written for another model, config or data."""
     old = read_run_record(run_dir)
-    ignore = {"device", "num_threads", "amp"}  # where to run, not what to compute
+    ignore = {"device", "num_threads", "amp", "cuda_graphs"}  # where, not what
     keys = ("model", "model_config", "sample", "data_fingerprint")
     diff = [k for k in keys if old.get(k) != record[k]]
     old_cfg = {k: v for k, v in old["train_config"].items() if k not in ignore}

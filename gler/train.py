@@ -57,13 +57,14 @@ from gler.run import (
     check_model_factors,
     check_same_run,
     data_fingerprint,
+    first_line,
     log_event,
     resolve_device,
     run_record,
 )
 
-__all__ = ["NonFiniteLossError", "SampleSpec", "TrainConfig", "TrainResult", "evaluate_loss",
-           "masked_loss", "quantile_levels", "train", "train_step"]
+__all__ = ["GraphedStep", "NonFiniteLossError", "SampleSpec", "TrainConfig", "TrainResult",
+           "evaluate_loss", "masked_loss", "quantile_levels", "train", "train_step"]
 
 logger = logging.getLogger(__name__)
 
@@ -129,7 +130,9 @@ class Optimisation:
     On CUDA without loss scaling (``skip_on_device``), AdamW is the fused one and a
     non-finite loss skips the update on the device (its ``found_inf``), with no wait for the
     device; elsewhere the step reads the loss first, as it always did (on CPU that costs
-    nothing, and the weights are the same bits as ever)."""
+    nothing, and the weights are the same bits as ever). After :meth:`prepare_graphs` (a
+    :class:`GraphedStep` calls it), the learning rate and the weight average's update count
+    live on the device."""
 
     optimiser: torch.optim.Optimizer
     grad_scaler: torch.amp.GradScaler
@@ -139,6 +142,7 @@ class Optimisation:
     average: WeightAverage | None = None
     micro_batches: int = 1
     skip_on_device: bool = False
+    graphs_ready: bool = False
 
     @classmethod
     def create(cls, model: torch.nn.Module, config: TrainConfig,
@@ -152,11 +156,35 @@ class Optimisation:
         optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr,
                                       weight_decay=config.weight_decay,
                                       **({"fused": True} if skip_on_device else {}))
-        autocast = (torch.autocast(device_type=device.type, dtype=dtype) if use
-                    else contextlib.nullcontext())
+        # Casts cached across a captured region are not safe in a CUDA graph: without the
+        # cache each forward casts the weights itself (the same values).
+        autocast = (torch.autocast(device_type=device.type, dtype=dtype,
+                                   cache_enabled=not (skip_on_device and config.cuda_graphs))
+                    if use else contextlib.nullcontext())
         average = WeightAverage(model, config.ema_decay) if config.ema_decay else None
         return cls(optimiser, grad_scaler, autocast, config, device, average,
                    skip_on_device=skip_on_device)
+
+    def set_lr(self, lr: float) -> None:
+        """Set the learning rate of every parameter group (in place on the device once
+        :meth:`prepare_graphs` was called, so that a captured step reads it)."""
+        for group in self.optimiser.param_groups:
+            if self.graphs_ready:
+                group["lr"].fill_(lr)
+            else:
+                group["lr"] = lr
+
+    def prepare_graphs(self) -> None:
+        """Make the step capturable (call it outside a capture, after any checkpoint was
+        restored): AdamW's learning rate becomes a tensor on the device, and the weight
+        average counts its updates on the device."""
+        if self.graphs_ready:
+            return
+        for group in self.optimiser.param_groups:
+            group["lr"] = torch.tensor(float(group["lr"]), device=self.device)
+        if self.average is not None:
+            self.average.count_on_device(self.device)
+        self.graphs_ready = True
 
     def judged(self, model: torch.nn.Module) -> contextlib.AbstractContextManager:
         """The weights to validate and keep: the average inside the block, if there is one."""
@@ -210,6 +238,105 @@ def train_step(model: torch.nn.Module, batch: TensorBatch, step: Optimisation) -
     if step.average is not None:
         step.average.update(model)
     return loss
+
+
+#: Eager steps on a side stream before the training step is captured (PyTorch's recipe for
+#: CUDA graphs: the libraries, autograd and the optimiser's state set themselves up there).
+GRAPH_WARMUP_STEPS = 3
+
+
+class GraphedStep:
+    """:func:`train_step` on full batches of ``index``, captured in a CUDA graph and replayed.
+
+    Called with the positions of a batch, it copies them into its static positions and returns
+    the loss (a tensor on the device, read whenever the caller chooses). The first
+    :data:`GRAPH_WARMUP_STEPS` calls train eagerly on a side stream (steps of the run, not
+    extra ones); the next one captures the whole step on the positions (the batch gathered on
+    the device, factor dropout, forward, loss, backward, clipping, fused AdamW with its
+    on-device skip of a non-finite loss, the weight average's update) and every call from then
+    on replays it. The random numbers come from the default CUDA generator, which a replay
+    advances as the eager step does. It returns None, for the caller to train eagerly, on a
+    batch of another size (an epoch's last), with gradient accumulation, and for good once
+    :meth:`stop` was called or the capture failed (said in a warning and the run's log).
+
+    Needs ``step.skip_on_device`` (CUDA, fused AdamW, no loss scaling); build it after any
+    checkpoint was restored: the graph holds the tensors of the model, the optimiser and the
+    weight average as they are at capture.
+    """
+
+    def __init__(self, model: torch.nn.Module, data: DeviceWindows, index: DeviceIndex,
+                 step: Optimisation, batch_size: int, out_dir: Path | None = None) -> None:
+        self.model, self.data, self.index, self.step = model, data, index, step
+        self.out_dir = out_dir
+        self.positions = torch.zeros(batch_size, dtype=torch.long, device=data.device)
+        self.warm_steps = 0
+        self.stream: torch.cuda.Stream | None = None
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.loss: torch.Tensor | None = None
+        self.stopped = False
+
+    def __call__(self, positions: torch.Tensor) -> torch.Tensor | None:
+        if (self.stopped or len(positions) != len(self.positions)
+                or self.step.micro_batches > 1):
+            return None
+        self.positions.copy_(positions)
+        if self.graph is None:
+            if self.warm_steps < GRAPH_WARMUP_STEPS:
+                self.warm_steps += 1
+                return self._on_side_stream()
+            self._capture()
+            if self.graph is None:
+                return None
+        self.graph.replay()
+        return self.loss.clone()
+
+    def stop(self, reason: str) -> None:
+        """Train eagerly from now on, saying why (once), and free the graph's memory."""
+        if self.stopped:
+            return
+        self.stopped, self.graph, self.loss = True, None, None
+        text = f"CUDA graphs off: {reason}; the training step runs eagerly from now on."
+        warnings.warn(text, RuntimeWarning, stacklevel=2)
+        logger.warning(text)
+        if self.out_dir is not None:
+            log_event(self.out_dir, {"event": "cuda_graphs_off", "reason": reason})
+
+    def _step(self) -> torch.Tensor:
+        return train_step(self.model, self.data.batch(self.index, self.positions), self.step)
+
+    def _on_side_stream(self) -> torch.Tensor:
+        self.stream = self.stream or torch.cuda.Stream(self.data.device)
+        current = torch.cuda.current_stream(self.data.device)
+        self.stream.wait_stream(current)
+        with torch.cuda.stream(self.stream):
+            loss = self._step()
+        current.wait_stream(self.stream)
+        return loss
+
+    def _capture(self) -> None:
+        groups = self.step.optimiser.param_groups
+        capturable = [group["capturable"] for group in groups]
+        try:
+            graph = torch.cuda.CUDAGraph()
+            self.step.prepare_graphs()
+            # The gradients are then allocated in the graph's memory and written by each replay.
+            self.step.optimiser.zero_grad(set_to_none=True)
+            # AdamW refuses a capture unless its groups say "capturable"; the fused AdamW
+            # runs the same either way (only the flag is checked), so it is set for the
+            # capture alone and eager steps are not warned about it.
+            for group in groups:
+                group["capturable"] = True
+            with torch.cuda.graph(graph, stream=self.stream):
+                loss = self._step()
+        except Exception as err:  # whatever stops the capture, the run goes on eagerly
+            self.step.optimiser.zero_grad(set_to_none=True)
+            self.stop(f"capturing the training step failed ({type(err).__name__}: "
+                      f"{first_line(err)})")
+            return
+        finally:
+            for group, flag in zip(groups, capturable, strict=True):
+                group["capturable"] = flag
+        self.graph, self.loss = graph, loss
 
 
 def _accumulate(model: torch.nn.Module, batch: TensorBatch, step: Optimisation) -> torch.Tensor:
@@ -393,17 +520,19 @@ def _fit(model: torch.nn.Module, windows: WindowDataset | MultiStackWindows,
                                    step.average, device)
         logger.info("Resuming %s from epoch %d", out_dir, state["epoch"])
         log_event(out_dir, {"event": "resume", "epoch": state["epoch"]})
+    graphed = None
+    if config.cuda_graphs and step.skip_on_device:  # CUDA, fused AdamW, no loss scaling
+        graphed = GraphedStep(model, data, train_samples, step, config.batch_size, out_dir)
     logger.info("Training %s on %d samples (%d pixels), validating on %d, device %s",
                 model_name, len(train_index), len(pixels),
                 len(val_index) if val_index is not None else 0, device)
     while not state["finished"] and state["epoch"] < config.epochs:
         epoch = state["epoch"] + 1
         lr = config.lr_at(epoch)
-        for group in step.optimiser.param_groups:
-            group["lr"] = lr
+        step.set_lr(lr)
         t0 = time.perf_counter()
         train_loss, n_windows = _train_epoch(model, data, train_samples, step, epoch, progress,
-                                             out_dir)
+                                             out_dir, graphed)
         t1 = time.perf_counter()
         with step.judged(model):  # the averaged weights, when averaging
             val_loss = None if val_samples is None else float(evaluate_loss(
@@ -469,10 +598,10 @@ CHECK_EVERY = 64
 
 
 def _train_epoch(model: torch.nn.Module, data: DeviceWindows, index: DeviceIndex,
-                 step: Optimisation, epoch: int, progress: bool,
-                 out_dir: Path) -> tuple[float, int]:
-    """One epoch over ``index`` in a seeded order; the mean training loss and the number of
-    windows trained on.
+                 step: Optimisation, epoch: int, progress: bool, out_dir: Path,
+                 graphed: GraphedStep | None = None) -> tuple[float, int]:
+    """One epoch over ``index`` in a seeded order (full batches by ``graphed``, when given);
+    the mean training loss and the number of windows trained on.
 
     The losses stay on the device and are read every :data:`CHECK_EVERY` steps on CUDA (every
     step elsewhere) and at the end; the first non-finite one raises, naming its batch (its
@@ -497,10 +626,10 @@ def _train_epoch(model: torch.nn.Module, data: DeviceWindows, index: DeviceIndex
                disable=not progress)
     for batch_no, begin in enumerate(bar):
         if epoch <= config.warmup_epochs:  # the warm-up raises the rate step by step
-            for group in step.optimiser.param_groups:
-                group["lr"] = config.lr_at(epoch, (batch_no + 1) / len(starts))
+            step.set_lr(config.lr_at(epoch, (batch_no + 1) / len(starts)))
         positions = order[begin:begin + config.batch_size]
-        loss = _fitted_step(model, data, index, positions, step, out_dir, epoch, batch_no)
+        loss = _fitted_step(model, data, index, positions, step, out_dir, epoch, batch_no,
+                            graphed)
         pending.append((batch_no, loss.detach(), len(positions)))
         if len(pending) >= check_every or batch_no == len(starts) - 1:
             # One read of the pending losses: the same float sums as a read per step.
@@ -536,16 +665,20 @@ def _out_of_memory(out_dir: Path, record: dict, text: str) -> None:
 
 def _fitted_step(model: torch.nn.Module, data: DeviceWindows, index: DeviceIndex,
                  positions: torch.Tensor, step: Optimisation, out_dir: Path, epoch: int,
-                 batch_no: int) -> torch.Tensor:
-    """:func:`train_step` on ``positions``; out of device memory, the batch is cut into twice
-    as many micro-batches (gradient accumulation: the same effective batch) from then on."""
+                 batch_no: int, graphed: GraphedStep | None = None) -> torch.Tensor:
+    """:func:`train_step` on ``positions`` (replayed by ``graphed`` where it takes the batch);
+    out of device memory, the batch is cut into twice as many micro-batches (gradient
+    accumulation: the same effective batch, eagerly) from then on."""
     while True:
         try:
-            return train_step(model, data.batch(index, positions), step)
+            loss = None if graphed is None else graphed(positions)
+            return train_step(model, data.batch(index, positions), step) if loss is None else loss
         except torch.cuda.OutOfMemoryError:
             step.optimiser.zero_grad(set_to_none=True)
             if step.micro_batches >= len(positions):
                 raise
+            if graphed is not None:
+                graphed.stop("out of device memory (gradient accumulation is not captured)")
             step.micro_batches *= 2
             size = -(-len(positions) // step.micro_batches)
             _out_of_memory(out_dir, {"epoch": epoch, "batch": batch_no,

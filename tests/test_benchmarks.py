@@ -90,6 +90,27 @@ def test_side_by_side_timing_alternates_the_functions(bench):
     assert all(0 <= r["best_s"] <= r["median_s"] for r in result.values())
 
 
+@pytest.mark.cuda
+def test_graph_comparison_times_the_eager_step_and_the_graphed_one_on_cuda(bench):
+    """Per model and batch: the eager rate, and on CUDA the graphed one, their ratio and
+    whether the step was captured (runs on CPU too, eager only)."""
+    import torch
+
+    from gler.data.synthetic import synthetic_stack
+
+    cuda = torch.cuda.is_available()
+    device = torch.device("cuda" if cuda else "cpu")
+    results = bench.train_graphs(synthetic_stack(ny=8, nx=8, nt=120), device,
+                                 models=("gler", "dlinear"), batches=(32,),
+                                 steps=6 if cuda else 2, repeats=1)
+    assert set(results) == {"gler", "dlinear"}
+    for per_batch in results.values():
+        entry = per_batch["32"]
+        assert _positive(entry["eager"])
+        assert ({"graphs", "speedup", "captured"} <= set(entry)) is cuda
+        assert entry.get("captured", True)
+
+
 def test_cuda_request_without_cuda_is_refused(bench):
     torch = pytest.importorskip("torch")
     if torch.cuda.is_available():

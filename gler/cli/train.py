@@ -75,6 +75,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--no-amp", action="store_true",
                         help="disable mixed precision on CUDA")
+    parser.add_argument("--no-cuda-graphs", action="store_true",
+                        help="run every training step eagerly on CUDA (no CUDA graph)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("--out", required=True, type=Path,
                         help="run directory (created; an interrupted run there is resumed)")
@@ -101,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
         final_fit=args.final_fit, epochs=args.epochs, device=args.device,
         batch_size=args.batch_size, lr=args.lr, pixel_fraction=args.pixel_fraction,
         num_threads=args.num_threads, amp=False if args.no_amp else None,
+        cuda_graphs=False if args.no_cuda_graphs else None,
         **{field: getattr(args, field) for field in REMEDIES})
     sample = said_as_flags(profile.sample_spec, TRAIN_FLAGS, available=shared_factors(stacks),
                            window=args.window, horizon=args.horizon, train_end=train_end,
