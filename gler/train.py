@@ -203,7 +203,8 @@ def train_step(model: torch.nn.Module, batch: TensorBatch, step: Optimisation) -
 
     A non-finite loss never updates anything: the step returns before the update, or, on
     CUDA (``step.skip_on_device``), the fused optimiser skips it on the device and the weight
-    average stays; the caller reads the loss when it chooses and decides what to do.
+    average stays; the caller reads the loss when it chooses and decides what to do. The loss
+    comes detached: holding it does not keep the step's autograd graph alive.
     """
     config = step.config
     sd, ef, mask, target = batch
@@ -216,13 +217,13 @@ def train_step(model: torch.nn.Module, batch: TensorBatch, step: Optimisation) -
         loss = masked_loss(pred.float(), target, config.loss, config.huber_delta,
                            levels=quantile_levels(model))
         if not step.skip_on_device and not torch.isfinite(loss):
-            return loss
+            return loss.detach()
         step.optimiser.zero_grad(set_to_none=True)
         step.grad_scaler.scale(loss).backward()
     else:
         loss = _accumulate(model, TensorBatch(sd, ef, mask, target), step)
         if not step.skip_on_device and not torch.isfinite(loss):
-            return loss
+            return loss.detach()
     if config.grad_clip:
         step.grad_scaler.unscale_(step.optimiser)
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
@@ -232,12 +233,12 @@ def train_step(model: torch.nn.Module, batch: TensorBatch, step: Optimisation) -
         step.optimiser.step()
         if step.average is not None:
             step.average.update(model, keep=finite)
-        return loss
+        return loss.detach()
     step.grad_scaler.step(step.optimiser)
     step.grad_scaler.update()
     if step.average is not None:
         step.average.update(model)
-    return loss
+    return loss.detach()
 
 
 #: Eager steps on a side stream before the training step is captured (PyTorch's recipe for
@@ -270,6 +271,7 @@ class GraphedStep:
         self.out_dir = out_dir
         self.positions = torch.zeros(batch_size, dtype=torch.long, device=data.device)
         self.warm_steps = 0
+        self.waits: list[bool] = []  # whether each watched warm-up step synchronised
         self.stream: torch.cuda.Stream | None = None
         self.graph: torch.cuda.CUDAGraph | None = None
         self.loss: torch.Tensor | None = None
@@ -282,8 +284,7 @@ class GraphedStep:
         self.positions.copy_(positions)
         if self.graph is None:
             if self.warm_steps < GRAPH_WARMUP_STEPS:
-                self.warm_steps += 1
-                return self._on_side_stream()
+                return self._warm_up()
             self._capture()
             if self.graph is None:
                 return None
@@ -303,6 +304,34 @@ class GraphedStep:
 
     def _step(self) -> torch.Tensor:
         return train_step(self.model, self.data.batch(self.index, self.positions), self.step)
+
+    def _warm_up(self) -> torch.Tensor:
+        """An eager step on the side stream. The steps after the first are watched for host
+        synchronisations (a value read on the host, a copy back): a graph cannot hold them, and
+        a capture that fails half-way leaves the CUDA random generator unusable for the eager
+        steps after it. A step that waits in every watched warm-up step is never captured; a
+        wait in one of them only (a library setting itself up on first use) is not held
+        against it."""
+        self.warm_steps += 1
+        if self.warm_steps == 1:
+            return self._on_side_stream()
+        previous = torch.cuda.get_sync_debug_mode()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            torch.cuda.set_sync_debug_mode("warn")
+            try:
+                loss = self._on_side_stream()
+            finally:
+                torch.cuda.set_sync_debug_mode(previous)
+        syncs = [w for w in caught if "synchronizing" in str(w.message)]
+        for w in caught:  # the step's other warnings, as they would have been shown
+            if w not in syncs:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        self.waits.append(bool(syncs))
+        if self.warm_steps == GRAPH_WARMUP_STEPS and all(self.waits):
+            self.stop("the training step waits for the device (a value read on the host) in "
+                      "every warm-up step, which a CUDA graph cannot hold")
+        return loss
 
     def _on_side_stream(self) -> torch.Tensor:
         self.stream = self.stream or torch.cuda.Stream(self.data.device)
