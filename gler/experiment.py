@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pooch
 import torch
@@ -40,6 +41,7 @@ from gler.data.menyuan import load_menyuan
 from gler.data.multistack import shared_factors
 from gler.data.qtrsim import simulate_region, write_simulation
 from gler.evaluate import Evaluation, evaluate
+from gler.forecast import FORECAST
 from gler.models._registry import list_models, model_info
 from gler.peers import PEERS, fit_peer, predict_peer, require_neuralforecast
 from gler.profiles import REGIONS, Profile, get_profile
@@ -319,8 +321,11 @@ class Experiment:
         data the runs never read, on the split they were trained with)."""
         # The classical baselines are part of the key: a gler with a new baseline evaluates
         # again (from the cached runs) instead of reusing a report without it. The
-        # probabilistic scores are too, only when asked (earlier caches stay valid).
-        key = [str(r) for r in runs] + list_models("classical") + sorted(peers or {})
+        # probabilistic scores are too, only when asked (earlier caches stay valid), and each
+        # peer by its forecasts' bytes (a peer fitted with other settings is scored again).
+        key = [str(r) for r in runs] + list_models("classical") + [
+            f"{name}:{hashlib.sha256(np.ascontiguousarray(fc[FORECAST].values)).hexdigest()}"
+            for name, fc in sorted((peers or {}).items())]
         out = folder / f"eval-{_hash([*key, 'probabilistic'] if probabilistic else key)}"
         if not (out / "report.json").is_file():
             train_missing()

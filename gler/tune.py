@@ -206,13 +206,14 @@ def tune(stacks: xr.Dataset | Sequence[xr.Dataset], models: str | Sequence[str],
     count, message = cap_jobs(jobs, device) if jobs > 1 else (1, None)
     if message:
         logger.warning(message)
-    if count > 1 and len(pending) > 1:
+    parallel = count > 1 and len(pending) > 1
+    if parallel:
         context = (Studies, tuple(getattr(studies, f.name) for f in dataclasses.fields(studies)))
         failures = run_in_processes(context, [StudyJob(name) for name in pending],
                                     min(count, len(pending)), progress, "tune", "model")
         if failures:
             raise RunsFailedError(failures, [], len(pending))
-    chosen = {name: studies.run(name, progress) for name in models}
+    chosen = {name: studies.run(name, progress and not parallel) for name in models}
     settings = TunedSettings(
         models=chosen, gler_version=__version__, profile=profile.name, budget=budget.name,
         seed=seed, n_trials=budget.n_trials, sampler=_describe_sampler(budget, seed),

@@ -145,3 +145,7 @@ def test_peer_forecasts_are_cached_and_scored_with_the_runs(tmp_path):
     report = exp.evaluate("beiluhe", seeds=(0,), peers=peers).report
     assert report["models"]["nhits"]["kind"] == "external"
     assert report["models"]["nhits"]["rmse"] > 0 and "gler" in report["models"]
+    # Other forecasts of the same peer (other settings) are scored again, not read back.
+    shifted = {"nhits": peers["nhits"].assign(forecast=peers["nhits"]["forecast"] + 1.0)}
+    again = exp.evaluate("beiluhe", seeds=(0,), peers=shifted).report
+    assert again["models"]["nhits"]["rmse"] != report["models"]["nhits"]["rmse"]
