@@ -7,6 +7,7 @@ linear layer following the neural forecaster contract, registered for one test a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -114,3 +115,15 @@ def register_tiny(monkeypatch: pytest.MonkeyPatch) -> str:
         "tiny", "neural", True, "test model", build, "recurrent"))
     monkeypatch.setitem(TINY_STATE, "factor", 1.0)
     return "tiny"
+
+
+def interrupt_after(epoch: int) -> Callable[[dict], None]:
+    """An ``on_epoch_end`` callback that stops a run after ``epoch`` as Ctrl-C would
+    (``KeyboardInterrupt``), leaving its checkpoint for a resume."""
+
+    def interrupt(entry: dict) -> None:
+        if entry["epoch"] == epoch:
+            raise KeyboardInterrupt
+
+    return interrupt
+

@@ -11,6 +11,7 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 import torch
+from _pipeline_stack import interrupt_after
 from _tiny_profile import TINY
 
 from gler import __version__
@@ -40,15 +41,11 @@ def _interrupted(exp: Experiment, seed: int) -> None:
     stacks = [exp.stack("beiluhe")]
     profile = exp.tuned_profile()
 
-    def stop(entry):
-        if entry["epoch"] == 1:
-            raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
         train(stacks, "gler", profile.train_config(seed, model="gler", device=exp.device),
               profile.model_overrides("gler"), exp.run_dir("beiluhe", "gler", seed),
               sample=profile.sample_spec(available=shared_factors(stacks)), progress=False,
-              on_epoch_end=stop)
+              on_epoch_end=interrupt_after(1))
 
 
 @pytest.fixture(scope="module")

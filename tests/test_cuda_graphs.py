@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from _pipeline_stack import TinyForecaster
+from _pipeline_stack import TinyForecaster, interrupt_after
 
 import gler.train
 from gler.averaging import WeightAverage
@@ -63,16 +63,10 @@ def test_the_switch_is_ignored_on_cpu(tmp_path, stack, tiny_model, monkeypatch):
         a, b = (a["average"], b["average"]) if part == "average" else (a, b)
         assert all(torch.equal(a[k], b[k]) for k in a)
 
-    class Stop(Exception):
-        pass
-
-    def stop(entry):
-        raise Stop
-
     # A run interrupted with the switch off goes on with it on.
-    with pytest.raises(Stop):
+    with pytest.raises(KeyboardInterrupt):
         train(stack, tiny_model, CONFIG.replace(cuda_graphs=False), out_dir=tmp_path / "r",
-              sample=SAMPLE, progress=False, on_epoch_end=stop)
+              sample=SAMPLE, progress=False, on_epoch_end=interrupt_after(1))
     result = train(stack, tiny_model, CONFIG, out_dir=tmp_path / "r", sample=SAMPLE,
                    progress=False)
     assert result.epochs_run == 2
@@ -241,16 +235,9 @@ def test_cuda_graphed_run_trains_like_eager_and_resumes(tmp_path, stack, tiny_mo
         np.testing.assert_allclose([e[key] for e in histories["graphs"]],
                                    [e[key] for e in histories["eager"]], rtol=1e-2)
 
-    class Stop(Exception):
-        pass
-
-    def stop_after_two(entry):
-        if entry["epoch"] == 2:
-            raise Stop
-
-    with pytest.raises(Stop):
+    with pytest.raises(KeyboardInterrupt):
         train(stack, tiny_model, config, out_dir=tmp_path / "resumed", sample=SAMPLE,
-              progress=False, on_epoch_end=stop_after_two)
+              progress=False, on_epoch_end=interrupt_after(2))
     result = train(stack, tiny_model, config, out_dir=tmp_path / "resumed", sample=SAMPLE,
                    progress=False)
     assert result.epochs_run == 3

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 import xarray as xr
-from _pipeline_stack import TinyForecaster, make_stack
+from _pipeline_stack import TinyForecaster, interrupt_after, make_stack
 
 from gler.data.device_windows import DeviceWindows, TensorBatch
 from gler.data.multistack import pool_windows
@@ -206,16 +206,9 @@ def test_cuda_training_run_trains_and_resumes(tmp_path, stack, tiny_model):
     log holds the in-run rate, and a resumed run continues to the same epoch count."""
     config = CONFIG.replace(device="cuda", epochs=3, early_stopping=False)
 
-    class Stop(Exception):
-        pass
-
-    def stop_after_two(entry):
-        if entry["epoch"] == 2:
-            raise Stop
-
-    with pytest.raises(Stop):
+    with pytest.raises(KeyboardInterrupt):
         train(stack, tiny_model, config, out_dir=tmp_path, sample=SAMPLE, progress=False,
-              on_epoch_end=stop_after_two)
+              on_epoch_end=interrupt_after(2))
     result = train(stack, tiny_model, config, out_dir=tmp_path, sample=SAMPLE, progress=False)
     assert result.epochs_run == 3
     losses = [entry["train_loss"] for entry in result.history]

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from _pipeline_stack import TINY_STATE
+from _pipeline_stack import TINY_STATE, interrupt_after
 
 from gler.data.sample import SampleSpec
 from gler.run import BEST_FILE, CHECKPOINT_FILE, LOG_FILE, RUN_FILE, load_run, read_run_record
@@ -67,13 +67,9 @@ def _full_and_interrupted(tmp_path, stack, model, config=CONFIG) -> None:
     """A whole run in ``tmp_path/full`` and one interrupted after epoch 2 in ``tmp_path/cut``."""
     train(stack, model, config, out_dir=tmp_path / "full", sample=SAMPLE, progress=False)
 
-    def interrupt(entry):
-        if entry["epoch"] == 2:
-            raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
         train(stack, model, config, out_dir=tmp_path / "cut", sample=SAMPLE, progress=False,
-              on_epoch_end=interrupt)
+              on_epoch_end=interrupt_after(2))
 
 
 @pytest.mark.parametrize("config", [CONFIG, REMEDIES], ids=["plain", "remedies"])

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import torch
 import xarray as xr
-from _pipeline_stack import make_stack
+from _pipeline_stack import interrupt_after, make_stack
 
 from gler.cli import main
 from gler.config import TrainConfig
@@ -153,10 +153,6 @@ def test_test_period_of_the_training_stacks_never_enters_training(tmp_path, regi
     assert scalers[0] == scalers[1]
 
 
-def _interrupt(entry: dict) -> None:
-    raise KeyboardInterrupt
-
-
 def test_interrupted_pooled_run_resumes_to_the_same_weights(tmp_path, regions, tiny_model):
     """Resume works on pooled windows as on one stack (with a capped validation subset)."""
     stacks = [regions["a"], regions["b"]]
@@ -165,7 +161,7 @@ def test_interrupted_pooled_run_resumes_to_the_same_weights(tmp_path, regions, t
     train(stacks, tiny_model, config, out_dir=full, sample=SAMPLE, progress=False)
     with pytest.raises(KeyboardInterrupt):  # right after epoch 1
         train(stacks, tiny_model, config, out_dir=cut,
-              sample=SAMPLE, progress=False, on_epoch_end=_interrupt)
+              sample=SAMPLE, progress=False, on_epoch_end=interrupt_after(1))
     assert train(stacks, tiny_model, config, out_dir=cut,
                  sample=SAMPLE, progress=False).epochs_run == 3
     assert _same_weights(full, cut)
