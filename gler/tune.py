@@ -237,19 +237,9 @@ class Studies:
 
     def study(self, name: str) -> Any:
         """Model ``name``'s study (created, or loaded and checked against the setup)."""
-        optuna = import_optuna()
-        optuna.logging.set_verbosity(self.verbosity)
-        # Several processes may write to the file (tune(jobs=...)): wait for the lock.
-        storage = optuna.storages.RDBStorage(
-            f"sqlite:///{(self.out_dir / STUDY_FILE).resolve()}",
-            engine_kwargs={"connect_args": {"timeout": SQLITE_TIMEOUT_S}})
-        study = optuna.create_study(
-            study_name=name, storage=storage, direction="minimize", load_if_exists=True,
-            pruner=optuna.pruners.MedianPruner(
-                n_startup_trials=self.trials.budget.n_startup_trials))
-        _check_setup(study, {**self.setup, "space": search_space(name).to_dict()},
-                     self.out_dir)
-        return study
+        import_optuna().logging.set_verbosity(self.verbosity)
+        return open_study(self.out_dir, name, self.trials.budget,
+                          {**self.setup, "space": search_space(name).to_dict()})
 
     def run(self, name: str, progress: bool = False) -> TunedModel:
         """Finish model ``name``'s trials (none if done) and return its choice."""
@@ -303,7 +293,6 @@ def tune_peers(stacks: Sequence[xr.Dataset], names: Sequence[str], settings: Tun
     from gler.peers.models import require_neuralforecast
     from gler.peers.tune import PeerObjective
 
-    optuna = import_optuna()
     neuralforecast = require_neuralforecast()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -313,19 +302,14 @@ def tune_peers(stacks: Sequence[xr.Dataset], names: Sequence[str], settings: Tun
     budget = get_budget(settings.budget)
     sample = SampleSpec.from_dict(settings.sample)
     folds = tuple(fold.split for fold in settings.folds)
-    storage = optuna.storages.RDBStorage(f"sqlite:///{(out_dir / STUDY_FILE).resolve()}")
     setup = {"gler_version": __version__, "neuralforecast": neuralforecast.__version__,
              "tuned_like": settings.to_dict(), "fixed": fixed}
     for name in names:
         if chosen.get(name, {}).get("setup") == json.loads(json.dumps(setup, default=str)):
             continue
         digest = hashlib.sha256(json.dumps(fixed, sort_keys=True).encode()).hexdigest()[:8]
-        study = optuna.create_study(
-            study_name=f"peer-{name}-{digest}" if fixed else f"peer-{name}", storage=storage,
-            direction="minimize",
-            load_if_exists=True,
-            pruner=optuna.pruners.MedianPruner(n_startup_trials=budget.n_startup_trials))
-        _check_setup(study, setup, out_dir)
+        study = open_study(out_dir, f"peer-{name}-{digest}" if fixed else f"peer-{name}",
+                           budget, setup)
         objective = PeerObjective(list(stacks), name, sample, folds, settings.seed, fixed)
         _optimise(study, objective, budget, settings.seed, progress)
         states = {t.state.name.lower() for t in study.trials}
@@ -340,6 +324,21 @@ def tune_peers(stacks: Sequence[xr.Dataset], names: Sequence[str], settings: Tun
                         "setup": json.loads(json.dumps(setup, default=str))}
         path.write_text(json.dumps(chosen, indent=1))
     return {name: chosen[name]["params"] for name in names}
+
+
+def open_study(out_dir: Path, name: str, budget: Budget, setup: dict) -> Any:
+    """The study ``name`` in ``out_dir``'s study file with the budget's median pruner: created,
+    or loaded and checked against ``setup`` (refused when it was run with another). Several
+    processes may write to the file (``tune(jobs=...)``): each waits for the write lock."""
+    optuna = import_optuna()
+    storage = optuna.storages.RDBStorage(
+        f"sqlite:///{(out_dir / STUDY_FILE).resolve()}",
+        engine_kwargs={"connect_args": {"timeout": SQLITE_TIMEOUT_S}})
+    study = optuna.create_study(
+        study_name=name, storage=storage, direction="minimize", load_if_exists=True,
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=budget.n_startup_trials))
+    _check_setup(study, setup, out_dir)
+    return study
 
 
 def import_optuna() -> Any:
