@@ -78,6 +78,22 @@ def check_quantiles(quantiles: Sequence[float] | str) -> tuple[float, ...]:
     return check_levels(text.split(","))
 
 
+def check_points(n: int, needed: int, period: tuple, step: int, what: str,
+                 advice: str = "") -> None:
+    """Refuse a calibration of ``n`` points at ``step`` where ``what`` needs ``needed``.
+
+    Raises
+    ------
+    ValueError
+        Naming the period, the step, both counts and the flags that lengthen the period.
+    """
+    if n < needed:
+        msg = (f"The calibration period {period[0]} to {period[1]} has {n} points at step "
+               f"{step}; {what} needs at least {needed}. Give a longer validation period "
+               f"(--val-end, --train-end){' ' + advice if advice else ''}.")
+        raise ValueError(msg)
+
+
 def needed_points(level: float) -> int:
     """Calibration points per step that the conformal quantile at ``level`` needs.
 
@@ -136,12 +152,8 @@ class Calibration:
         for h, res in enumerate(self.residuals):
             n = len(res)
             for i, q in enumerate(levels):
-                if n < needed_points(q):
-                    msg = (f"The calibration period {self.period[0]} to {self.period[1]} has "
-                           f"{n} points at step {h + 1}; the {q:g} quantile needs at least "
-                           f"{needed_points(q)}. Give a longer validation period (--val-end, "
-                           "--train-end) or less extreme --quantiles.")
-                    raise ValueError(msg)
+                check_points(n, needed_points(q), self.period, h + 1, f"the {q:g} quantile",
+                             "or less extreme --quantiles")
                 rank = math.ceil((n + 1) * q) if q >= 0.5 else math.floor((n + 1) * q)
                 out[i, h] = res[rank - 1]
         return out
@@ -295,12 +307,8 @@ class QuantileCalibration:
         for k, (level, steps) in enumerate(zip(self.intervals, self.scores, strict=True)):
             for h, scores in enumerate(steps):
                 n = len(scores)
-                if n < needed_scores(level):
-                    msg = (f"The calibration period {self.period[0]} to {self.period[1]} has "
-                           f"{n} points at step {h + 1}; the {level:.0%} interval needs at "
-                           f"least {needed_scores(level)}. Give a longer validation period "
-                           "(--val-end, --train-end).")
-                    raise ValueError(msg)
+                check_points(n, needed_scores(level), self.period, h + 1,
+                             f"the {level:.0%} interval")
                 out[k, h] = scores[math.ceil((n + 1) * level) - 1]
         return out
 
