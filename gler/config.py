@@ -14,6 +14,12 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+#: The levels of a quantile head that the book trains (``gler train --quantiles``): the median
+#: and the bounds of the central 50, 80 and 90 % intervals.
+HEAD_LEVELS = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
+#: Label suffix of a run with a quantile head (``gler+quantiles``), next to the point runs.
+HEAD_SUFFIX = "+quantiles"
+
 LOSSES = ("mse", "huber")
 DEVICES = ("auto", "cpu", "cuda")
 LR_SCHEDULES = ("cosine", "constant")

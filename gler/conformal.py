@@ -474,6 +474,45 @@ def add_quantiles(forecast: xr.Dataset, calibration: Calibration | QuantileCalib
     return out
 
 
+def interval_coverage(forecast: xr.Dataset, stack: xr.Dataset,
+                      levels: Sequence[float] = (0.8, 0.9)) -> pd.DataFrame:
+    """Coverage (%) of the central intervals at ``levels`` of ``forecast`` (with
+    ``forecast_quantile`` at their bounds, :func:`predict_quantiles`) on the observed
+    targets of ``stack``: rows the nominal level in %, columns ``step 1`` ... ``step H``
+    (the layout of :func:`gler.scoring.coverage_table`).
+
+    Raises
+    ------
+    ValueError
+        If the forecast lacks a bound of an interval, or no target is observed.
+
+    Example
+    -------
+    >>> fc = predict_quantiles(run, stack, (0.05, 0.95), issues="test")  # doctest: +SKIP
+    >>> interval_coverage(fc, stack, (0.9,))  # doctest: +SKIP
+    """
+    have = [round(float(q), 12) for q in forecast["quantile"].values]
+    obs = observed_targets(forecast, stack)
+    if not np.isfinite(obs).any():
+        msg = "No observed target in the forecast's target dates: nothing to cover."
+        raise ValueError(msg)
+    rows = {}
+    for level in levels:
+        bounds = (round(0.5 - level / 2, 12), round(0.5 + level / 2, 12))
+        missing = [b for b in bounds if b not in have]
+        if missing:
+            msg = (f"The {level:.0%} interval needs the quantiles {bounds[0]:g} and "
+                   f"{bounds[1]:g}; the forecast has {', '.join(f'{q:g}' for q in have)}.")
+            raise ValueError(msg)
+        lo, hi = (flat(forecast.sel(quantile=b, method="nearest"), QUANTILE) for b in bounds)
+        inside = np.where(np.isfinite(obs), (obs >= lo) & (obs <= hi), np.nan)
+        rows[round(100 * level)] = {f"step {h + 1}": 100 * v
+                                    for h, v in enumerate(np.nanmean(inside, axis=(0, 2)))}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "nominal %"
+    return table
+
+
 def requested_levels(quantiles: Sequence[float] | str,
                      head: Sequence[float] = ()) -> tuple[float, ...]:
     """The levels asked for, checked against a quantile head's levels ``head`` (``()``: none).

@@ -302,10 +302,10 @@ def _dates(split: SplitDates) -> str:
 
 
 def _label(run: Run, runs: list[Run]) -> str:
-    same = [r for r in runs if r.model_name == run.model_name]
+    same = [r for r in runs if r.label == run.label]
     if len(same) == 1:
-        return run.model_name
-    return f"{run.model_name}@{run.run_dir.name if run.run_dir else runs.index(run)}"
+        return run.label
+    return f"{run.label}@{run.run_dir.name if run.run_dir else runs.index(run)}"
 
 
 def _common_mask(obs: np.ndarray, clean: np.ndarray | None, preds: dict[str, np.ndarray],
@@ -364,7 +364,7 @@ def seed_ensembles(preds: dict[str, np.ndarray], runs: list[Run]) -> dict[str, n
     for run in runs:
         label = _label(run, runs)
         if label in preds:
-            members.setdefault(run.model_name, []).append(preds[label])
+            members.setdefault(run.label, []).append(preds[label])
     return {f"{model}{ENSEMBLE_SUFFIX}": np.mean(arrays, axis=0, dtype=np.float64).astype(
         np.float32) for model, arrays in members.items() if len(arrays) > 1}
 
@@ -420,7 +420,7 @@ def _report(preds: dict[str, np.ndarray], obs: np.ndarray, clean: np.ndarray | N
 def _stability(runs: list[Run], models: dict) -> dict:
     groups: dict[str, list[str]] = {}
     for run in runs:
-        groups.setdefault(run.model_name, []).append(_label(run, runs))
+        groups.setdefault(run.label, []).append(_label(run, runs))
     return {name: {"rmse": mean_std([models[k]["rmse"] for k in labels if k in models]),
                    "mae": mean_std([models[k]["mae"] for k in labels if k in models])}
             for name, labels in groups.items() if len(labels) > 1}

@@ -36,10 +36,14 @@ import torch
 import xarray as xr
 
 from gler import __version__
-from gler.data.folds import final_fit_sample
+from gler.config import HEAD_SUFFIX
+from gler.conformal import calibration_for, interval_coverage, predict_quantiles
+from gler.data.folds import final_fit_sample, season_folds
 from gler.data.menyuan import load_menyuan
 from gler.data.multistack import shared_factors
 from gler.data.qtrsim import simulate_region, write_simulation
+from gler.data.sample import SampleSpec
+from gler.data.windows import WindowDataset
 from gler.evaluate import Evaluation, evaluate
 from gler.forecast import FORECAST
 from gler.models._registry import list_models, model_info
@@ -49,7 +53,7 @@ from gler.run import LOG_FILE, RUN_FORMAT, load_run, resolve_device
 from gler.schedule import DONE_FILE, RunJob, profile_runs, run_jobs
 from gler.tables import transfer_table
 from gler.train import train
-from gler.tune import STUDY_FILE, TUNED_FILE, import_optuna, tune, tune_peers
+from gler.tune import N_FOLDS, STUDY_FILE, TUNED_FILE, import_optuna, tune, tune_peers
 from gler.tuned import TunedSettings, read_tuned
 
 logger = logging.getLogger(__name__)
@@ -199,16 +203,24 @@ class Experiment:
         return self._stacks[region]
 
     # -- training -----------------------------------------------------------------------------
-    def run_dir(self, region: str, model: str, seed: int) -> Path:
-        """Where the run of ``model`` with ``seed`` on ``region`` lives."""
-        return self.path / region / model / f"seed{seed}"
+    def run_dir(self, region: str, model: str, seed: int, *, quantiles: bool = False,
+                fold: int | None = None) -> Path:
+        """Where the run of ``model`` with ``seed`` on ``region`` lives; ``quantiles``: the run
+        with a quantile head at the profile's :attr:`~gler.profiles.Profile.quantiles`;
+        ``fold``: the run of that earlier fold over seasons (:meth:`fold_sample`)."""
+        name = (f"{model}{HEAD_SUFFIX}-{_hash(list(self.profile.quantiles))}" if quantiles
+                else model)
+        return self.path / region / (f"fold{fold}" if fold else "") / name / f"seed{seed}"
 
     def is_done(self, region: str, model: str, seed: int) -> bool:
         """Whether that run finished (its ``done.json`` exists)."""
         return (self.run_dir(region, model, seed) / DONE_FILE).is_file()
 
-    def train(self, region: str, model: str = "gler", seed: int = 0) -> dict:
-        """Train ``model`` (or reuse the finished run) and return its summary.
+    def train(self, region: str, model: str = "gler", seed: int = 0, *,
+              quantiles: bool = False, fold: int | None = None) -> dict:
+        """Train ``model`` (or reuse the finished run) and return its summary; ``quantiles``
+        and ``fold`` as in :meth:`run_dir` (a fold's run is early-stopped on that fold's
+        validation season, also in a final-fit profile).
 
         Returns
         -------
@@ -216,27 +228,52 @@ class Experiment:
             ``run_dir``, ``epochs_run``, ``best_epoch``, ``best_val_loss``, ``stopped_early``,
             ``wall_time_s``, ``device``, ``threads``, ``gler_version`` (from ``done.json``).
         """
-        return self._train_once(self.run_dir(region, model, seed), (region,), model, seed,
-                                {"region": region})
+        return self._train_once(self.run_dir(region, model, seed, quantiles=quantiles,
+                                             fold=fold),
+                                (region,), model, seed, {"region": region},
+                                quantiles=quantiles, fold=fold)
+
+    def fold_sample(self, fold: int, stack: xr.Dataset) -> SampleSpec:
+        """The profile's sample on ``stack`` cut at ``fold`` of the folds over seasons that
+        tuning uses (:data:`gler.tune.N_FOLDS` of :func:`gler.data.folds.season_folds`; the
+        last is the profile's own split, fold 1 on QTR-sim trains to 2019 and validates
+        2020)."""
+        sample = self.tuned_profile().sample_spec(available=shared_factors([stack]))
+        times = stack["time"].values
+        folds = season_folds(times, sample.split_for(times), N_FOLDS, window=sample.window,
+                             horizon=sample.horizon)
+        if fold not in range(1, len(folds) + 1):
+            msg = f"Fold {fold}: the folds over seasons are numbered 1 to {len(folds)}."
+            raise ValueError(msg)
+        return folds[fold - 1].sample(sample)
 
     def _train_once(self, run_dir: Path, regions: Sequence[str], model: str, seed: int,
-                    where: dict) -> dict:
+                    where: dict, *, quantiles: bool = False, fold: int | None = None) -> dict:
         """Train ``model`` on the stacks of ``regions`` into ``run_dir`` unless done.json
         says it finished; ``where`` opens the summary (region, or held-out and training
-        regions)."""
+        regions); ``quantiles`` and ``fold`` as in :meth:`run_dir`."""
         done = run_dir / DONE_FILE
         if not done.is_file():
             stacks = [self.stack(r) for r in regions]
             profile = self.tuned_profile()
-            config = profile.train_config(seed, model=model, final_fit=profile.final_fit,
+            final_fit = profile.final_fit and not fold
+            config = profile.train_config(seed, model=model, final_fit=final_fit,
                                           device=self.device)
-            sample = profile.sample_spec(available=shared_factors(stacks))
-            if profile.final_fit:
+            if fold:
+                sample = self.fold_sample(fold, stacks[0])
+            else:
+                sample = profile.sample_spec(available=shared_factors(stacks))
+            if final_fit:
                 sample = final_fit_sample(sample, stacks[0]["time"].values)
-            result = train(stacks, model, config, profile.model_overrides(model), run_dir,
-                           sample=sample, progress=self.progress)
+            overrides = profile.model_overrides(model)
+            if quantiles:
+                overrides["quantiles"] = list(profile.quantiles)
+            result = train(stacks, model, config, overrides, run_dir, sample=sample,
+                           progress=self.progress)
+            label = f"{model}{HEAD_SUFFIX}" if quantiles else model
             summary = {
-                "run_dir": str(run_dir), **where, "model": model, "seed": seed,
+                "run_dir": str(run_dir), **where, "model": label, "seed": seed,
+                **({"fold": fold} if fold else {}),
                 "epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
                 "best_val_loss": result.best_val_loss, "stopped_early": result.stopped_early,
                 "wall_time_s": round(result.wall_time_s, 2),
@@ -299,18 +336,55 @@ class Experiment:
     # -- evaluation ---------------------------------------------------------------------------
     def evaluate(self, region: str, models: Sequence[str] = ("gler",),
                  seeds: Sequence[int] | None = None, *, probabilistic: bool = False,
-                 peers: dict[str, xr.Dataset] | None = None) -> Evaluation:
+                 peers: dict[str, xr.Dataset] | None = None,
+                 heads: Sequence[str] = ()) -> Evaluation:
         """Evaluate neural ``models`` × ``seeds`` and every classical baseline on the test
         split of ``region`` (training what is missing); cached with its forecasts. With
         ``probabilistic``, each model is also calibrated on the validation period and its
         predictive distribution scored (see :func:`gler.evaluate.evaluate`); ``peers``
-        (:meth:`peer_forecasts`) are scored on the same targets."""
+        (:meth:`peer_forecasts`) are scored on the same targets; the quantile-head runs of
+        ``heads`` × ``seeds`` join as ``<model>+quantiles``."""
         seeds = tuple(seeds if seeds is not None else self.profile.seeds)
-        jobs = [(m, s) for m in models if model_info(m).kind == "neural" for s in seeds]
-        return self._evaluate_once(region, self.path / region,
-                                   [self.run_dir(region, m, s) for m, s in jobs],
-                                   lambda: [self.train(region, m, s) for m, s in jobs],
-                                   probabilistic=probabilistic, peers=peers)
+        jobs = [(m, s, False) for m in models if model_info(m).kind == "neural" for s in seeds]
+        jobs += [(m, s, True) for m in heads for s in seeds]
+        return self._evaluate_once(
+            region, self.path / region,
+            [self.run_dir(region, m, s, quantiles=q) for m, s, q in jobs],
+            lambda: [self.train(region, m, s, quantiles=q) for m, s, q in jobs],
+            probabilistic=probabilistic, peers=peers)
+
+    def calibration_backtest(self, region: str, model: str = "gler", seed: int = 0, *,
+                             quantiles: bool = False,
+                             levels: Sequence[float] = (0.8, 0.9)) -> pd.DataFrame:
+        """What a calibration on one season promises for the next, without the test period:
+        the run of the previous fold (trained up to the season before the validation
+        season, e.g. 2019 on QTR-sim) is calibrated on its own validation season (2020) as
+        :func:`gler.conformal.calibration_for` calibrates any run, and its central intervals
+        at ``levels`` are scored on the profile's validation season (2021).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Coverage in % (rows: nominal level in %; columns: steps ahead), with ``attrs``
+            ``calibrated_on`` and ``scored_on`` (first and last target date).
+        """
+        stack = self.stack(region)
+        self.train(region, model, seed, quantiles=quantiles, fold=1)
+        run = load_run(self.run_dir(region, model, seed, quantiles=quantiles, fold=1))
+        calibration = calibration_for(run, stack, device=self.device)
+        season = WindowDataset.from_spec(stack, self.fold_sample(2, stack))
+        issues = season.times[season.issues("val")]
+        bounds = sorted({round(b, 12) for level in levels for b in (0.5 - level / 2,
+                                                                    0.5 + level / 2)})
+        forecast = predict_quantiles(run, stack, bounds, issues=list(issues),
+                                     calibration=calibration, device=self.device)
+        table = interval_coverage(forecast, stack, levels)
+        table.attrs = {"calibrated_on": calibration.period,
+                       "scored_on": (str(pd.Timestamp(forecast["target_time"].min().values)
+                                         .date()),
+                                     str(pd.Timestamp(forecast["target_time"].max().values)
+                                         .date()))}
+        return table
 
     def _evaluate_once(self, region: str, folder: Path, runs: list[Path],
                        train_missing: Callable[[], object], *,

@@ -35,7 +35,7 @@ from typing import Any
 
 import xarray as xr
 
-from gler.config import TrainConfig
+from gler.config import HEAD_LEVELS, TrainConfig
 from gler.data.sample import SampleSpec
 from gler.models._registry import list_models, model_info
 from gler.tuned import TunedModel, TunedSettings, read_tuned
@@ -87,6 +87,9 @@ class Profile:
     final_fit
         Whether the experiment's runs are final fits (training and validation periods, the
         tuned epoch count, no early stopping) instead of early-stopped on the last fold.
+    quantiles
+        The levels of the quantile heads that the early-warning chapter trains next to the
+        point runs (:meth:`gler.experiment.Experiment.train` with ``quantiles=True``).
     """
 
     name: str
@@ -104,6 +107,7 @@ class Profile:
     tuned: TunedSettings | None = None
     tuning: str | None = None
     final_fit: bool = False
+    quantiles: tuple[float, ...] = HEAD_LEVELS
 
     @property
     def compared(self) -> tuple[str, ...]:

@@ -33,7 +33,7 @@ import torch
 import xarray as xr
 
 from gler import __version__
-from gler.config import TrainConfig
+from gler.config import HEAD_SUFFIX, TrainConfig
 from gler.data.degree_days import DEGREE_DAY_FACTORS, DEGREE_DAY_HINT
 from gler.data.model import DISPLACEMENT, factor_names
 from gler.data.sample import SampleSpec, SplitDates
@@ -83,6 +83,12 @@ class Run:
     def quantiles(self) -> tuple[float, ...]:
         """The levels of the model's quantile head; ``()`` for a point forecaster."""
         return tuple(getattr(getattr(self.model, "config", None), "quantiles", ()))
+
+    @property
+    def label(self) -> str:
+        """The model's name, with :data:`HEAD_SUFFIX` for a quantile head (so that a point run
+        and a quantile-head run of one model are told apart in a comparison)."""
+        return f"{self.model_name}{HEAD_SUFFIX}" if self.quantiles else self.model_name
 
     def check_quantile_head(self, what: str) -> tuple[float, ...]:
         """The levels of the model's quantile head, or a ValueError saying that ``what``

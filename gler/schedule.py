@@ -47,6 +47,8 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm.auto import tqdm
 
+from gler.config import HEAD_SUFFIX
+
 if TYPE_CHECKING:
     from gler.profiles import Profile
 
@@ -80,12 +82,17 @@ class RunJob:
     seed: int = 0
     transfer: bool = False
     regions: tuple[str, ...] | None = None
+    quantiles: bool = False
+    fold: int | None = None
 
     @property
     def name(self) -> str:
-        """``region/model/seed<k>``, or ``transfer-to-<region>/model/seed<k>``."""
+        """``region/model/seed<k>``, or ``transfer-to-<region>/model/seed<k>``; a quantile
+        head's model is ``<model>+quantiles``, an earlier fold's region ``<region>/fold<n>``."""
         where = f"transfer-to-{self.region}" if self.transfer else self.region
-        return f"{where}/{self.model}/seed{self.seed}"
+        where += f"/fold{self.fold}" if self.fold else ""
+        model = f"{self.model}{HEAD_SUFFIX}" if self.quantiles else self.model
+        return f"{where}/{model}/seed{self.seed}"
 
     def sources(self, experiment: Experiment) -> tuple[str, ...]:
         """The regions whose stacks the run trains on."""
@@ -98,7 +105,8 @@ class RunJob:
         if self.transfer:
             folder = experiment.transfer_folder(self.region, self.regions)
             return folder / self.model / f"seed{self.seed}"
-        return experiment.run_dir(self.region, self.model, self.seed)
+        return experiment.run_dir(self.region, self.model, self.seed,
+                                  quantiles=self.quantiles, fold=self.fold)
 
     def is_done(self, experiment: Experiment) -> bool:
         """Whether the run finished (its ``done.json`` exists)."""
@@ -110,7 +118,8 @@ class RunJob:
         if self.transfer:
             return experiment.train_transfer(self.region, self.model, self.seed,
                                              regions=self.regions)
-        return experiment.train(self.region, self.model, self.seed)
+        return experiment.train(self.region, self.model, self.seed, quantiles=self.quantiles,
+                                fold=self.fold)
 
 
 class RunsFailedError(RuntimeError):
@@ -365,9 +374,10 @@ def profile_runs(profile: Profile, ablations: Sequence[str]) -> list[RunJob]:
 
     Chapters 6 and 8: each region × GLER and the compared neural baselines × the seeds;
     chapter 8: the ablations with the first seed, and GLER's spatial transfer to each region
-    (from the other QTR-sim regions) with every seed. Chapters 7 and 10 use a subset of these.
-    Chapter 9's Menyuan runs are not listed (the site is fetched, which may not be possible
-    here); it trains them itself.
+    (from the other QTR-sim regions) with every seed; chapter 10: GLER with a quantile head
+    (first seed) and, for its calibration back-test, both GLER runs of the fold before the
+    profile's split. Chapter 7 uses a subset of these. Chapter 9's Menyuan runs are not listed
+    (the site is fetched, which may not be possible here); it trains them itself.
     """
     seeds = tuple(profile.seeds)
     runs = [RunJob(region, model, seed) for region in profile.regions
@@ -376,4 +386,7 @@ def profile_runs(profile: Profile, ablations: Sequence[str]) -> list[RunJob]:
              for model in ablations for seed in seeds[:1]]
     runs += [RunJob(region, "gler", seed, transfer=True) for region in profile.regions
              for seed in seeds]
+    runs += [RunJob(region, "gler", seeds[0], quantiles=quantiles, fold=fold)
+             for region in profile.regions for quantiles, fold in ((True, None), (False, 1),
+                                                                   (True, 1))]
     return runs

@@ -74,6 +74,9 @@ PEERS_FILE = "peers.json"
 #: How long a process waits for another's write lock on the study file (seconds).
 SQLITE_TIMEOUT_S = 300
 
+#: Folds over seasons that tuning validates on, unless told otherwise (``gler tune --folds``).
+N_FOLDS = 2
+
 
 @dataclass(frozen=True)
 class Budget:
@@ -126,7 +129,7 @@ def get_budget(name: str | Budget) -> Budget:
 
 
 def tune(stacks: xr.Dataset | Sequence[xr.Dataset], models: str | Sequence[str], *,
-         profile: str | Profile = "book", budget: str | Budget = "book", n_folds: int = 2,
+         profile: str | Profile = "book", budget: str | Budget = "book", n_folds: int = N_FOLDS,
          seed: int = 0, out_dir: str | Path = "tuned", sample: SampleSpec | None = None,
          device: str | None = None, progress: bool = False, jobs: int = 1) -> TunedSettings:
     """Tune ``models`` on folds over the seasons of ``stacks`` and write ``tuned.json``.

@@ -11,6 +11,7 @@ from gler.conformal import (
     add_quantiles,
     calibrate,
     check_quantiles,
+    interval_coverage,
     needed_points,
     predict_quantiles,
     residual_calibration,
@@ -57,6 +58,27 @@ def test_non_crossing_quantiles_in_the_forecast_dataset():
     assert q.dims[0] == "quantile" and q.attrs["units"] == "mm"
     assert (q.diff("quantile").fillna(0) >= 0).all()
     assert fc["quantile"].values.tolist() == [0.05, 0.25, 0.5, 0.75, 0.95]
+
+
+def test_interval_coverage_counts_the_observed_targets_inside():
+    """Per step, the share of observed targets between the interval's bounds, in %; an
+    interval whose bounds the forecast lacks is refused, naming them."""
+    stack = make_stack(noise=1.0)
+    run = classical_run(stack, "harmonic")
+    fc = predict_quantiles(run, stack, (0.1, 0.9), issues="test")
+    table = interval_coverage(fc, stack, (0.8,))
+    assert list(table.index) == [80] and table.index.name == "nominal %"
+    for h in range(fc.sizes["horizon"]):
+        obs = stack["displacement"].sel(time=fc["target_time"].isel(horizon=h).values)
+        obs = obs.transpose("time", "y", "x").values
+        bounds = fc["forecast_quantile"].isel(horizon=h).transpose("quantile", "issue_time",
+                                                                   "y", "x").values
+        inside = (obs >= bounds[0]) & (obs <= bounds[1])
+        observed = np.isfinite(obs)
+        assert table.loc[80, f"step {h + 1}"] == pytest.approx(100 * inside[observed].mean())
+    assert 0 < table.to_numpy().min() and table.to_numpy().max() < 100
+    with pytest.raises(ValueError, match=r"The 90% interval needs the quantiles 0\.05 and 0\.95"):
+        interval_coverage(fc, stack, (0.9,))
 
 
 def test_probabilistic_scores_refuse_the_calibration_period():

@@ -9,6 +9,7 @@ from _tiny_profile import TINY
 
 from gler.experiment import Experiment, profile_key, runs_root
 from gler.profiles import Profile
+from gler.run import load_run
 from gler.tables import (
     NOISE_FLOOR,
     horizon_scores,
@@ -87,6 +88,32 @@ def test_tables_from_evaluation(experiment):
     per_h = horizon_scores({"beiluhe": result.report})
     assert sorted(per_h["horizon"].unique()) == [1, 2]
 
+
+def test_quantile_head_and_earlier_fold_runs_beside_the_point_runs(experiment):
+    """A quantile-head run and the previous fold's runs have folders and labels of their own
+    and the fold's cut dates; the back-test calibrates on the season before the validation
+    season and scores that one; an evaluation tells the head run from the point run."""
+    point = load_run(experiment.run_dir("beiluhe", "gler", 0))
+    head = experiment.train("beiluhe", "gler", 0, quantiles=True)
+    fold = experiment.train("beiluhe", "gler", 0, fold=1)
+    assert head["model"] == "gler+quantiles" and fold["fold"] == 1 and "fold" not in head
+    assert len({head["run_dir"], fold["run_dir"], str(point.run_dir)}) == 3
+    assert load_run(head["run_dir"]).quantiles == TINY.quantiles
+    assert load_run(fold["run_dir"]).split.val_end == point.split.train_end
+    assert set(experiment.summaries()["model"]) == {"gler", "gler+quantiles"}  # no fold runs
+    for quantiles in (False, True):
+        table = experiment.calibration_backtest("beiluhe", "gler", 0, quantiles=quantiles)
+        assert list(table.index) == [80, 90] and list(table.columns) == ["step 1", "step 2"]
+        assert ((table > 0) & (table <= 100)).all(axis=None)
+        calibrated, scored = table.attrs["calibrated_on"], table.attrs["scored_on"]
+        assert calibrated[1] <= str(point.split.train_end.date()) < scored[0]
+        assert scored[1] <= str(point.split.val_end.date())
+    result = experiment.evaluate("beiluhe", models=("gler",), seeds=(0,), probabilistic=True,
+                                 heads=("gler",))
+    models = result.report["models"]
+    assert models["gler"]["calibration"] == "split-conformal"
+    assert models["gler+quantiles"]["calibration"] == "cqr"
+    assert "gler (ensemble)" not in models  # a head run is not another seed of the point run
 
 
 def test_a_tuning_profile_trains_with_the_settings_its_folds_chose(tmp_path):
