@@ -7,6 +7,7 @@ architecture is the model's own config. All three are written to a run's ``run.j
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,6 +20,20 @@ import numpy as np
 HEAD_LEVELS = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
 #: Label suffix of a run with a quantile head (``gler+quantiles``), next to the point runs.
 HEAD_SUFFIX = "+quantiles"
+
+
+
+def digest(value: object) -> str:
+    """The first 8 hex digits of the SHA-256 of ``value`` as JSON (sorted keys; other types as
+    ``str``): the short key of a cache folder, a tuned profile or a study.
+
+    Example
+    -------
+    >>> digest({"b": 1, "a": 2}) == digest({"a": 2, "b": 1})
+    True
+    """
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
 
 LOSSES = ("mse", "huber")
 DEVICES = ("auto", "cpu", "cuda")

@@ -9,9 +9,11 @@ reused by the next instead of being trained again. Layout under the cache root
         tuned/                         a tuning profile's study.sqlite3 and tuned.json
     <profile>-tuned-<digest>-<key>/    the runs of a tuned profile, laid out as below
         <region>/<model>/seed<k>/      a gler run directory (gler.train) + done.json
+        <region>/<model>+quantiles-<digest of the levels>/seed<k>/   with a quantile head
+        <region>/fold<n>/<model>.../seed<k>/   a run of an earlier fold over seasons
         <region>/eval-<key>/           report.json, maps.nc, forecasts/<label>.nc
-        transfer/to-<held out>-from-<regions>/<model>/seed<k>/   spatial transfer runs
-        transfer/to-<held out>-from-<regions>/eval-<key>/        their evaluation
+        transfer/...                   spatial transfer runs (gler.transfer)
+        peers/...                      neuralforecast's forecasts (gler.peer_forecasts)
 
 A run counts as finished when its ``done.json`` exists; an interrupted run resumes from its
 checkpoint (:func:`gler.train.train`). The tables (:mod:`gler.tables`) are computed from the
@@ -36,7 +38,7 @@ import torch
 import xarray as xr
 
 from gler import __version__
-from gler.config import HEAD_SUFFIX
+from gler.config import HEAD_SUFFIX, digest
 from gler.conformal import calibration_for, interval_coverage, predict_quantiles
 from gler.data.folds import final_fit_sample, season_folds
 from gler.data.menyuan import load_menyuan
@@ -47,13 +49,13 @@ from gler.data.windows import WindowDataset
 from gler.evaluate import Evaluation, evaluate
 from gler.forecast import FORECAST
 from gler.models._registry import list_models, model_info
-from gler.peers import PEERS, fit_peer, predict_peer, require_neuralforecast
-from gler.profiles import REGIONS, Profile, get_profile
+from gler.peer_forecasts import PeerForecasts
+from gler.profiles import Profile, get_profile
 from gler.run import LOG_FILE, RUN_FORMAT, load_run, resolve_device
 from gler.schedule import DONE_FILE, RunJob, profile_runs, run_jobs
-from gler.tables import transfer_table
 from gler.train import train
-from gler.tune import N_FOLDS, STUDY_FILE, TUNED_FILE, import_optuna, tune, tune_peers
+from gler.transfer import SpatialTransfer
+from gler.tune import N_FOLDS, STUDY_FILE, TUNED_FILE, import_optuna, tune
 from gler.tuned import TunedSettings, read_tuned
 
 logger = logging.getLogger(__name__)
@@ -69,16 +71,12 @@ def runs_root() -> Path:
     return Path(env).expanduser() if env else Path(pooch.os_cache("gler")) / "runs"
 
 
-def _hash(value: object) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:8]
-
-
 def profile_key(profile: Profile) -> str:
     """``<name>-<hash>`` of the settings that change results (not where they run), and of the
     gler version, so an upgrade never reuses runs of another version."""
     train_cfg = {k: v for k, v in profile.train.to_dict().items()
                  if k not in ("device", "num_threads", "amp", "seed")}
-    return f"{profile.name}-" + _hash({
+    return f"{profile.name}-" + digest({
         "version": __version__, "run_format": RUN_FORMAT, "size": profile.size,
         "noise": profile.noise, "train": train_cfg, "sample": profile.sample.to_dict(),
         "factors": getattr(profile, "factors", None),
@@ -93,7 +91,7 @@ def ablation_models(profile: Profile) -> tuple[str, ...]:
 
 
 @dataclass
-class Experiment:
+class Experiment(SpatialTransfer, PeerForecasts):
     """A profile's experiment with its cache: stacks, runs and evaluations on demand.
 
     Parameters
@@ -208,7 +206,7 @@ class Experiment:
         """Where the run of ``model`` with ``seed`` on ``region`` lives; ``quantiles``: the run
         with a quantile head at the profile's :attr:`~gler.profiles.Profile.quantiles`;
         ``fold``: the run of that earlier fold over seasons (:meth:`fold_sample`)."""
-        name = (f"{model}{HEAD_SUFFIX}-{_hash(list(self.profile.quantiles))}" if quantiles
+        name = (f"{model}{HEAD_SUFFIX}-{digest(list(self.profile.quantiles))}" if quantiles
                 else model)
         return self.path / region / (f"fold{fold}" if fold else "") / name / f"seed{seed}"
 
@@ -400,7 +398,7 @@ class Experiment:
         key = [str(r) for r in runs] + list_models("classical") + [
             f"{name}:{hashlib.sha256(np.ascontiguousarray(fc[FORECAST].values)).hexdigest()}"
             for name, fc in sorted((peers or {}).items())]
-        out = folder / f"eval-{_hash([*key, 'probabilistic'] if probabilistic else key)}"
+        out = folder / f"eval-{digest([*key, 'probabilistic'] if probabilistic else key)}"
         if not (out / "report.json").is_file():
             train_missing()
             split_dates = load_run(runs[0]).split if own_split and runs else None
@@ -410,132 +408,6 @@ class Experiment:
                               forecasts=peers)
             _save_evaluation(result, out)
         return _load_evaluation(out)
-
-    # -- peers ---------------------------------------------------------------------------------
-    def peer_forecasts(self, region: str, peers: Sequence[str] = tuple(PEERS), *,
-                       params: dict | None = None) -> dict[str, xr.Dataset]:
-        """Test-period forecasts of neuralforecast's models on ``region``: each peer fitted once
-        on the training periods of all the profile's regions (pooled: one global model, early
-        stopping on their validation periods, seed 0) with the settings :meth:`tune_peers`
-        chose when the profile tunes (neuralforecast's defaults otherwise) and ``params``
-        over them (e.g. ``{"max_steps": 300}``). Cached per region and peer.
-
-        Raises
-        ------
-        ImportError
-            Without neuralforecast (``pip install "gler[peers]"``).
-        """
-        require_neuralforecast()
-        chosen = (self.tune_peers(peers, params) if self.base_profile.tuning is not None
-                  else {name: {} for name in peers})
-        forecasts = {}
-        for name in peers:
-            settings = {**chosen[name], **(params or {})}
-            folder = self.path / "peers" / _hash(settings)
-            path = folder / f"{name}-{region}.nc"
-            if not path.is_file():
-                stacks = [self.stack(r) for r in self.profile.regions]
-                sample = self.profile.sample_spec(available=shared_factors(stacks))
-                peer = fit_peer(stacks, name, sample=sample, params=settings)
-                folder.mkdir(parents=True, exist_ok=True)
-                for other in self.profile.regions:
-                    forecast = predict_peer(peer, self.stack(other))
-                    forecast.to_netcdf(folder / f"{name}-{other}.nc", engine="h5netcdf")
-            with xr.open_dataset(path, engine="h5netcdf") as ds:
-                forecasts[name] = ds.load()
-        return forecasts
-
-    def tune_peers(self, peers: Sequence[str] = tuple(PEERS), fixed: dict | None = None,
-                   ) -> dict[str, dict]:
-        """The settings of neuralforecast's ``peers`` chosen with the budget, folds and seed
-        of this profile's tuning (:func:`gler.tune.tune_peers`, ``fixed`` in every trial),
-        tuned once and kept beside the models' tuned settings."""
-        import_optuna().logging.set_verbosity(logging.WARNING)
-        return tune_peers([self.stack(r) for r in self.base_profile.regions], peers,
-                          self.tune(), out_dir=self.base_path / "tuned", fixed=fixed,
-                          progress=self.progress)
-
-    # -- spatial transfer ---------------------------------------------------------------------
-    def transfer_regions(self, held_out: str, regions: Sequence[str] | None = None,
-                         ) -> tuple[str, ...]:
-        """The training regions of a transfer to ``held_out``: ``regions`` (default the four
-        QTR-sim regions, :data:`gler.profiles.REGIONS`) without ``held_out``.
-
-        Raises
-        ------
-        ValueError
-            If no region is left to train on.
-        """
-        chosen = tuple(r for r in (regions or REGIONS) if r != held_out)
-        if not chosen:
-            msg = (f"No training region left for a transfer to {held_out!r} (regions: "
-                   f"{list(regions or REGIONS)}). Name at least one other region.")
-            raise ValueError(msg)
-        return chosen
-
-    def transfer_folder(self, held_out: str, regions: Sequence[str] | None = None) -> Path:
-        """Where the transfer runs to ``held_out`` and their evaluation live."""
-        sources = "+".join(self.transfer_regions(held_out, regions))
-        return self.path / "transfer" / f"to-{held_out}-from-{sources}"
-
-    def train_transfer(self, held_out: str, model: str = "gler", seed: int = 0, *,
-                       regions: Sequence[str] | None = None) -> dict:
-        """Train ``model`` on the other regions' stacks (or reuse the finished run).
-
-        One model learns from windows of every training region (:func:`gler.train.train`
-        with several stacks): the same split dates, the profile's pixel fraction in each
-        region, normalisation from their training periods only. ``held_out`` is never read.
-
-        Returns
-        -------
-        dict
-            The summary of :meth:`train`, with ``held_out`` and ``train_regions`` instead of
-            ``region``.
-        """
-        sources = self.transfer_regions(held_out, regions)
-        run_dir = self.transfer_folder(held_out, regions) / model / f"seed{seed}"
-        return self._train_once(run_dir, sources, model, seed,
-                                {"held_out": held_out, "train_regions": list(sources)})
-
-    def transfer(self, held_out: str, models: Sequence[str] = ("gler",),
-                 seeds: Sequence[int] | None = None, *, regions: Sequence[str] | None = None,
-                 ) -> Evaluation:
-        """Evaluate ``models`` trained on the other regions on ``held_out``'s test split.
-
-        The spatial-transfer experiment of ``evaluation.md`` (train on three regions, test on
-        the fourth), scored by :func:`gler.evaluate.evaluate` on the same targets as
-        :meth:`evaluate` scores the in-region runs; the classical baselines, fitted per window,
-        are in the report too. Cached like :meth:`evaluate`.
-
-        Example
-        -------
-        >>> exp = Experiment("book")  # doctest: +SKIP
-        >>> exp.transfer("beiluhe").report["models"]["gler@seed0"]["rmse"]  # doctest: +SKIP
-        """
-        seeds = tuple(seeds if seeds is not None else self.profile.seeds)
-        jobs = [(m, s) for m in models if model_info(m).kind == "neural" for s in seeds]
-        folder = self.transfer_folder(held_out, regions)
-        return self._evaluate_once(
-            held_out, folder, [folder / m / f"seed{s}" for m, s in jobs],
-            lambda: [self.train_transfer(held_out, m, s, regions=regions) for m, s in jobs],
-            own_split=True)
-
-    def transfer_table(self, held_out: Iterable[str] | None = None,
-                       models: Sequence[str] = ("gler",), seeds: Sequence[int] | None = None,
-                       *, regions: Sequence[str] | None = None, metric: str = "rmse",
-                       ) -> pd.DataFrame:
-        """:func:`gler.tables.transfer_table` of each held-out region (default: every region of
-        ``regions``): the in-region runs (:meth:`evaluate`) next to the transfer runs
-        (:meth:`transfer`), training what is missing.
-
-        Example
-        -------
-        >>> Experiment("book").transfer_table(["beiluhe"])  # doctest: +SKIP
-        """
-        targets = list(held_out if held_out is not None else (regions or REGIONS))
-        inside = {r: self.evaluate(r, models, seeds).report for r in targets}
-        across = {r: self.transfer(r, models, seeds, regions=regions).report for r in targets}
-        return transfer_table(inside, across, metric)
 
 
 def _save_evaluation(result: Evaluation, out: Path) -> None:

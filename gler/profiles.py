@@ -25,8 +25,6 @@ True
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -35,7 +33,7 @@ from typing import Any
 
 import xarray as xr
 
-from gler.config import HEAD_LEVELS, TrainConfig
+from gler.config import HEAD_LEVELS, TrainConfig, digest
 from gler.data.sample import SampleSpec
 from gler.models._registry import list_models, model_info
 from gler.tuned import TunedModel, TunedSettings, read_tuned
@@ -159,10 +157,8 @@ class Profile:
             raise ValueError(msg)
         if data is not None:
             settings.check_data(data)
-        digest = hashlib.sha256(json.dumps(
-            {k: v for k, v in settings.to_dict().items() if k != "date"}, sort_keys=True,
-            default=str).encode()).hexdigest()[:8]
-        return replace(self, name=f"{self.name}-tuned-{digest}", tuned=settings,
+        key = digest({k: v for k, v in settings.to_dict().items() if k != "date"})
+        return replace(self, name=f"{self.name}-tuned-{key}", tuned=settings,
                        description=f"{self.description}; tuned settings from {where}")
 
     def select_factors(self, available: list[str]) -> tuple[str, ...] | None:

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import hashlib
 import json
 import logging
 import math
@@ -52,6 +51,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from gler import __version__
+from gler.config import digest
 from gler.data.folds import Fold, check_folds, season_folds
 from gler.data.multistack import shared_factors, stack_name
 from gler.data.sample import SampleSpec, SplitDates
@@ -310,8 +310,7 @@ def tune_peers(stacks: Sequence[xr.Dataset], names: Sequence[str], settings: Tun
     for name in names:
         if chosen.get(name, {}).get("setup") == json.loads(json.dumps(setup, default=str)):
             continue
-        digest = hashlib.sha256(json.dumps(fixed, sort_keys=True).encode()).hexdigest()[:8]
-        study = open_study(out_dir, f"peer-{name}-{digest}" if fixed else f"peer-{name}",
+        study = open_study(out_dir, f"peer-{name}-{digest(fixed)}" if fixed else f"peer-{name}",
                            budget, setup)
         objective = PeerObjective(list(stacks), name, sample, folds, settings.seed, fixed)
         _optimise(study, objective, budget, settings.seed, progress)

@@ -26,7 +26,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
                                "gler.alerts", "gler.evaluate", "gler.inspect",
                                "gler.outofcore", "gler.peers")),
     ("experiment", ("gler.search_space", "gler.tuned", "gler.profiles", "gler.schedule",
-                    "gler.experiment", "gler.tables", "gler.tune", "gler.archive")),
+                    "gler.experiment", "gler.transfer", "gler.peer_forecasts", "gler.tables",
+                    "gler.tune", "gler.archive")),
     ("book and command line", ("gler.plot", "gler.notebook", "gler.reproduce", "gler.cli",
                                "gler.__main__")),
 )
