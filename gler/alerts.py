@@ -2,11 +2,14 @@
 
 For an issue date ``t`` and ``k`` steps ahead, the alert probability of a pixel is
 ``P(y(t+k) - y(t) <= -T)`` for settlement (``P(... >= T)`` for heave), where ``y(t)`` is the
-observed displacement at the issue date and the forecast distribution of ``y(t+k)`` is the
-point forecast plus the run's calibrated residual distribution at step ``k``
-(:mod:`gler.conformal`). Verification compares the probabilities with what happened (the
-observed change, or on QTR-sim the clean one): Brier score with Murphy's decomposition,
-reliability table, ROC AUC, precision and recall at a chosen probability.
+observed displacement at the issue date and ``y(t+k)`` follows the run's calibrated predictive
+distribution at step ``k`` (:mod:`gler.conformal`): the point forecast plus the split-conformal
+residual distribution of the step, the same for every pixel (:func:`exceedance_probability`),
+or for a run with a quantile head its own CQR-calibrated quantiles, a distribution per pixel
+(:func:`quantile_exceedance_probability` through :func:`quantile_cdf`). Verification compares
+the probabilities with what happened (the observed change, or on QTR-sim the clean one): Brier
+score with Murphy's decomposition, reliability table, ROC AUC, precision and recall at a chosen
+probability.
 
 Example
 -------
@@ -16,7 +19,7 @@ Example
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +28,15 @@ import scoringrules as sr
 import xarray as xr
 from scipy.stats import rankdata
 
-from gler.conformal import Calibration, calibrate, flat, observed_targets
+from gler.conformal import (
+    QUANTILE,
+    Calibration,
+    QuantileCalibration,
+    add_quantiles,
+    calibration_for,
+    flat,
+    observed_targets,
+)
 from gler.data.model import DISPLACEMENT
 from gler.forecast import FORECAST, predict
 from gler.run import Run, load_run
@@ -38,8 +49,8 @@ THRESHOLD_RANGE_MM = (0.1, 1000.0)
 
 
 def check_alert(threshold_mm: float, steps: int, horizon: int, direction: str) -> None:
-    """Refuse a threshold of the wrong sign or unit, an unknown direction or ``steps``
-    outside ``1..horizon``, each with one line naming the flag.
+    """Refuse a threshold of the wrong sign or unit, an unknown direction (:func:`check_event`)
+    or ``steps`` outside ``1..horizon``, each with one line naming the flag.
 
     Raises
     ------
@@ -52,6 +63,22 @@ def check_alert(threshold_mm: float, steps: int, horizon: int, direction: str) -
     Traceback (most recent call last):
     ...
     ValueError: --threshold-mm 0.01 is below 0.1 mm: give millimetres (10 mm, not 0.01 m).
+    """
+    check_event(threshold_mm, direction)
+    if isinstance(steps, bool) or int(steps) != steps or not 1 <= steps <= horizon:
+        msg = (f"--steps {steps}: the run forecasts {horizon} steps ahead; give --steps "
+               f"between 1 and {horizon}.")
+        raise ValueError(msg)
+
+
+def check_event(threshold_mm: float, direction: str) -> None:
+    """Refuse a threshold of the wrong sign or unit or an unknown direction, each with one line
+    naming the flag.
+
+    Raises
+    ------
+    ValueError
+        As above.
     """
     if direction not in DIRECTIONS:
         msg = f"--direction {direction!r}: use one of {', '.join(DIRECTIONS)}."
@@ -69,10 +96,17 @@ def check_alert(threshold_mm: float, steps: int, horizon: int, direction: str) -
         msg = (f"--threshold-mm {threshold_mm:g} is {high:g} mm or more: give millimetres "
                "(10 mm, not 10000 µm).")
         raise ValueError(msg)
-    if isinstance(steps, bool) or int(steps) != steps or not 1 <= steps <= horizon:
-        msg = (f"--steps {steps}: the run forecasts {horizon} steps ahead; give --steps "
-               f"between 1 and {horizon}.")
-        raise ValueError(msg)
+
+
+def _event_probability(cdf: Callable[[np.ndarray, str], np.ndarray], reference: np.ndarray,
+                       *, threshold_mm: float, direction: str) -> np.ndarray:
+    """The alert event's probability under a predictive distribution of the displacement Y:
+    ``P(Y - reference <= -T)`` (settlement) or ``P(Y - reference >= T)`` (heave), where
+    ``cdf(x, side)`` is ``P(Y <= x)`` for ``side="right"`` and ``P(Y < x)`` for ``"left"``
+    (they differ only where Y has an atom), elementwise for ``x`` shaped as ``reference``."""
+    if direction == "settlement":
+        return cdf(reference - threshold_mm, "right")
+    return 1.0 - cdf(reference + threshold_mm, "left")
 
 
 def exceedance_probability(pred: np.ndarray, reference: np.ndarray, calibration: Calibration,
@@ -97,15 +131,106 @@ def exceedance_probability(pred: np.ndarray, reference: np.ndarray, calibration:
         Probabilities in [0, 1], NaN where ``pred`` or ``reference`` is NaN.
     """
     check_alert(threshold_mm, steps, calibration.horizon, direction)
-    change = pred - reference
-    valid = np.isfinite(change)
-    filled = np.where(valid, change, 0.0)
-    if direction == "settlement":  # change + residual <= -T
-        prob = calibration.cdf(steps, -threshold_mm - filled)
-    else:  # change + residual >= T, i.e. 1 - P(residual < T - change)
-        res = calibration.residuals[steps - 1]
-        prob = 1.0 - np.searchsorted(res, threshold_mm - filled, side="left") / len(res)
-    return np.where(valid, prob, np.nan)
+    prob = _event_probability(lambda x, side: calibration.cdf(steps, x - pred, side), reference,
+                              threshold_mm=threshold_mm, direction=direction)
+    return np.where(np.isfinite(pred - reference), prob, np.nan)
+
+
+def quantile_cdf(quantiles: np.ndarray, levels: Sequence[float], x: np.ndarray, *,
+                 side: str = "right") -> np.ndarray:
+    """Distribution function of quantile forecasts: ``P(Y <= x)`` per row.
+
+    Between two quantiles the CDF is linear (a constant density: the inverse of the quantile
+    function of :func:`gler.scoring.interpolation` there). Beyond the outermost ones it has
+    exponential tails that hold the outer levels' mass and start at the outermost segment's
+    density: below ``q_1``, ``P(Y <= x) = p_1 exp((x - q_1) / b)`` with
+    ``b = p_1 (q_2 - q_1) / (p_2 - p_1)``, and mirrored above ``q_Q`` (Quiñonero-Candela et al.
+    2006, as in Cannon's R package qrnn). Tied quantiles are atoms.
+
+    Parameters
+    ----------
+    quantiles
+        Non-decreasing quantiles ``[n, Q]`` at ``levels`` (NaN: no forecast).
+    levels
+        ``Q >= 2`` increasing levels in (0, 1).
+    x
+        One value per row, ``[n]``.
+    side
+        ``"right"``: ``P(Y <= x)``; ``"left"``: ``P(Y < x)`` (they differ at atoms only).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``[n]`` probabilities, non-decreasing in ``x``, the level itself at each untied
+        quantile, NaN where ``x`` or a quantile of the row is NaN.
+
+    Raises
+    ------
+    ValueError
+        If the shapes do not match.
+
+    References
+    ----------
+    Quiñonero-Candela, J., Rasmussen, C. E., Sinz, F., Bousquet, O., Schölkopf, B. (2006).
+    Evaluating predictive uncertainty challenge. Machine Learning Challenges, LNCS 3944, 1-27.
+
+    Example
+    -------
+    >>> q = np.array([[-1.0, 0.0, 2.0]] * 3)
+    >>> quantile_cdf(q, (0.1, 0.5, 0.9), np.array([-1.0, 1.0, 2.0]))
+    array([0.1, 0.7, 0.9])
+    """
+    q, p = np.asarray(quantiles, dtype=np.float64), np.asarray(levels, dtype=np.float64)
+    x = np.asarray(x, dtype=np.float64)
+    if q.ndim != 2 or q.shape[1] != len(p) or len(p) < 2 or x.shape != q.shape[:1]:
+        msg = (f"quantiles {q.shape} must be [n, Q] with Q = {len(p)} levels (at least two) "
+               f"and x {x.shape} [n].")
+        raise ValueError(msg)
+    below = (q <= x[:, None]) if side == "right" else (q < x[:, None])
+    count = below.sum(axis=1)  # 0: in the lower tail, Q: in the upper tail
+    seg = np.clip(count, 1, len(p) - 1)  # x in [q[seg - 1], q[seg]] inside
+    lo, hi = np.take_along_axis(q, np.stack([seg - 1, seg], axis=1), axis=1).T
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        inside = p[seg - 1] + (p[seg] - p[seg - 1]) * (x - lo) / (hi - lo)
+        lower = _exponential_tail(p[0], q[:, 0] - x, q[:, 1] - q[:, 0], p[1] - p[0])
+        upper = 1.0 - _exponential_tail(1.0 - p[-1], x - q[:, -1], q[:, -1] - q[:, -2],
+                                        p[-1] - p[-2])
+    prob = np.select([count == 0, count == len(p)], [lower, upper], inside)
+    return np.where(np.isfinite(x) & np.isfinite(q).all(axis=1), prob, np.nan)
+
+
+def _exponential_tail(mass: float, distance: np.ndarray, width: np.ndarray,
+                      step: float) -> np.ndarray:
+    """Probability beyond ``distance`` (mm, >= 0) past an outermost quantile: the tail's
+    ``mass`` decaying exponentially at the scale ``mass * width / step`` that continues the
+    density of the outermost segment (``step`` of level over ``width`` mm); all of it at the
+    quantile when that segment has zero width."""
+    scale = mass * width / step
+    decay = np.divide(distance, scale, out=np.full_like(distance, np.inf), where=scale > 0)
+    return mass * np.exp(-decay)
+
+
+def quantile_exceedance_probability(quantiles: np.ndarray, levels: Sequence[float],
+                                    reference: np.ndarray, *, threshold_mm: float,
+                                    direction: str = "settlement") -> np.ndarray:
+    """Alert probability from quantile forecasts ``[n, Q]`` at ``levels`` (those of the
+    alert's step, calibrated) and the reference displacements ``[n]`` (mm), through their
+    :func:`quantile_cdf`; NaN where a forecast or the reference is NaN.
+
+    Raises
+    ------
+    ValueError
+        For a threshold of the wrong sign or unit, an unknown direction or mismatched shapes.
+
+    Example
+    -------
+    >>> q = np.array([[-9.0, -6.0, -1.0]])
+    >>> quantile_exceedance_probability(q, (0.1, 0.5, 0.9), np.zeros(1), threshold_mm=6)
+    array([0.5])
+    """
+    check_event(threshold_mm, direction)
+    return _event_probability(lambda x, side: quantile_cdf(quantiles, levels, x, side=side),
+                              reference, threshold_mm=threshold_mm, direction=direction)
 
 
 def observed_event(change: np.ndarray, threshold_mm: float, direction: str) -> np.ndarray:
@@ -116,8 +241,8 @@ def observed_event(change: np.ndarray, threshold_mm: float, direction: str) -> n
 
 def alert_map(run: Run | str | Path, stack: xr.Dataset, *, threshold_mm: float, steps: int,
               direction: str = "settlement", issues: str | Sequence | None = "last",
-              calibration: Calibration | None = None, device: str = "auto",
-              batch_size: int | None = None) -> xr.Dataset:
+              calibration: Calibration | QuantileCalibration | None = None,
+              device: str = "auto", batch_size: int | None = None) -> xr.Dataset:
     """Per-pixel alert probabilities at each issue date, as a CF NetCDF-ready dataset.
 
     Parameters
@@ -133,14 +258,18 @@ def alert_map(run: Run | str | Path, stack: xr.Dataset, *, threshold_mm: float, 
     issues
         Issue dates as in :func:`gler.forecast.predict`; default ``"last"`` (the newest data).
     calibration
-        A ready calibration of ``run``; default :func:`gler.conformal.calibrate`.
+        A ready calibration of ``run``; default :func:`gler.conformal.calibration_for` (CQR
+        of a run's quantile head, whose calibrated quantiles give each pixel its own
+        distribution; split conformal of any other run's point forecast).
 
     Returns
     -------
     xarray.Dataset
-        ``alert_probability`` (issue_time, *spatial), ``forecast_change`` (mm) and, where
-        the data reach ``steps`` past an issue date, ``observed_change`` (mm) and on QTR-sim
-        ``clean_change``; lat/lon coordinates when the input has them.
+        ``alert_probability`` (issue_time, *spatial), ``forecast_change`` (mm; of the point
+        forecast, a quantile head's median) and, where the data reach ``steps`` past an issue
+        date, ``observed_change`` (mm) and on QTR-sim ``clean_change``; lat/lon coordinates
+        when the input has them; attribute ``calibration``: ``"cqr"`` or
+        ``"split-conformal"``.
 
     Raises
     ------
@@ -150,15 +279,28 @@ def alert_map(run: Run | str | Path, stack: xr.Dataset, *, threshold_mm: float, 
     """
     run = run if isinstance(run, Run) else load_run(run)
     check_alert(threshold_mm, steps, run.sample.horizon, direction)
-    calibration = calibration or calibrate(run, stack, device=device, batch_size=batch_size)
-    forecast = predict(run, stack, issues=issues, device=device, batch_size=batch_size)
+    if calibration is None:
+        calibration = calibration_for(run, stack, device=device, batch_size=batch_size)
+    cqr = isinstance(calibration, QuantileCalibration)
+    forecast = predict(run, stack, issues=issues, device=device, batch_size=batch_size,
+                       head=cqr)
     spatial = [d for d in forecast[FORECAST].dims if d not in ("issue_time", "horizon")]
     shape = (forecast.sizes["issue_time"], *(forecast.sizes[d] for d in spatial))
     reference = stack[DISPLACEMENT].sel(time=forecast["issue_time"].values)
     reference = reference.transpose("time", *spatial).values.reshape(shape[0], -1)
     pred = flat(forecast)[:, steps - 1]
-    prob = exceedance_probability(pred, reference, calibration, threshold_mm=threshold_mm,
-                                  steps=steps, direction=direction)
+    if cqr:
+        calibrated = add_quantiles(forecast, calibration, "head")[QUANTILE].values
+        quantiles = calibrated.reshape(*calibrated.shape[:3], -1)[:, :, steps - 1]  # [Q, I, P]
+        prob = quantile_exceedance_probability(
+            quantiles.reshape(len(quantiles), -1).T, calibration.levels, reference.ravel(),
+            threshold_mm=threshold_mm, direction=direction)
+        how = ("the predictive distribution of the run's quantile head calibrated by CQR, "
+               "linear between its quantiles with exponential tails")
+    else:
+        prob = exceedance_probability(pred, reference, calibration, threshold_mm=threshold_mm,
+                                      steps=steps, direction=direction)
+        how = "the point forecast plus the split-conformal residual distribution of the step"
     observed = observed_targets(forecast, stack)[:, steps - 1] - reference
     dims = ("issue_time", *spatial)
     sign = "-" if direction == "settlement" else "+"
@@ -167,7 +309,7 @@ def alert_map(run: Run | str | Path, stack: xr.Dataset, *, threshold_mm: float, 
     data = {
         PROBABILITY: (dims, prob.reshape(shape).astype(np.float32), {
             "units": "1", "long_name": f"probability of {event}", "valid_min": 0.0,
-            "valid_max": 1.0}),
+            "valid_max": 1.0, "comment": f"from {how}"}),
         "forecast_change": (dims, (pred - reference).reshape(shape).astype(np.float32), {
             "units": "mm", "long_name": f"forecast change of displacement over {steps} steps"}),
     }
@@ -180,7 +322,7 @@ def alert_map(run: Run | str | Path, stack: xr.Dataset, *, threshold_mm: float, 
         clean = observed_targets(forecast, stack, CLEAN)[:, steps - 1] - clean_ref
         data["clean_change"] = (dims, clean.reshape(shape).astype(np.float32), {
             "units": "mm", "long_name": f"clean (noise-free) change over {steps} steps"})
-    coords = {k: v for k, v in forecast.coords.items()
+    coords = {k: v for k, v in forecast[FORECAST].coords.items()
               if k != "horizon" and "horizon" not in v.dims}
     coords["alert_time"] = ("issue_time",
                             forecast["target_time"].isel(horizon=steps - 1).values,
@@ -190,6 +332,7 @@ def alert_map(run: Run | str | Path, stack: xr.Dataset, *, threshold_mm: float, 
     out.attrs.update({
         "title": f"gler early-warning probabilities of model {run.model_name}",
         "threshold_mm": float(threshold_mm), "steps": int(steps), "direction": direction,
+        "calibration": "cqr" if cqr else "split-conformal",
         "calibration_period": f"{calibration.period[0]}/{calibration.period[1]}",
         "history": f"{pd.Timestamp.now('UTC').isoformat()} gler alert",
     })

@@ -163,10 +163,11 @@ class Calibration:
         lo, hi = self.offsets(((1 - level) / 2, (1 + level) / 2))
         return lo, hi
 
-    def cdf(self, step: int, x: np.ndarray) -> np.ndarray:
-        """Empirical probability that the residual at ``step`` (1-based) is at most ``x``."""
+    def cdf(self, step: int, x: np.ndarray, side: str = "right") -> np.ndarray:
+        """Empirical probability that the residual at ``step`` (1-based) is at most ``x``
+        (``side="right"``) or below it (``"left"``)."""
         res = self.residuals[step - 1]
-        return np.searchsorted(res, x, side="right") / len(res)
+        return np.searchsorted(res, x, side=side) / len(res)
 
 
 def residual_calibration(pred: np.ndarray, obs: np.ndarray, *,
@@ -209,8 +210,8 @@ def flat(forecast: xr.Dataset, variable: str = FORECAST) -> np.ndarray:
 def calibrate(run: Run | str | Path, stack: xr.Dataset, *, split: str = "val",
               device: str = "auto", batch_size: int | None = None) -> Calibration:
     """Split-conformal calibration of ``run`` on its validation issues of ``stack`` (no test
-    target enters). A run with a quantile head is calibrated around its median here (as
-    :func:`gler.alerts.alert_map` uses it); :func:`calibration_for` gives it CQR instead.
+    target enters). A run with a quantile head is calibrated around its median here;
+    :func:`calibration_for` gives it CQR instead (as :func:`gler.alerts.alert_map` uses it).
 
     Parameters
     ----------

@@ -2,13 +2,15 @@
 
 The stack: a few pixels with a trend plus a Stefan-like seasonal signal driven by a temperature
 factor, white noise, a few gaps and one pixel with no data at all (a lake). The forecaster: a
-linear layer following the neural forecaster contract, registered for one test at a time.
+linear layer following the neural forecaster contract, registered for one test at a time. The
+quantile run: a small LSTM with a quantile head, trained briefly.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,7 +18,13 @@ import pytest
 import torch
 import xarray as xr
 
+from gler.config import TrainConfig
 from gler.data.degree_days import degree_days
+from gler.data.sample import SampleSpec
+from gler.train import TrainResult, train
+
+#: The levels of the tests' quantile heads.
+QUANTILE_LEVELS = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
 
 
 def make_stack(ny: int = 3, nx: int = 4, *, start: str = "2017-01-01", end: str = "2022-12-31",
@@ -127,3 +135,12 @@ def interrupt_after(epoch: int) -> Callable[[dict], None]:
 
     return interrupt
 
+
+
+def train_quantile_run(stack: xr.Dataset, out: Path) -> TrainResult:
+    """A small LSTM with a quantile head at :data:`QUANTILE_LEVELS` (window 12, horizon 3),
+    trained on the CPU for three epochs into ``out``."""
+    return train(stack, "lstm", TrainConfig(epochs=3, batch_size=64, device="cpu",
+                                            pixel_fraction=1.0),
+                 {"hidden": 8, "num_layers": 1, "quantiles": QUANTILE_LEVELS}, out,
+                 sample=SampleSpec(window=12, horizon=3), progress=False)

@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 torch.set_num_threads(1)
 
 import pytest  # noqa: E402
-from _pipeline_stack import make_stack, register_tiny  # noqa: E402
+from _pipeline_stack import make_stack, register_tiny, train_quantile_run  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -26,3 +26,11 @@ def stack():
 def tiny_model(monkeypatch):
     """The name of a tiny neural model registered for one test."""
     return register_tiny(monkeypatch)
+
+
+@pytest.fixture(scope="module")
+def quantile_run(stack, tmp_path_factory):
+    """The directory of ``_pipeline_stack.train_quantile_run`` on ``stack``."""
+    out = tmp_path_factory.mktemp("quantile") / "lstm-q"
+    train_quantile_run(stack, out)
+    return out

@@ -8,7 +8,6 @@ import pytest
 import torch
 from scipy.stats import binom, norm
 
-from gler.config import TrainConfig
 from gler.conformal import (
     QuantileCalibration,
     calibrate,
@@ -17,16 +16,11 @@ from gler.conformal import (
     predict_quantiles,
     quantile_calibration,
 )
-from gler.data.sample import SampleSpec
 from gler.forecast import HEAD_QUANTILE, predict
 from gler.run import RUN_FILE, classical_run, load_run, read_run_record
 from gler.scoring import quantile_scores
-from gler.train import train
-
-LEVELS = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
-SAMPLE = SampleSpec(window=12, horizon=3)
-CONFIG = TrainConfig(epochs=3, batch_size=64, device="cpu", pixel_fraction=1.0)
-SIZES = {"hidden": 8, "num_layers": 1, "quantiles": LEVELS}
+from tests._pipeline_stack import QUANTILE_LEVELS as LEVELS
+from tests._pipeline_stack import train_quantile_run
 
 
 def _heteroscedastic(rng: np.random.Generator, shape: tuple[int, ...], *, spread: float,
@@ -129,14 +123,7 @@ def test_quantile_scores_of_a_known_distribution():
     np.testing.assert_allclose(s["width"]["0.9"], 2 * norm.ppf(0.95))
 
 
-# -- a quantile run on the pipeline stack ---------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def quantile_run(stack, tmp_path_factory):
-    """A small LSTM with a quantile head, trained for three epochs."""
-    out = tmp_path_factory.mktemp("cqr") / "lstm-q"
-    train(stack, "lstm", CONFIG, SIZES, out, sample=SAMPLE, progress=False)
-    return out
+# -- a quantile run on the pipeline stack (the fixture quantile_run of conftest.py) -------------
 
 
 def test_quantile_run_round_trip(quantile_run, stack, tmp_path):
@@ -151,8 +138,7 @@ def test_quantile_run_round_trip(quantile_run, stack, tmp_path):
         LEVELS)
     assert (head.diff("head_quantile").fillna(0) >= 0).all()
     np.testing.assert_array_equal(head.sel(head_quantile=0.5).values, fc["forecast"].values)
-    again = train(stack, "lstm", CONFIG, SIZES, tmp_path / "again", sample=SAMPLE,
-                  progress=False)
+    again = train_quantile_run(stack, tmp_path / "again")
     a = torch.load(quantile_run / "best.pt", weights_only=True)
     b = torch.load(again.run_dir / "best.pt", weights_only=True)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

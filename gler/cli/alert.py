@@ -16,7 +16,11 @@ ORDER = 35
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run", required=True, type=Path,
-                        help="run directory written by 'gler train' (neural or classical)")
+                        help="run directory written by 'gler train' (neural or classical): a "
+                             "run with a quantile head gives each pixel its own distribution, "
+                             "its quantiles calibrated by conformalised quantile regression; "
+                             "any other run the forecast plus the split-conformal "
+                             "distribution of its residuals")
     add_data_arguments(parser)
     parser.add_argument("--threshold-mm", required=True, type=float,
                         help="magnitude of the change in mm (positive; the sign comes from "
@@ -61,9 +65,11 @@ def run(args: argparse.Namespace) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     alerts.to_netcdf(args.out)
     prob = alerts[PROBABILITY]
+    how = ("by CQR of its quantile head" if alerts.attrs["calibration"] == "cqr"
+           else "by split conformal")
     print(f"{args.out}: P({args.direction} >= {args.threshold_mm:g} mm within {args.steps} "
           f"steps) by {run_.model_name}, {prob.sizes['issue_time']} issue date(s); "
-          f"calibrated on {alerts.attrs['calibration_period']}")
+          f"calibrated {how} on {alerts.attrs['calibration_period']}")
     if "point" in prob.dims:
         table = alerts.to_dataframe().reset_index()
         table = table[table[PROBABILITY] >= args.probability]

@@ -60,7 +60,8 @@ def test_alert_writes_netcdf_and_a_csv_for_points(files, tmp_path, capsys):
     table = pd.read_csv(out.with_suffix(".csv"))
     assert {"point", "lat", "lon", "alert_probability"} <= set(table.columns)
     assert (table["alert_probability"] >= 0.6).all()
-    assert "point alert(s)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "point alert(s)" in out and "calibrated by split conformal on" in out
 
 
 @pytest.mark.parametrize(("command", "message"), [

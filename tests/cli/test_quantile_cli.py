@@ -64,6 +64,21 @@ def test_predict_writes_cqr_quantiles(files, tmp_path, capsys, asked):
         assert "forecast_head_quantile" not in fc
 
 
+def test_alert_uses_the_cqr_distribution_of_a_quantile_run(files, tmp_path, capsys):
+    """gler alert of the quantile run: probabilities from its CQR-calibrated quantiles, and the
+    printed line and the file say so."""
+    out = tmp_path / "alerts.nc"
+    assert main(["alert", "--run", str(files / "quantile"), "--data", str(files / "grid.nc"),
+                 "--threshold-mm", "1", "--steps", "2", "--issues", "test", "--device", "cpu",
+                 "--out", str(out)]) == 0
+    assert "calibrated by CQR of its quantile head on" in capsys.readouterr().out
+    with xr.open_dataset(out) as alerts:
+        assert alerts.attrs["calibration"] == "cqr"
+        prob = alerts["alert_probability"]
+        assert "quantile head calibrated by CQR" in prob.attrs["comment"]
+        assert 0 <= float(prob.min()) and float(prob.max()) <= 1
+
+
 def test_evaluate_scores_a_quantile_run_by_cqr(files, tmp_path, capsys):
     """The quantile run's entry says cqr and has per-step coverage; the baselines' say
     split-conformal."""
