@@ -80,18 +80,18 @@ def test_alert_uses_the_cqr_distribution_of_a_quantile_run(files, tmp_path, caps
 
 
 def test_evaluate_scores_a_quantile_run_by_cqr(files, tmp_path, capsys):
-    """The quantile run's entry says cqr and has per-step coverage; the baselines' say
-    split-conformal."""
+    """The quantile run's entry (``dlinear+quantiles``) says cqr and has per-step coverage;
+    the baselines' say split-conformal."""
     out = tmp_path / "e.json"
     assert main(["evaluate", "--run", str(files / "quantile"), "--data",
                  str(files / "grid.nc"), "--device", "cpu", "--baselines", "none",
                  "--probabilistic", "--out", str(out)]) == 0
     models = json.loads(out.read_text())["models"]
-    assert models["dlinear"]["calibration"] == "cqr"
+    assert models["dlinear+quantiles"]["calibration"] == "cqr"
     assert models["persistence"]["calibration"] == "split-conformal"
-    prob = models["dlinear"]["probabilistic"]
+    prob = models["dlinear+quantiles"]["probabilistic"]
     assert prob["crps"] > 0 and len(prob["coverage"]["0.9"]) == 6
-    assert "probabilistic" in models["dlinear"]["clean"]
+    assert "probabilistic" in models["dlinear+quantiles"]["clean"]
     assert "(cqr)" in capsys.readouterr().out
 
 
