@@ -9,7 +9,7 @@ reused by the next instead of being trained again. Layout under the cache root
         tuned/                         a tuning profile's study.sqlite3 and tuned.json
     <profile>-tuned-<digest>-<key>/    the runs of a tuned profile, laid out as below
         <region>/<model>/seed<k>/      a gler run directory (gler.train) + done.json
-        <region>/<model>+quantiles-<digest of the levels>/seed<k>/   with a quantile head
+        <region>/<model>+quantiles-<digest>/seed<k>/   with a quantile head (levels, settings)
         <region>/fold<n>/<model>.../seed<k>/   a run of an earlier fold over seasons
         <region>/eval-<key>/           report.json, maps.nc, forecasts/<label>.nc
         transfer/...                   spatial transfer runs (gler.transfer)
@@ -61,6 +61,8 @@ from gler.tuned import TunedSettings, read_tuned
 logger = logging.getLogger(__name__)
 
 RUNS_DIR_ENV = "GLER_RUNS_DIR"
+#: The models that the early-warning chapter trains with a quantile head (tuned as such).
+HEAD_MODELS = ("gler",)
 #: The real site, accepted by :meth:`Experiment.stack` next to the QTR-sim regions.
 MENYUAN = "menyuan"
 
@@ -142,10 +144,20 @@ class Experiment(SpatialTransfer, PeerForecasts):
             self.profile = self.profile.with_tuned(self.tune(jobs), stacks)
         return self.profile
 
-    def tune(self, jobs: int = 1) -> TunedSettings:
+    def head_profile(self) -> Profile:
+        """The profile the quantile-head runs are trained with: with a tuning budget, the
+        profile with the settings :meth:`tune` chose for the heads; otherwise the profile."""
+        if self.base_profile.tuning is None:
+            return self.tuned_profile()
+        stacks = [self.stack(r) for r in self.base_profile.regions]
+        return self.base_profile.with_tuned(self.tune(quantiles=True), stacks)
+
+    def tune(self, jobs: int = 1, *, quantiles: bool = False) -> TunedSettings:
         """Tune GLER and the compared models on the folds over seasons of every region, with
         the profile's budget (:func:`gler.tune.tune`, ``jobs`` models at a time), or read the
-        choice already made.
+        choice already made; with ``quantiles``, the models of :data:`HEAD_MODELS` with a
+        quantile head at the profile's levels (on the validation pinball loss, the same
+        budget and folds), kept apart from the point models' choice.
 
         Raises
         ------
@@ -158,6 +170,8 @@ class Experiment(SpatialTransfer, PeerForecasts):
             raise ValueError(msg)
         out = self.base_path / "tuned"
         models = ("gler", *base.compared)
+        if quantiles:
+            out, models = out / f"quantiles-{digest(list(base.quantiles))}", HEAD_MODELS
         if (out / TUNED_FILE).is_file():
             settings = read_tuned(out / TUNED_FILE)
             if set(models) <= set(settings.models):
@@ -166,7 +180,8 @@ class Experiment(SpatialTransfer, PeerForecasts):
         import_optuna().logging.set_verbosity(logging.WARNING)
         return tune([self.stack(r) for r in base.regions], models, profile=base,
                     budget=base.tuning, out_dir=out, device=self.device,
-                    progress=self.progress, jobs=jobs)
+                    progress=self.progress, jobs=jobs,
+                    quantiles=base.quantiles if quantiles else ())
 
     def tuning_trials(self) -> pd.DataFrame:
         """Every trial of the tuning study: ``model``, ``number``, ``state``, ``value`` (mean
@@ -204,10 +219,11 @@ class Experiment(SpatialTransfer, PeerForecasts):
     def run_dir(self, region: str, model: str, seed: int, *, quantiles: bool = False,
                 fold: int | None = None) -> Path:
         """Where the run of ``model`` with ``seed`` on ``region`` lives; ``quantiles``: the run
-        with a quantile head at the profile's :attr:`~gler.profiles.Profile.quantiles`;
+        with a quantile head at the profile's :attr:`~gler.profiles.Profile.quantiles` (and
+        the settings tuned for it, :meth:`head_profile`);
         ``fold``: the run of that earlier fold over seasons (:meth:`fold_sample`)."""
-        name = (f"{model}{HEAD_SUFFIX}-{digest(list(self.profile.quantiles))}" if quantiles
-                else model)
+        head = [list(self.profile.quantiles), self.head_profile().name] if quantiles else None
+        name = f"{model}{HEAD_SUFFIX}-{digest(head)}" if quantiles else model
         return self.path / region / (f"fold{fold}" if fold else "") / name / f"seed{seed}"
 
     def is_done(self, region: str, model: str, seed: int) -> bool:
@@ -253,7 +269,7 @@ class Experiment(SpatialTransfer, PeerForecasts):
         done = run_dir / DONE_FILE
         if not done.is_file():
             stacks = [self.stack(r) for r in regions]
-            profile = self.tuned_profile()
+            profile = self.head_profile() if quantiles else self.tuned_profile()
             final_fit = profile.final_fit and not fold
             config = profile.train_config(seed, model=model, final_fit=final_fit,
                                           device=self.device)

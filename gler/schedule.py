@@ -196,6 +196,8 @@ def run_jobs(experiment: Experiment, jobs: Sequence[RunJob], *, workers: int = 1
     """
     jobs = list(jobs)
     experiment.tuned_profile(workers)  # tuning first (its models ``workers`` at a time)
+    if any(job.quantiles for job in jobs):
+        experiment.head_profile()  # and the quantile heads
     pending = [job for job in jobs if not job.is_done(experiment)]
     count, message = cap_jobs(workers, experiment.device) if workers > 1 else (1, None)
     if message:

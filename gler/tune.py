@@ -56,10 +56,11 @@ from gler.data.folds import Fold, check_folds, season_folds
 from gler.data.multistack import shared_factors, stack_name
 from gler.data.sample import SampleSpec, SplitDates
 from gler.data.windows import WindowDataset
+from gler.layers.quantile import check_levels
 from gler.metrics import rmse
 from gler.models._registry import model_info
 from gler.profiles import Profile, get_profile
-from gler.run import load_run, to_tensors
+from gler.run import Run, load_run, to_tensors
 from gler.schedule import RunsFailedError, cap_jobs, run_in_processes
 from gler.search_space import search_space
 from gler.train import NonFiniteLossError, train
@@ -131,7 +132,8 @@ def get_budget(name: str | Budget) -> Budget:
 def tune(stacks: xr.Dataset | Sequence[xr.Dataset], models: str | Sequence[str], *,
          profile: str | Profile = "book", budget: str | Budget = "book", n_folds: int = N_FOLDS,
          seed: int = 0, out_dir: str | Path = "tuned", sample: SampleSpec | None = None,
-         device: str | None = None, progress: bool = False, jobs: int = 1) -> TunedSettings:
+         device: str | None = None, progress: bool = False, jobs: int = 1,
+         quantiles: Sequence[float] = ()) -> TunedSettings:
     """Tune ``models`` on folds over the seasons of ``stacks`` and write ``tuned.json``.
 
     Parameters
@@ -161,6 +163,11 @@ def tune(stacks: xr.Dataset | Sequence[xr.Dataset], models: str | Sequence[str],
         Models tuned at once, each in a process of its own (:func:`gler.schedule.
         run_in_processes`; capped by :func:`gler.schedule.cap_jobs`). Each model's study is
         seeded on its own, so the choice is the same as with one job.
+    quantiles
+        Tune the models with a quantile head at these levels (``gler train --quantiles``),
+        on the mean validation pinball loss (:func:`validation_pinball`, mm) instead of the
+        RMSE; the settings say so (``TunedSettings.quantiles``). Give them another
+        ``out_dir`` than the point models'.
 
     Returns
     -------
@@ -173,7 +180,8 @@ def tune(stacks: xr.Dataset | Sequence[xr.Dataset], models: str | Sequence[str],
         Without Optuna (``pip install gler[tune]``).
     ValueError
         On a fold without enough data, stacks with different split dates, a study in
-        ``out_dir`` run with other settings, or a model none of whose trials completed.
+        ``out_dir`` run with other settings (e.g. other ``quantiles``), levels a quantile head
+        cannot have, or a model none of whose trials completed.
     gler.schedule.RunsFailedError
         With ``jobs > 1``, if a model's study failed in its process (the others finish).
 
@@ -189,6 +197,7 @@ def tune(stacks: xr.Dataset | Sequence[xr.Dataset], models: str | Sequence[str],
                "they were tuned for (get_profile(name), gler tune --profile NAME).")
         raise ValueError(msg)
     budget = get_budget(budget)
+    quantiles = check_levels(quantiles, head=True) if quantiles else ()
     stacks = [stacks] if isinstance(stacks, xr.Dataset) else list(stacks)
     models = [models] if isinstance(models, str) else list(models)
     for name in models:
@@ -202,8 +211,9 @@ def tune(stacks: xr.Dataset | Sequence[xr.Dataset], models: str | Sequence[str],
         stack, through)} for number, stack in enumerate(stacks, start=1))
     setup = {"gler_version": __version__, "profile": profile.name, "budget": asdict(budget),
              "seed": seed, "folds": [f.to_dict() for f in folds], "data": list(data),
-             "sample": sample.to_dict(), "train": profile.train.to_dict()}
-    trials = _Objective(stacks, "", profile, budget, folds, sample, seed, device)
+             "sample": sample.to_dict(), "train": profile.train.to_dict(),
+             **({"quantiles": list(quantiles)} if quantiles else {})}
+    trials = _Objective(stacks, "", profile, budget, folds, sample, seed, device, quantiles)
     studies = Studies(trials, out_dir, setup, optuna.logging.get_verbosity())
     pending = [name for name in models if _finished(studies.study(name)) < budget.n_trials]
     count, message = cap_jobs(jobs, device) if jobs > 1 else (1, None)
@@ -223,7 +233,8 @@ def tune(stacks: xr.Dataset | Sequence[xr.Dataset], models: str | Sequence[str],
         pruner=f"MedianPruner(n_startup_trials={budget.n_startup_trials}), per fold",
         folds=folds, data=data, through=through, pooled=len(stacks) > 1,
         sample=sample.to_dict(), study_file=STUDY_FILE,
-        date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+        date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        quantiles=quantiles)
     settings.save(out_dir / TUNED_FILE)
     return settings
 
@@ -432,7 +443,8 @@ def _describe_sampler(budget: Budget, seed: int) -> str:
 
 @dataclass
 class _Objective:
-    """One trial: train a model per fold with the drawn settings, the mean validation RMSE."""
+    """One trial: train a model per fold with the drawn settings, the mean validation RMSE (of
+    a quantile head at ``quantiles``: the mean validation pinball loss)."""
 
     stacks: list[xr.Dataset]
     model: str
@@ -442,6 +454,7 @@ class _Objective:
     sample: SampleSpec
     seed: int
     device: str | None
+    quantiles: tuple[float, ...] = ()
 
     def __call__(self, trial: Any) -> float:
         import optuna
@@ -452,6 +465,10 @@ class _Objective:
             seed=self.seed, device=self.device, **{**self.budget.train_changes,
                                                    **train_changes})
         overrides = {**self.profile.model_overrides(self.model), **overrides}
+        if self.quantiles:
+            overrides["quantiles"] = list(self.quantiles)
+        score, name = ((validation_pinball, "pinball_mm") if self.quantiles
+                       else (validation_rmse, "rmse_mm"))
         values = []
         with tempfile.TemporaryDirectory(prefix="gler-tune-") as tmp:
             for fold in self.folds:
@@ -467,11 +484,10 @@ class _Objective:
                 except ValueError as err:
                     msg = f"{fold.describe()}: {err} Or use fewer folds (--folds)."
                     raise ValueError(msg) from err
-                by_stack = validation_rmse(run_dir, self.stacks, config.max_val_samples,
-                                           self.seed)
+                by_stack = score(run_dir, self.stacks, config.max_val_samples, self.seed)
                 values.append(float(np.mean(by_stack)))
                 trial.set_user_attr(f"fold{fold.number}", {
-                    "rmse_mm": values[-1], "rmse_mm_by_stack": by_stack,
+                    name: values[-1], f"{name}_by_stack": by_stack,
                     "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
                     "train_loss": [h["train_loss"] for h in result.history],
                     "val_loss": [h["val_loss"] for h in result.history],
@@ -482,13 +498,13 @@ class _Objective:
         return float(np.mean(values))
 
 
-@torch.no_grad()
 def validation_rmse(run_dir: str | Path, stacks: Sequence[xr.Dataset],
                     max_samples: int | None = None, seed: int = 0,
                     split: SplitDates | None = None) -> list[float]:
     """Validation RMSE (mm) of a run on each stack: every valid pixel's validation windows
     under the run's split (or ``split``, e.g. to score a final fit on a later season), or a
-    seeded subset of ``max_samples`` of them per stack.
+    seeded subset of ``max_samples`` of them per stack. A quantile head is scored by its
+    median.
 
     Example
     -------
@@ -496,10 +512,42 @@ def validation_rmse(run_dir: str | Path, stacks: Sequence[xr.Dataset],
     [2.41, 3.02]
     """
     run = load_run(run_dir)
+    median = run.quantiles.index(0.5) if run.quantiles else None
+    return [float(rmse(pred if median is None else pred[median], target))
+            for pred, target in _validation_forecasts(run, stacks, max_samples, seed, split)]
+
+
+def validation_pinball(run_dir: str | Path, stacks: Sequence[xr.Dataset],
+                       max_samples: int | None = None, seed: int = 0,
+                       split: SplitDates | None = None) -> list[float]:
+    """Validation pinball loss (mm, the mean over the levels of the quantile head, the loss it
+    is trained on) of a run with a quantile head on each stack; windows as
+    :func:`validation_rmse`'s.
+
+    Raises
+    ------
+    ValueError
+        If the run has no quantile head (naming the command that trains one).
+    """
+    run = load_run(run_dir)
+    levels = np.asarray(run.check_quantile_head("The validation pinball loss"))[:, None, None]
+    scores = []
+    for pred, target in _validation_forecasts(run, stacks, max_samples, seed, split):
+        err = target[None] - pred  # [Q, N, H]; NaN where the target is missing
+        scores.append(float(np.nanmean(np.maximum(levels * err, (levels - 1.0) * err))))
+    return scores
+
+
+@torch.no_grad()
+def _validation_forecasts(run: Run, stacks: Sequence[xr.Dataset], max_samples: int | None,
+                          seed: int, split: SplitDates | None,
+                          ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per stack, the run's validation forecasts in mm (``[N, H]``, or ``[Q, N, H]`` for a
+    quantile head) and their targets ``[N, H]``."""
     sample = run.sample if split is None else dataclasses.replace(
         run.sample, train_end=split.train_end.isoformat(), val_end=split.val_end.isoformat())
     device = torch.device("cpu")
-    scores = []
+    out = []
     for number, stack in enumerate(stacks):
         windows = WindowDataset.from_spec(stack, sample)
         index = windows.indices("val")
@@ -510,10 +558,12 @@ def validation_rmse(run_dir: str | Path, stacks: Sequence[xr.Dataset],
         for begin in range(0, len(index), 4096):
             batch = windows.batch(index, slice(begin, begin + 4096))
             pred = run.model(*to_tensors(run.scaler, batch, device)).float().numpy()
-            forecasts.append(run.scaler.inverse(pred, batch.anchor))
+            forecasts.append(np.stack([run.scaler.inverse(q, batch.anchor)
+                                       for q in np.moveaxis(pred, -1, 0)])
+                             if run.quantiles else run.scaler.inverse(pred, batch.anchor))
             targets.append(batch.target)
-        scores.append(float(rmse(np.concatenate(forecasts), np.concatenate(targets))))
-    return scores
+        out.append((np.concatenate(forecasts, axis=-2), np.concatenate(targets)))
+    return out
 
 
 def _chosen(study: Any, name: str, budget: Budget) -> TunedModel:
@@ -537,5 +587,6 @@ def _chosen(study: Any, name: str, budget: Budget) -> TunedModel:
         model=name, family=model_info(name).family,
         train_changes={**budget.train_changes, **train_changes}, model_overrides=overrides,
         epochs=int(epochs), value_mm=float(best.value),
-        fold_values_mm=tuple(best.user_attrs[k]["rmse_mm"] for k in folds),
+        fold_values_mm=tuple(best.user_attrs[k].get("pinball_mm", best.user_attrs[k].get(
+            "rmse_mm")) for k in folds),  # a quantile head's trials score the pinball loss
         params=dict(best.params), trials=counts, study=name)

@@ -49,8 +49,8 @@ class TunedModel:
     epochs
         The final fit's epoch count: the best epochs of the chosen trial's folds, averaged.
     value_mm, fold_values_mm
-        The objective (mean validation RMSE in mm over the regions and the folds) and its
-        value per fold.
+        The objective (mean validation RMSE in mm over the regions and the folds; for a
+        quantile head the mean validation pinball loss in mm) and its value per fold.
     params
         The values Optuna drew for the chosen trial (the search space's names).
     trials
@@ -99,6 +99,9 @@ class TunedSettings:
         the split whose test period was left alone).
     study_file, date
         The Optuna study (SQLite) and when the file was written (ISO, UTC).
+    quantiles
+        The levels of the quantile heads the models were tuned with (``gler tune
+        --quantiles``; their objective the validation pinball loss); ``()``: point models.
     path
         Where the settings were read from (not written).
     """
@@ -118,6 +121,7 @@ class TunedSettings:
     sample: dict[str, Any]
     study_file: str
     date: str
+    quantiles: tuple[float, ...] = ()
     path: Path | None = field(default=None, compare=False)
 
     def model(self, name: str) -> TunedModel | None:
@@ -126,7 +130,8 @@ class TunedSettings:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types, as written to the file."""
-        values = {k: v for k, v in asdict(self).items() if k not in ("models", "path", "folds")}
+        values = {k: v for k, v in asdict(self).items()
+                  if k not in ("models", "path", "folds") and (k != "quantiles" or v)}
         return {"format": TUNED_FORMAT, **values, "folds": [f.to_dict() for f in self.folds],
                 "models": {name: asdict(tuned) for name, tuned in self.models.items()}}
 
@@ -135,6 +140,26 @@ class TunedSettings:
         path = Path(path)
         path.write_text(json.dumps(self.to_dict(), indent=2, default=str) + "\n")
         return path
+
+    def check_quantiles(self, levels: Sequence[float]) -> None:
+        """Refuse a training whose quantile head (``levels``; ``()``: a point model) differs
+        from the one these settings were tuned with. Settings tuned for point models may serve
+        a quantile head (they were chosen on its median's loss, the RMSE).
+
+        Raises
+        ------
+        ValueError
+            Naming both sets of levels and the flags that make them agree.
+        """
+        if not self.quantiles or tuple(levels) == tuple(self.quantiles):
+            return
+        tuned = ",".join(f"{q:g}" for q in self.quantiles)
+        asked = (f"--quantiles {','.join(f'{q:g}' for q in levels)}" if levels
+                 else "a point model (no --quantiles)")
+        msg = (f"{self._where()} were tuned for a quantile head at {tuned} (gler tune "
+               f"--quantiles), not for {asked}. Train with --quantiles {tuned}, or use "
+               "settings tuned without --quantiles.")
+        raise ValueError(msg)
 
     def check_data(self, stacks: xr.Dataset | Sequence[xr.Dataset]) -> None:
         """Refuse stacks that are not among those the settings were tuned on.
@@ -201,7 +226,8 @@ def read_tuned(path: str | Path) -> TunedSettings:
             **{k: v for k, v in values.items() if k != "format"},
             "models": {n: TunedModel.from_dict(m) for n, m in values["models"].items()},
             "folds": tuple(Fold.from_dict(f) for f in values["folds"]),
-            "data": tuple(values["data"]), "path": path})
+            "data": tuple(values["data"]), "quantiles": tuple(values.get("quantiles", ())),
+            "path": path})
     except (KeyError, TypeError, ValueError) as err:
         msg = (f"{path} is damaged ({type(err).__name__}: {err}); restore it from a copy or run "
                "gler tune again.")

@@ -3,6 +3,9 @@ evaluations."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 from _tiny_profile import TINY
@@ -93,7 +96,7 @@ def test_quantile_head_and_earlier_fold_runs_beside_the_point_runs(experiment):
     """A quantile-head run and the previous fold's runs have folders and labels of their own
     and the fold's cut dates; the back-test calibrates on the season before the validation
     season and scores that one; an evaluation tells the head run from the point run."""
-    point = load_run(experiment.run_dir("beiluhe", "gler", 0))
+    point = load_run(experiment.train("beiluhe", "gler", 0)["run_dir"])
     head = experiment.train("beiluhe", "gler", 0, quantiles=True)
     fold = experiment.train("beiluhe", "gler", 0, fold=1)
     assert head["model"] == "gler+quantiles" and fold["fold"] == 1 and "fold" not in head
@@ -139,6 +142,15 @@ def test_a_tuning_profile_trains_with_the_settings_its_folds_chose(tmp_path):
     assert tuned_table(exp.profile.tuned).loc["gler", "epochs"] == chosen.epochs
     history = exp.histories(["beiluhe"], ["gler"], [0])
     assert list(history["epoch"]) == list(range(1, summary["epochs_run"] + 1))
+    # The quantile head is tuned on its own objective, with the same budget, kept apart.
+    head = exp.train("beiluhe", "gler", 0, quantiles=True)
+    heads = exp.head_profile().tuned
+    assert heads.quantiles == TINY.quantiles and set(heads.models) == {"gler"}
+    assert heads.path.parent.parent == exp.base_path / "tuned"
+    assert sum(heads.model("gler").trials.values()) == sum(chosen.trials.values())  # budget
+    record = json.loads((Path(head["run_dir"]) / "run.json").read_text())
+    assert record["train_config"]["lr"] == heads.model("gler").train_changes["lr"]
+    assert exp.profile.tuned.model("gler") == chosen  # the point choice is untouched
 
 
 def test_a_tuning_profile_tunes_its_peers_like_its_models(tmp_path):

@@ -175,3 +175,59 @@ def test_validation_rmse_is_in_millimetres(stack, tmp_path):
     capped = tuning.validation_rmse(tmp_path, [stack, stack], max_samples=20)
     assert len(full) == 1 and 0 < full[0] < 20
     assert len(capped) == 2 and capped[0] != capped[1]
+
+
+def test_validation_pinball_is_the_head_s_loss_in_millimetres(stack, tmp_path):
+    """The objective of a quantile head: its mean pinball loss over the levels, in mm, on the
+    validation targets (computed here from gler predict's head quantiles)."""
+    from gler.config import TrainConfig
+    from gler.conformal import flat, observed_targets
+    from gler.forecast import HEAD_QUANTILE, predict
+
+    levels = (0.1, 0.5, 0.9)
+    train(stack, "dlinear", TrainConfig(epochs=1, device="cpu"), {"quantiles": list(levels)},
+          tmp_path, sample=SAMPLE, progress=False)
+    score = tuning.validation_pinball(tmp_path, [stack])
+    forecast = predict(tmp_path, stack, issues="val", head=True)
+    obs = observed_targets(forecast, stack)
+    losses = [np.maximum(q * (obs - flat(forecast.isel(head_quantile=k), HEAD_QUANTILE)),
+                         (q - 1) * (obs - flat(forecast.isel(head_quantile=k), HEAD_QUANTILE)))
+              for k, q in enumerate(levels)]
+    assert score[0] == pytest.approx(float(np.nanmean(losses)), rel=1e-4)
+    assert 0 < score[0] < tuning.validation_rmse(tmp_path, [stack])[0]
+    train(stack, "dlinear", TrainConfig(epochs=1, device="cpu"), out_dir=tmp_path / "point",
+          sample=SAMPLE, progress=False)
+    with pytest.raises(ValueError, match="gler train --quantiles"):
+        tuning.validation_pinball(tmp_path / "point", [stack])
+
+
+def test_quantile_heads_are_tuned_on_the_pinball_loss(stack, tmp_path):
+    """gler tune --quantiles: every trial trains the head and scores its pinball loss; the
+    settings say which levels, and a training with other levels is refused."""
+    levels = (0.1, 0.5, 0.9)
+    settings = tune(stack, "dlinear", out_dir=tmp_path, quantiles=levels, **OPTIONS)
+    assert settings.quantiles == levels
+    assert read_tuned(tmp_path / TUNED_FILE).quantiles == levels
+    study = optuna.load_study(study_name="dlinear",
+                              storage=f"sqlite:///{tmp_path / STUDY_FILE}")
+    folds = [t.user_attrs["fold1"] for t in study.trials]
+    assert all("pinball_mm" in f and "rmse_mm" not in f for f in folds)
+    chosen = settings.models["dlinear"]
+    assert chosen.value_mm == pytest.approx(np.mean(chosen.fold_values_mm))
+    settings.check_quantiles(levels)
+    with pytest.raises(ValueError, match=r"tuned for a quantile head at 0\.1,0\.5,0\.9 .*"
+                                         r"not for --quantiles 0\.25,0\.5,0\.75"):
+        settings.check_quantiles((0.25, 0.5, 0.75))
+    with pytest.raises(ValueError, match=r"not for a point model \(no --quantiles\)"):
+        settings.check_quantiles(())
+    with pytest.raises(ValueError, match=r"needs the median 0\.5"):
+        tune(stack, "dlinear", out_dir=tmp_path / "bad", quantiles=(0.1, 0.9), **OPTIONS)
+    with pytest.raises(ValueError, match="other settings"):  # a point study is not resumed
+        tune(stack, "dlinear", out_dir=tmp_path, **OPTIONS)
+
+
+def test_point_settings_serve_a_quantile_head(reference):
+    """Settings tuned for point models may train a head (chosen on its median's loss)."""
+    assert reference.quantiles == ()
+    reference.check_quantiles((0.1, 0.5, 0.9))
+    assert "quantiles" not in reference.to_dict()  # files of point models are as before

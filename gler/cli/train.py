@@ -96,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
     stacks = open_stacks(args)
     if args.tuned is not None:
         profile = profile.with_tuned(args.tuned, data=stacks)
+        profile.tuned.check_quantiles(levels)
     train_end, val_end = split_dates(args, stacks)
     config = said_as_flags(
         profile.train_config, TRAIN_FLAGS,

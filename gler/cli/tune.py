@@ -40,6 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "a season; the last is the split itself (default: 2)")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the sampler and of every trial's training (default: 0)")
+    parser.add_argument("--quantiles", default=None, metavar="LEVELS",
+                        help="tune the models with a quantile head at these levels (as gler "
+                             "train --quantiles), on the validation pinball loss instead of "
+                             "the RMSE; use another --out than the point models'")
     add_sample_arguments(parser)
     add_split_arguments(parser, defaults="the cuts at 4/6 and 5/6 of the time span, snapped to "
                         "a year (or month) end; the folds never reach past --val-end")
@@ -59,6 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from gler.cli._inputs import TRAIN_FLAGS, open_stacks, said_as_flags, split_dates
     from gler.data.multistack import shared_factors
+    from gler.layers.quantile import check_levels
     from gler.profiles import get_profile
     from gler.tune import TUNED_FILE, import_optuna, tune
 
@@ -68,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"gler tune: error: {err}", file=sys.stderr)
         return 2
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # gler says what each model chose
+    levels = (check_levels(args.quantiles.split(","), head=True) if args.quantiles is not None
+              else ())
     profile = get_profile(args.profile)
     models = (args.models.split(",") if args.models
               else ["gler", *profile.compared])
@@ -81,11 +88,14 @@ def run(args: argparse.Namespace) -> int:
                              profile=profile, budget=args.budget, n_folds=args.folds,
                              seed=args.seed, out_dir=args.out, sample=sample,
                              device=args.device, progress=not args.no_progress,
-                             jobs=os.cpu_count() or 1 if args.jobs == "auto" else args.jobs)
+                             jobs=os.cpu_count() or 1 if args.jobs == "auto" else args.jobs,
+                             quantiles=levels)
     folds = ", ".join(f"{f.split.train_end.date()}/{f.split.val_end.date()}"
                       for f in settings.folds)
-    print(f"{args.out / TUNED_FILE}: {len(settings.models)} models, {settings.n_trials} trials "
-          f"each, folds (training to / validation to) {folds}")
+    head = (f" with a quantile head at {','.join(f'{q:g}' for q in levels)} (pinball loss)"
+            if levels else "")
+    print(f"{args.out / TUNED_FILE}: {len(settings.models)} models{head}, "
+          f"{settings.n_trials} trials each, folds (training to / validation to) {folds}")
     for name, chosen in settings.models.items():
         changes = {**chosen.train_changes, **chosen.model_overrides}
         shown = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"

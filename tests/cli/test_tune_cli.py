@@ -67,3 +67,27 @@ def test_too_many_folds_is_one_line_naming_the_flag(data, tmp_path, capsys):
                  "smoke", "--folds", "9", *SHORT, "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "--folds" in err and "--window/--horizon" in err and len(err.splitlines()) == 1
+
+
+def test_tune_quantile_heads_then_train_one(data, tmp_path, capsys):
+    """gler tune --quantiles tunes the heads on the pinball loss; gler train --tuned with that
+    file trains a head at those levels and refuses others, naming the flags."""
+    out = tmp_path / "heads"
+    common = ["--data", str(data / "grid.nc"), "--model", "dlinear", "--profile", "smoke",
+              "--tuned", str(out / "tuned.json"), "--device", "cpu", "--no-progress", *SHORT]
+    assert main(["tune", "--data", str(data / "grid.nc"), "--models", "dlinear", "--profile",
+                 "smoke", "--budget", "smoke", "--device", "cpu", "--no-progress", *SHORT,
+                 "--quantiles", "0.1,0.5,0.9", "--out", str(out)]) == 0
+    assert "with a quantile head at 0.1,0.5,0.9 (pinball loss)" in capsys.readouterr().out
+    assert json.loads((out / "tuned.json").read_text())["quantiles"] == [0.1, 0.5, 0.9]
+    assert main(["train", *common, "--quantiles", "0.1,0.5,0.9",
+                 "--out", str(tmp_path / "head")]) == 0
+    assert read_run_record(tmp_path / "head")["model_config"]["quantiles"] == [0.1, 0.5, 0.9]
+    capsys.readouterr()
+    assert main(["train", *common, "--quantiles", "0.25,0.5,0.75",
+                 "--out", str(tmp_path / "other")]) == 2
+    err = capsys.readouterr().err
+    assert "tuned for a quantile head at 0.1,0.5,0.9" in err and "--quantiles" in err
+    assert main(["tune", "--data", str(data / "grid.nc"), "--models", "dlinear", "--budget",
+                 "smoke", "--quantiles", "0.1,0.9", *SHORT, "--out", str(tmp_path / "x")]) == 2
+    assert "needs the median 0.5" in capsys.readouterr().err
