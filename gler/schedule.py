@@ -122,18 +122,27 @@ class RunJob:
                                 fold=self.fold)
 
 
-class RunsFailedError(RuntimeError):
-    """Some runs failed; ``failures`` maps each run's name to its error, ``summaries`` holds
-    the runs that finished (kept in the cache: running again retries only the failed ones)."""
+#: What :class:`RunsFailedError` says was kept and how a new attempt goes on, per kind of job.
+RESUMES = {
+    "runs": "the finished ones are kept; run again to retry these, each resuming from its "
+            "last checkpoint",
+    "studies": "the finished trials are kept in the study file; tune again to resume these "
+               "studies",
+}
 
-    def __init__(self, failures: dict[str, str], summaries: list[dict], total: int) -> None:
+
+class RunsFailedError(RuntimeError):
+    """Some runs (or tuning studies, ``what="studies"``) failed; ``failures`` maps each one's
+    name to its error, ``summaries`` holds the runs that finished (kept in the cache: running
+    again retries only the failed ones)."""
+
+    def __init__(self, failures: dict[str, str], summaries: list[dict], total: int,
+                 what: str = "runs") -> None:
         self.failures = failures
         self.summaries = summaries
         lines = "\n".join(f"  {name}: {error.strip().splitlines()[-1]}"
                           for name, error in failures.items())
-        super().__init__(
-            f"{len(failures)} of {total} runs failed (the finished ones are kept; run again to "
-            f"retry these, each resuming from its last checkpoint):\n{lines}")
+        super().__init__(f"{len(failures)} of {total} {what} failed ({RESUMES[what]}):\n{lines}")
 
 
 def cap_jobs(requested: int, device: str | None, *, cores: int | None = None,

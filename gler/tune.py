@@ -225,7 +225,7 @@ def tune(stacks: xr.Dataset | Sequence[xr.Dataset], models: str | Sequence[str],
         failures = run_in_processes(context, [StudyJob(name) for name in pending],
                                     min(count, len(pending)), progress, "tune", "model")
         if failures:
-            raise RunsFailedError(failures, [], len(pending))
+            raise RunsFailedError(failures, [], len(pending), what="studies")
     chosen = {name: studies.run(name, progress and not parallel) for name in models}
     settings = TunedSettings(
         models=chosen, gler_version=__version__, profile=profile.name, budget=budget.name,

@@ -121,7 +121,7 @@ def test_models_tuned_at_once_choose_as_one_at_a_time(reference, stack, tmp_path
     assert sorted(s.study_name for s in optuna.get_all_study_summaries(storage)) == [
         "dlinear", "lstm"]
     broken = tuning.Budget("broken", "trials that fail in their process", 3, 2, {"epochs": 0})
-    with pytest.raises(RunsFailedError, match=r"2 of 2 ") as failed:
+    with pytest.raises(RunsFailedError, match=r"2 of 2 studies failed .*tune again") as failed:
         tune(stack, ["gru", "lstm"], out_dir=tmp_path / "bad", jobs=2,
              **{**OPTIONS, "budget": broken})
     assert sorted(failed.value.failures) == ["gru", "lstm"]  # in the order they ended
