@@ -37,7 +37,7 @@ from gler.conformal import (
     flat,
     observed_targets,
 )
-from gler.data.model import DISPLACEMENT
+from gler.data.model import DISPLACEMENT, stack_crs, with_grid_mapping
 from gler.forecast import FORECAST, predict
 from gler.run import Run, load_run
 
@@ -342,7 +342,7 @@ def alert_map(run: Run | str | Path, stack: xr.Dataset, *, threshold_mm: float, 
                                        "latitude" if name == "lat" else "longitude")
             out[name].attrs.setdefault("units",
                                        "degrees_north" if name == "lat" else "degrees_east")
-    return out
+    return with_grid_mapping(out, stack_crs(stack))
 
 
 def roc_auc(prob: np.ndarray, event: np.ndarray) -> float:

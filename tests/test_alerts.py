@@ -205,3 +205,32 @@ def test_a_quantile_run_with_a_bad_step_is_one_clear_line(quantile_run, stack):
     """The horizon of a quantile run (3) bounds --steps before anything is calibrated."""
     with pytest.raises(ValueError, match="--steps 4: the run forecasts 3 steps ahead"):
         alert_map(quantile_run, stack, threshold_mm=1, steps=4, device="cpu")
+
+
+def test_alert_maps_carry_the_grid_s_coordinate_reference_system(tmp_path):
+    """A grid's CRS (QTR-sim's crs attribute, or a CF grid-mapping variable of user data)
+    becomes the alert file's CF grid mapping, with the WKT GIS tools read; points get none."""
+    import pyproj
+    import xarray as xr
+
+    from gler.data.model import GRID_MAPPING, stack_crs
+
+    proj = "+proj=eqc +lat_ts=34.82 +lat_0=34.82 +lon_0=92.93 +R=6371008.8 +units=m"
+    stack = make_stack(ny=3, nx=4)
+    stack.attrs["crs"] = proj
+    run = classical_run(stack, "harmonic")
+    alert_map(run, stack, threshold_mm=2, steps=3, issues="test").to_netcdf(tmp_path / "a.nc")
+    with xr.open_dataset(tmp_path / "a.nc") as written:
+        assert written["alert_probability"].attrs["grid_mapping"] == GRID_MAPPING
+        mapping = written[GRID_MAPPING].attrs
+        assert pyproj.CRS(mapping["crs_wkt"]).equals(pyproj.CRS(proj))
+        assert mapping["spatial_ref"] == mapping["crs_wkt"]
+        assert "grid_mapping" not in written["alert_time"].attrs
+    user = make_stack(ny=3, nx=4)
+    user["crs"] = xr.DataArray(0, attrs={"crs_wkt": pyproj.CRS("EPSG:32646").to_wkt()})
+    user["displacement"].attrs["grid_mapping"] = "crs"
+    assert pyproj.CRS(stack_crs(user)).to_epsg() == 32646
+    points = make_stack(points=True)
+    points.attrs["crs"] = proj
+    assert GRID_MAPPING not in alert_map(classical_run(points, "harmonic"), points,
+                                         threshold_mm=2, steps=3, issues="test").variables

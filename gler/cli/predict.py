@@ -51,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
         check_quantiles,
         requested_levels,
     )
+    from gler.data.model import stack_crs, with_grid_mapping
     from gler.forecast import ISSUE_CHOICES, check_coverage, predict, save_forecast
     from gler.run import load_run
 
@@ -86,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
                    min_observed=run_.sample.min_observed)
     if calibration is not None:
         forecast = add_quantiles(forecast, calibration, levels)
-    path = save_forecast(forecast, args.out)
+    path = save_forecast(with_grid_mapping(forecast, stack_crs(stack)), args.out)
     sizes = " x ".join(f"{n} {d}" for d, n in forecast["forecast"].sizes.items())
     print(f"{path}: {run_.model_name} forecasts, {sizes}")
     if calibration is not None:

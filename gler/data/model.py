@@ -28,6 +28,8 @@ import pandas as pd
 import xarray as xr
 
 DISPLACEMENT = "displacement"
+#: The CF grid-mapping variable of gler's gridded outputs (GDAL and QGIS read its WKT).
+GRID_MAPPING = "spatial_ref"
 GRID_DIMS = ("time", "y", "x")
 POINT_DIMS = ("time", "point")
 DAILY_SUFFIX = "_daily"
@@ -230,3 +232,41 @@ def decimal_years(times: Iterable, origin: np.datetime64 | str | None = None) ->
     t = pd.DatetimeIndex(pd.to_datetime(list(times))).as_unit("ns").asi8.astype(np.float64)
     t0 = t[0] if origin is None else float(pd.Timestamp(origin).as_unit("ns").value)
     return (t - t0) / (365.25 * 86400e9)
+
+
+def stack_crs(ds: xr.Dataset) -> str | None:
+    """The coordinate reference system of a grid's ``y``/``x`` (WKT or PROJ text): the
+    dataset's ``crs`` attribute (QTR-sim), or the ``crs_wkt`` (or ``spatial_ref``) of the CF
+    grid-mapping variable that its displacement names; None if it has neither."""
+    if "crs" in ds.attrs:
+        return str(ds.attrs["crs"])
+    name = ds[DISPLACEMENT].attrs.get("grid_mapping") if DISPLACEMENT in ds else None
+    if name in ds.variables:
+        return ds[name].attrs.get("crs_wkt") or ds[name].attrs.get("spatial_ref")
+    return None
+
+
+def with_grid_mapping(ds: xr.Dataset, crs: str | None) -> xr.Dataset:
+    """``ds`` with the CF grid-mapping variable :data:`GRID_MAPPING` of ``crs`` (pyproj's CF
+    attributes, with the WKT that GDAL reads as ``spatial_ref``), named by every variable on
+    ``(y, x)``, so that GIS tools (QGIS) place the grid. Unchanged without a ``crs`` or for
+    scattered points (they carry ``lat``/``lon``).
+
+    Example
+    -------
+    >>> grid = xr.Dataset({"p": (("y", "x"), np.zeros((2, 2)))},
+    ...                   coords={"y": [30.0, 0.0], "x": [0.0, 30.0]})
+    >>> with_grid_mapping(grid, "EPSG:32646")["p"].attrs["grid_mapping"]
+    'spatial_ref'
+    """
+    if crs is None or not {"y", "x"} <= set(ds.dims):
+        return ds
+    import pyproj
+
+    parsed = pyproj.CRS.from_user_input(crs)
+    attrs = {**parsed.to_cf(), "spatial_ref": parsed.to_wkt()}
+    out = ds.assign_coords({GRID_MAPPING: xr.DataArray(np.int32(0), attrs=attrs)})
+    for name, variable in out.data_vars.items():
+        if {"y", "x"} <= set(variable.dims):
+            out[name].attrs["grid_mapping"] = GRID_MAPPING
+    return out
