@@ -127,6 +127,7 @@ class Experiment(SpatialTransfer, PeerForecasts):
         self.base_path = self.root / profile_key(self.profile)
         self.device = self.device or self.profile.train.device
         self._stacks: dict[str, xr.Dataset] = {}
+        self._head_profile: Profile | None = None
 
     @property
     def path(self) -> Path:
@@ -149,8 +150,10 @@ class Experiment(SpatialTransfer, PeerForecasts):
         profile with the settings :meth:`tune` chose for the heads; otherwise the profile."""
         if self.base_profile.tuning is None:
             return self.tuned_profile()
-        stacks = [self.stack(r) for r in self.base_profile.regions]
-        return self.base_profile.with_tuned(self.tune(quantiles=True), stacks)
+        if self._head_profile is None:
+            stacks = [self.stack(r) for r in self.base_profile.regions]
+            self._head_profile = self.base_profile.with_tuned(self.tune(quantiles=True), stacks)
+        return self._head_profile
 
     def tune(self, jobs: int = 1, *, quantiles: bool = False) -> TunedSettings:
         """Tune GLER and the compared models on the folds over seasons of every region, with
@@ -251,7 +254,13 @@ class Experiment(SpatialTransfer, PeerForecasts):
         """The profile's sample on ``stack`` cut at ``fold`` of the folds over seasons that
         tuning uses (:data:`gler.tune.N_FOLDS` of :func:`gler.data.folds.season_folds`; the
         last is the profile's own split, fold 1 on QTR-sim trains to 2019 and validates
-        2020)."""
+        2020).
+
+        Raises
+        ------
+        ValueError
+            For a fold number outside the folds, or data too short for them.
+        """
         sample = self.tuned_profile().sample_spec(available=shared_factors([stack]))
         times = stack["time"].values
         folds = season_folds(times, sample.split_for(times), N_FOLDS, window=sample.window,
