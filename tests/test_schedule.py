@@ -70,13 +70,16 @@ def test_jobs_are_capped_to_the_cores_with_a_reason(tmp_path, monkeypatch, caplo
 
 def test_planned_runs_are_those_the_chapters_train():
     """In-region runs of GLER and the compared models × seeds, ablations with the first seed,
-    GLER's transfers × seeds."""
+    GLER's transfers × seeds, GLER's quantile head and the previous fold's runs (seed 0)."""
     book = replace(TINY, compare=True, seeds=(0, 1))
     runs = Experiment(book, root="unused").planned_runs()
     names = {run.name for run in runs}
     assert "beiluhe/gler/seed1" in names and "beiluhe/lstm/seed1" in names
     assert "beiluhe/gler-gru/seed0" in names and "beiluhe/gler-gru/seed1" not in names
     assert {"transfer-to-beiluhe/gler/seed0", "transfer-to-beiluhe/gler/seed1"} <= names
+    assert {"beiluhe/gler+quantiles/seed0", "beiluhe/fold1/gler/seed0",
+            "beiluhe/fold1/gler+quantiles/seed0"} <= names
+    assert not {"beiluhe/gler+quantiles/seed1", "beiluhe/fold1/lstm/seed0"} & names
     assert len(names) == len(runs)
     assert RunJob("beiluhe", transfer=True).sources(Experiment(book, root="unused")) == (
         "xidatan", "wudaoliang", "tuotuohe")
