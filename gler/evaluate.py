@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,6 +64,30 @@ class Evaluation:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(_jsonable(self.report), indent=2))
         return path
+
+    def write(self, folder: str | Path) -> None:
+        """Write everything to ``folder``: ``forecasts/<label>.nc``, ``maps.nc`` and, last
+        (it marks a complete evaluation), ``report.json``."""
+        folder = Path(folder)
+        (folder / "forecasts").mkdir(parents=True, exist_ok=True)
+        for label, forecast in self.forecasts.items():
+            forecast.to_netcdf(folder / "forecasts" / f"{label}.nc", engine="h5netcdf")
+        self.maps.to_netcdf(folder / "maps.nc", engine="h5netcdf")
+        self.save(folder / "report.tmp.json")
+        os.replace(folder / "report.tmp.json", folder / "report.json")
+
+    @classmethod
+    def read(cls, folder: str | Path) -> Evaluation:
+        """What :meth:`write` wrote to ``folder``."""
+        folder = Path(folder)
+        report = json.loads((folder / "report.json").read_text())
+        with xr.open_dataset(folder / "maps.nc", engine="h5netcdf") as maps:
+            maps = maps.load()
+        forecasts = {}
+        for path in sorted((folder / "forecasts").glob("*.nc")):
+            with xr.open_dataset(path, engine="h5netcdf") as ds:
+                forecasts[path.stem] = ds.load()
+        return cls(report=report, maps=maps, forecasts=forecasts)
 
 
 def _jsonable(value):

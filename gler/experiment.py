@@ -431,25 +431,6 @@ class Experiment(SpatialTransfer, PeerForecasts):
                               device=self.device, progress=self.progress,
                               probabilistic=probabilistic, split_dates=split_dates,
                               forecasts=peers)
-            _save_evaluation(result, out)
-        return _load_evaluation(out)
+            result.write(out)
+        return Evaluation.read(out)
 
-
-def _save_evaluation(result: Evaluation, out: Path) -> None:
-    (out / "forecasts").mkdir(parents=True, exist_ok=True)
-    for label, forecast in result.forecasts.items():
-        forecast.to_netcdf(out / "forecasts" / f"{label}.nc", engine="h5netcdf")
-    result.maps.to_netcdf(out / "maps.nc", engine="h5netcdf")
-    result.save(out / "report.tmp.json")
-    os.replace(out / "report.tmp.json", out / "report.json")  # written last: marks completion
-
-
-def _load_evaluation(out: Path) -> Evaluation:
-    report = json.loads((out / "report.json").read_text())
-    with xr.open_dataset(out / "maps.nc", engine="h5netcdf") as maps:
-        maps = maps.load()
-    forecasts = {}
-    for path in sorted((out / "forecasts").glob("*.nc")):
-        with xr.open_dataset(path, engine="h5netcdf") as ds:
-            forecasts[path.stem] = ds.load()
-    return Evaluation(report=report, maps=maps, forecasts=forecasts)
