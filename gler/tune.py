@@ -46,6 +46,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scoringrules as sr
 import torch
 import xarray as xr
 from tqdm.auto import tqdm
@@ -530,11 +531,12 @@ def validation_pinball(run_dir: str | Path, stacks: Sequence[xr.Dataset],
         If the run has no quantile head (naming the command that trains one).
     """
     run = load_run(run_dir)
-    levels = np.asarray(run.check_quantile_head("The validation pinball loss"))[:, None, None]
+    levels = np.asarray(run.check_quantile_head("The validation pinball loss"))
     scores = []
     for pred, target in _validation_forecasts(run, stacks, max_samples, seed, split):
-        err = target[None] - pred  # [Q, N, H]; NaN where the target is missing
-        scores.append(float(np.nanmean(np.maximum(levels * err, (levels - 1.0) * err))))
+        observed = np.isfinite(target)  # pred [Q, N, H], target [N, H]
+        losses = sr.quantile_score(target[observed][:, None], pred[:, observed].T, levels)
+        scores.append(float(np.mean(losses)))
     return scores
 
 
