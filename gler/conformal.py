@@ -475,6 +475,17 @@ def add_quantiles(forecast: xr.Dataset, calibration: Calibration | QuantileCalib
     return out
 
 
+def interval_bounds(levels: Sequence[float]) -> list[float]:
+    """The quantile levels that bound the central intervals at ``levels``, sorted.
+
+    Example
+    -------
+    >>> interval_bounds((0.8, 0.9))
+    [0.05, 0.1, 0.9, 0.95]
+    """
+    return sorted({round(b, 12) for level in levels for b in (0.5 - level / 2, 0.5 + level / 2)})
+
+
 def interval_coverage(forecast: xr.Dataset, stack: xr.Dataset,
                       levels: Sequence[float] = (0.8, 0.9)) -> pd.DataFrame:
     """Coverage (%) of the central intervals at ``levels`` of ``forecast`` (with
@@ -492,26 +503,91 @@ def interval_coverage(forecast: xr.Dataset, stack: xr.Dataset,
     >>> fc = predict_quantiles(run, stack, (0.05, 0.95), issues="test")  # doctest: +SKIP
     >>> interval_coverage(fc, stack, (0.9,))  # doctest: +SKIP
     """
+    rows = {nominal: {f"step {h + 1}": 100 * v
+                      for h, v in enumerate(inside.sum(axis=0) / observed.sum(axis=0))}
+            for nominal, (inside, observed) in _inside_per_issue(forecast, stack, levels).items()}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "nominal %"
+    return table
+
+
+def coverage_interval(forecast: xr.Dataset, stack: xr.Dataset,
+                      levels: Sequence[float] = (0.8, 0.9), *, confidence: float = 0.95,
+                      resamples: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """Bootstrap confidence interval of :func:`interval_coverage`, resampling issue dates.
+
+    The targets of one date are not independent: on InSAR they share that acquisition's
+    atmospheric delay, so a year's coverage varies about as much as that of its few dozen
+    dates, not of its thousands of pixels. The issue dates are resampled with replacement
+    (the pixels of a date stay together; percentile interval, :func:`scipy.stats.bootstrap`).
+    Dates whose errors are correlated (within a season) make the true uncertainty larger
+    still: read the interval as a lower bound on it.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Rows (nominal %, ``low``/``high``), columns ``step 1`` ... ``step H``, in %.
+
+    Raises
+    ------
+    ValueError
+        As :func:`interval_coverage`; or if a step has fewer than two issue dates with an
+        observed target.
+
+    Example
+    -------
+    >>> coverage_interval(fc, stack, (0.9,))  # doctest: +SKIP
+    """
+    from scipy.stats import bootstrap
+
+    def share(inside: np.ndarray, observed: np.ndarray, axis: int = -1) -> np.ndarray:
+        return inside.sum(axis=axis) / observed.sum(axis=axis)
+
+    rng = np.random.default_rng(seed)
+    rows = {}
+    for nominal, (inside, observed) in _inside_per_issue(forecast, stack, levels).items():
+        bounds = {}
+        for h in range(inside.shape[1]):
+            dates = observed[:, h] > 0
+            if dates.sum() < 2:
+                msg = (f"Step {h + 1} has {int(dates.sum())} issue date with an observed "
+                       "target; a bootstrap over dates needs at least two.")
+                raise ValueError(msg)
+            result = bootstrap((inside[dates, h], observed[dates, h]), share, paired=True,
+                               vectorized=True, n_resamples=resamples, method="percentile",
+                               confidence_level=confidence, rng=rng)
+            ci = result.confidence_interval
+            bounds[f"step {h + 1}"] = (100 * ci.low, 100 * ci.high)
+        for k, bound in enumerate(("low", "high")):
+            rows[(nominal, bound)] = {step: pair[k] for step, pair in bounds.items()}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index = table.index.set_names(["nominal %", "bound"])
+    table.attrs["confidence"] = confidence
+    return table
+
+
+def _inside_per_issue(forecast: xr.Dataset, stack: xr.Dataset,
+                      levels: Sequence[float]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Per level (nominal %): the observed targets inside its central interval and all
+    observed targets, counted per issue date and step (``[I, H]`` each)."""
     have = [round(float(q), 12) for q in forecast["quantile"].values]
     obs = observed_targets(forecast, stack)
     if not np.isfinite(obs).any():
         msg = "No observed target in the forecast's target dates: nothing to cover."
         raise ValueError(msg)
-    rows = {}
+    observed = np.isfinite(obs)
+    out = {}
     for level in levels:
-        bounds = (round(0.5 - level / 2, 12), round(0.5 + level / 2, 12))
+        bounds = tuple(interval_bounds((level,)))
         missing = [b for b in bounds if b not in have]
         if missing:
             msg = (f"The {level:.0%} interval needs the quantiles {bounds[0]:g} and "
                    f"{bounds[1]:g}; the forecast has {', '.join(f'{q:g}' for q in have)}.")
             raise ValueError(msg)
         lo, hi = (flat(forecast.sel(quantile=b, method="nearest"), QUANTILE) for b in bounds)
-        inside = np.where(np.isfinite(obs), (obs >= lo) & (obs <= hi), np.nan)
-        rows[round(100 * level)] = {f"step {h + 1}": 100 * v
-                                    for h, v in enumerate(np.nanmean(inside, axis=(0, 2)))}
-    table = pd.DataFrame.from_dict(rows, orient="index")
-    table.index.name = "nominal %"
-    return table
+        inside = observed & (obs >= lo) & (obs <= hi)
+        out[round(100 * level)] = (inside.sum(axis=2), observed.sum(axis=2))
+    return out
 
 
 def requested_levels(quantiles: Sequence[float] | str,

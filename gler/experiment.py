@@ -39,7 +39,12 @@ import xarray as xr
 
 from gler import __version__
 from gler.config import HEAD_SUFFIX, digest
-from gler.conformal import calibration_for, interval_coverage, predict_quantiles
+from gler.conformal import (
+    calibration_for,
+    interval_bounds,
+    interval_coverage,
+    predict_quantiles,
+)
 from gler.data.folds import final_fit_sample, season_folds
 from gler.data.menyuan import load_menyuan
 from gler.data.multistack import shared_factors
@@ -397,9 +402,7 @@ class Experiment(SpatialTransfer, PeerForecasts):
         calibration = calibration_for(run, stack, device=self.device)
         season = WindowDataset.from_spec(stack, self.fold_sample(2, stack))
         issues = season.times[season.issues("val")]
-        bounds = sorted({round(b, 12) for level in levels for b in (0.5 - level / 2,
-                                                                    0.5 + level / 2)})
-        forecast = predict_quantiles(run, stack, bounds, issues=list(issues),
+        forecast = predict_quantiles(run, stack, interval_bounds(levels), issues=list(issues),
                                      calibration=calibration, device=self.device)
         table = interval_coverage(forecast, stack, levels)
         table.attrs = {"calibrated_on": calibration.period,
@@ -408,6 +411,18 @@ class Experiment(SpatialTransfer, PeerForecasts):
                                      str(pd.Timestamp(forecast["target_time"].max().values)
                                          .date()))}
         return table
+
+    def test_intervals(self, region: str, model: str = "gler", seed: int = 0, *,
+                       quantiles: bool = False,
+                       levels: Sequence[float] = (0.8, 0.9)) -> xr.Dataset:
+        """The test-period forecast of a run (trained if missing) with the bounds of its
+        central intervals at ``levels``, calibrated on the validation period as
+        :meth:`evaluate` calibrates it: for :func:`gler.conformal.interval_coverage` and
+        :func:`gler.conformal.coverage_interval`."""
+        self.train(region, model, seed, quantiles=quantiles)
+        return predict_quantiles(self.run_dir(region, model, seed, quantiles=quantiles),
+                                 self.stack(region), interval_bounds(levels), issues="test",
+                                 device=self.device)
 
     def _evaluate_once(self, region: str, folder: Path, runs: list[Path],
                        train_missing: Callable[[], object], *,

@@ -247,6 +247,47 @@ def within_target(table: pd.DataFrame, tolerance: float = 2.0) -> pd.Series:
                      index=table.index, name=f"within ±{tolerance:g} pp")
 
 
+def nominal_inside(interval: pd.DataFrame) -> pd.Series:
+    """Per row of :func:`gler.conformal.coverage_interval` tables (index ``..., nominal %,
+    bound``): whether the nominal level lies inside the confidence interval at every step,
+    i.e. whether the coverage is consistent with nominal given the dates sampled."""
+    low, high = interval.xs("low", level="bound"), interval.xs("high", level="bound")
+    nominal = low.index.get_level_values("nominal %").to_numpy()[:, None]
+    return pd.Series(((low.to_numpy() <= nominal) & (nominal <= high.to_numpy())).all(axis=1),
+                     index=low.index, name="nominal in CI")
+
+
+def coverage_text(coverage: pd.DataFrame, interval: pd.DataFrame) -> pd.DataFrame:
+    """``coverage`` (:func:`coverage_table` layout) with its confidence interval per cell,
+    as text ``"76.7 (71.4-82.0)"`` (%), and the :func:`nominal_inside` column."""
+    low, high = (interval.xs(b, level="bound").reindex(coverage.index) for b in ("low", "high"))
+    text = pd.DataFrame({step: [f"{c:.1f} ({lo:.1f}-{hi:.1f})" for c, lo, hi in
+                                zip(coverage[step], low[step], high[step], strict=True)]
+                         for step in coverage.columns}, index=coverage.index)
+    return text.join(nominal_inside(interval))
+
+
+def coverage_odds(draws: dict[str, pd.DataFrame], tolerance: float = 2.0) -> pd.DataFrame:
+    """Per region, from coverages of simulated periods (``{region: table}``, one row per
+    period, one column per nominal %, e.g. :func:`gler.data.qtrsim.noise.noise_coverage`): the
+    mean and standard deviation of the coverage (%) at each level, the share of periods within
+    ``tolerance`` percentage points of nominal at each level, and at all levels at once."""
+    rows = {}
+    for region, table in draws.items():
+        within = table.sub(table.columns.to_numpy(dtype=float), axis=1).abs().le(tolerance)
+        row = {}
+        for nominal in table.columns:
+            row[(f"{nominal} %", "mean")] = table[nominal].mean()
+            row[(f"{nominal} %", "std")] = table[nominal].std()
+            row[(f"{nominal} %", f"within ±{tolerance:g} pp")] = within[nominal].mean()
+        row[("all levels", f"within ±{tolerance:g} pp")] = within.all(axis=1).mean()
+        rows[region] = row
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.columns = pd.MultiIndex.from_tuples(table.columns)
+    table.index.name = "region"
+    return table
+
+
 def score_table(reports: dict[str, dict], score: str = "crps",
                 against: str = "obs") -> pd.DataFrame:
     """``score`` (``crps`` or ``pinball``, mm) of every model (rows) per region (columns),

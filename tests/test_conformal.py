@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
+import xarray as xr
 from scipy.stats import binom
 
 from gler.conformal import (
@@ -11,10 +13,14 @@ from gler.conformal import (
     add_quantiles,
     calibrate,
     check_quantiles,
+    coverage_interval,
     interval_coverage,
     needed_points,
     predict_quantiles,
     residual_calibration,
+)
+from gler.conformal import (
+    observed_targets as conformal_targets,
 )
 from gler.run import classical_run
 from gler.scoring import probabilistic_scores
@@ -79,6 +85,40 @@ def test_interval_coverage_counts_the_observed_targets_inside():
     assert 0 < table.to_numpy().min() and table.to_numpy().max() < 100
     with pytest.raises(ValueError, match=r"The 90% interval needs the quantiles 0\.05 and 0\.95"):
         interval_coverage(fc, stack, (0.9,))
+
+
+def test_coverage_interval_resamples_dates_not_pixels():
+    """The bootstrap interval holds the coverage; an error shared by the pixels of a date
+    (an atmosphere) widens it well beyond the binomial width of the pixels, and it is the same
+    for the same seed."""
+    stack = make_stack(ny=8, nx=8, noise=1.0)
+    run = classical_run(stack, "harmonic")
+    fc = predict_quantiles(run, stack, (0.1, 0.9), issues="test")
+    table = interval_coverage(fc, stack, (0.8,))
+    ci = coverage_interval(fc, stack, (0.8,), resamples=500)
+    assert list(ci.index) == [(80, "low"), (80, "high")] and ci.attrs["confidence"] == 0.95
+    assert (ci.loc[(80, "low")] <= table.loc[80]).all()
+    assert (table.loc[80] <= ci.loc[(80, "high")]).all()
+    pd.testing.assert_frame_equal(ci, coverage_interval(fc, stack, (0.8,), resamples=500))
+
+    rng = np.random.default_rng(3)
+    shared = stack.copy()
+    atmosphere = xr.DataArray(rng.normal(0, 1.5, stack.sizes["time"]), dims="time")
+    shared["displacement"] = stack["displacement"] + atmosphere
+    wide = coverage_interval(fc, shared, (0.8,), resamples=500)
+    width = (wide.loc[(80, "high")] - wide.loc[(80, "low")]).mean()
+    narrow = (ci.loc[(80, "high")] - ci.loc[(80, "low")]).mean()
+    targets = int(np.isfinite(conformal_targets(fc, shared)[:, 0]).sum())
+    binomial = 2 * 1.96 * 100 * np.sqrt(0.8 * 0.2 / targets)
+    assert width > 2 * binomial and width > 1.5 * narrow, (width, narrow, binomial)
+
+
+def test_coverage_interval_needs_two_dates():
+    stack = make_stack(noise=1.0)
+    run = classical_run(stack, "harmonic")
+    fc = predict_quantiles(run, stack, (0.1, 0.9), issues="test").isel(issue_time=[0])
+    with pytest.raises(ValueError, match=r"Step 1 has 1 issue date .* at least two"):
+        coverage_interval(fc, stack, (0.8,))
 
 
 def test_probabilistic_scores_refuse_the_calibration_period():

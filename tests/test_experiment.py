@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 from _tiny_profile import TINY
 
+from gler.conformal import interval_coverage
 from gler.experiment import Experiment, profile_key, runs_root
 from gler.profiles import Profile
 from gler.run import load_run
+from gler.scoring import coverage_table
 from gler.tables import (
     NOISE_FLOOR,
     horizon_scores,
@@ -117,6 +119,11 @@ def test_quantile_head_and_earlier_fold_runs_beside_the_point_runs(experiment):
     assert models["gler"]["calibration"] == "split-conformal"
     assert models["gler+quantiles"]["calibration"] == "cqr"
     assert "gler (ensemble)" not in models  # a head run is not another seed of the point run
+    for label, quantiles in (("gler", False), ("gler+quantiles", True)):  # as evaluated
+        forecast = experiment.test_intervals("beiluhe", "gler", 0, quantiles=quantiles)
+        own = interval_coverage(forecast, experiment.stack("beiluhe"))
+        reported = coverage_table({"beiluhe": result.report}, label).loc["beiluhe"]
+        np.testing.assert_allclose(own.to_numpy(), reported.to_numpy(), atol=1e-6)
 
 
 def test_a_tuning_profile_trains_with_the_settings_its_folds_chose(tmp_path):

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from gler.conformal import residual_calibration
 from gler.scoring import (
+    coverage_odds,
     coverage_table,
+    coverage_text,
+    nominal_inside,
     probabilistic_scores,
     score_table,
     wins_sentence,
@@ -57,3 +61,30 @@ def test_tables_and_sentence_from_reports():
     assert score_table(reports, against="clean").loc["gler", "b"] == 1.5
     sentence = wins_sentence(crps)
     assert "lowest CRPS in a" in sentence and "beaten in b (harmonic: 2.50 vs 3.00 mm)" in sentence
+
+
+def test_coverage_against_its_confidence_interval():
+    """A row is consistent with nominal only if every step's interval holds the nominal level;
+    the text shows coverage and interval per cell."""
+    index = pd.MultiIndex.from_tuples([("a", 80), ("a", 90)], names=["region", "nominal %"])
+    coverage = pd.DataFrame({"step 1": [76.0, 85.0], "step 2": [79.0, 88.0]}, index=index)
+    rows = [("a", 80, "low"), ("a", 80, "high"), ("a", 90, "low"), ("a", 90, "high")]
+    interval = pd.DataFrame({"step 1": [72.0, 81.0, 80.0, 89.5], "step 2": [75.0, 83.0, 84.0,
+                                                                              92.0]},
+                            index=pd.MultiIndex.from_tuples(rows, names=["region", "nominal %",
+                                                                         "bound"]))
+    assert nominal_inside(interval).to_dict() == {("a", 80): True, ("a", 90): False}
+    text = coverage_text(coverage, interval)
+    assert text.loc[("a", 80), "step 1"] == "76.0 (72.0-81.0)"
+    assert text["nominal in CI"].tolist() == [True, False]
+
+
+def test_coverage_odds_of_simulated_periods():
+    """Mean, spread and the share of periods within the tolerance, per level and jointly."""
+    draws = {"a": pd.DataFrame({80: [79.0, 83.0, 81.0, 77.0], 90: [90.0, 93.0, 89.0, 88.5]})}
+    odds = coverage_odds(draws)
+    assert odds.loc["a", ("80 %", "mean")] == 80.0
+    assert odds.loc["a", ("80 %", "std")] == pytest.approx(np.std([79, 83, 81, 77], ddof=1))
+    assert odds.loc["a", ("80 %", "within ±2 pp")] == 0.5  # 79 and 81
+    assert odds.loc["a", ("90 %", "within ±2 pp")] == 0.75  # all but 93
+    assert odds.loc["a", ("all levels", "within ±2 pp")] == 0.5  # draws 0 and 2

@@ -22,6 +22,7 @@ from gler.data.qtrsim import (
     simulate_region,
     write_simulation,
 )
+from gler.data.qtrsim.noise import noise_coverage
 
 SHORT = {"size": 16, "start": "2017-01-01", "end": "2019-12-31"}
 
@@ -117,6 +118,28 @@ def test_noise_none_leaves_the_clean_signal_and_gaps():
     lost = np.isnan(observed) & land[None]
     assert 0.002 < lost.mean() / land.mean() < 0.1  # a few percent decorrelated
     assert not lost[0].any()
+
+
+def test_noise_coverage_is_nominal_on_average_and_varies_with_the_atmosphere(beiluhe):
+    """A perfectly calibrated interval covers the noise at the nominal rate over many periods;
+    one period's coverage varies far more than a binomial over its pixels, and the spread
+    comes from the atmospheric screens shared by a date's pixels (without them it shrinks)."""
+    dates = beiluhe["time"].values[-30:]
+    table = noise_coverage(beiluhe, dates, (0.8, 0.9), draws=60)
+    assert list(table.columns) == [80, 90] and len(table) == 60
+    assert table.mean().sub([80, 90]).abs().max() < 1.5  # MC error of 60 draws: ~0.3 pp
+    pixels = int(beiluhe["mask"].sum()) * len(dates)
+    binomial_sd = 100 * np.sqrt(0.8 * 0.2 / pixels)
+    assert table[80].std() > 3 * binomial_sd
+    pixel_only = beiluhe.assign_attrs(aps_sigma_mm=0.0)
+    assert noise_coverage(pixel_only, dates, (0.8,), draws=60)[80].std() < 2 * binomial_sd
+
+
+def test_noise_coverage_refuses_other_data(beiluhe):
+    with pytest.raises(ValueError, match="needs a QTR-sim region"):
+        noise_coverage(beiluhe.drop_vars("mask"), beiluhe["time"].values[-3:])
+    with pytest.raises(ValueError, match="1 of the dates are not acquisitions"):
+        noise_coverage(beiluhe, [pd.Timestamp("2030-01-01")])
 
 
 @pytest.mark.parametrize("region", list(REGIONS))

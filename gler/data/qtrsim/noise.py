@@ -10,8 +10,13 @@ dropping the first date's atmosphere only removes a constant per pixel).
 
 from __future__ import annotations
 
-import numpy as np
+from collections.abc import Sequence
 
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from gler.data.qtrsim.climate import summer_weight
 from gler.data.qtrsim.fields import power_law_fields
 
 #: Noise presets: RMS (mm) of the atmospheric residual and of the pixel noise.
@@ -83,3 +88,66 @@ def decorrelation_mask(*, rng: np.random.Generator, base: np.ndarray, extra_summ
     lost[0] = False
     lost[:, reference] = False
     return lost
+
+
+def noise_coverage(stack: xr.Dataset, dates: Sequence, levels: Sequence[float] = (0.8, 0.9),
+                   *, draws: int = 200, seed: int = 0) -> pd.DataFrame:
+    """The coverage a perfectly calibrated forecast of a QTR-sim region would get on ``dates``.
+
+    An oracle that knows the clean signal exactly and the noise's distribution exactly still
+    misses the noise: its central interval at level ``1 - a`` covers ``1 - a`` of the targets
+    on average over many periods, but one period's coverage varies, because the pixels of a
+    date share that date's atmospheric screen. The noise of ``stack`` (its ``aps_sigma_mm``
+    and ``pixel_sigma_mm``, reference pixel, land ``mask`` and acquisition dates) is drawn
+    again ``2 * draws`` times with :func:`insar_noise`: the first ``draws`` give the pooled
+    quantiles of the noise over ``dates`` and land pixels (one distribution for the period,
+    as split conformal has one per step), the other ``draws`` the coverage of one period
+    each.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per scored draw, one column per level (nominal %), coverage in %.
+
+    Raises
+    ------
+    ValueError
+        If ``stack`` is not a QTR-sim region (no noise attributes) or a date is not one of its
+        acquisitions.
+
+    Example
+    -------
+    >>> table = noise_coverage(stack, stack.time.values[-30:], draws=50)  # doctest: +SKIP
+    >>> (table - table.columns).abs().le(2).mean()  # share of periods within 2 pp  # doctest: +SKIP
+    """
+    missing = [k for k in ("aps_sigma_mm", "pixel_sigma_mm", "reference_pixel_row",
+                           "reference_pixel_col") if k not in stack.attrs]
+    if missing or "mask" not in stack:
+        msg = (f"noise_coverage needs a QTR-sim region (gler simulate); these data lack "
+               f"{', '.join(missing or ['the mask variable'])}.")
+        raise ValueError(msg)
+    times = pd.DatetimeIndex(stack["time"].values)
+    pick = times.get_indexer(pd.DatetimeIndex(dates))
+    if (pick < 0).any():
+        msg = f"{int((pick < 0).sum())} of the dates are not acquisitions of this stack."
+        raise ValueError(msg)
+    size = stack.sizes["y"]
+    valid = stack["mask"].values.ravel().astype(bool)
+    reference = int(stack.attrs["reference_pixel_row"]) * size + int(
+        stack.attrs["reference_pixel_col"])
+    summer = summer_weight(times)
+    rngs = np.random.default_rng(seed).spawn(2 * draws)
+    noise = np.stack([insar_noise(rng=rng, n_times=len(times), size=size, valid=valid,
+                                  reference=reference, summer=summer,
+                                  aps_mm=float(stack.attrs["aps_sigma_mm"]),
+                                  pixel_mm=float(stack.attrs["pixel_sigma_mm"]))[pick][:, valid]
+                      for rng in rngs])  # [2 draws, dates, land pixels]
+    known, scored = noise[:draws], noise[draws:]
+    table = {}
+    for level in levels:
+        low, high = np.quantile(known, (0.5 - level / 2, 0.5 + level / 2))
+        table[round(100 * level)] = 100 * ((scored >= low) & (scored <= high)).mean(axis=(1, 2))
+    out = pd.DataFrame(table)
+    out.index.name = "draw"
+    out.columns.name = "nominal %"
+    return out
