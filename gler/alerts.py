@@ -140,12 +140,13 @@ def quantile_cdf(quantiles: np.ndarray, levels: Sequence[float], x: np.ndarray, 
                  side: str = "right") -> np.ndarray:
     """Distribution function of quantile forecasts: ``P(Y <= x)`` per row.
 
-    Between two quantiles the CDF is linear (a constant density: the inverse of the quantile
-    function of :func:`gler.scoring.interpolation` there). Beyond the outermost ones it has
+    Between two quantiles the CDF is linear (a constant density). Beyond the outermost ones it has
     exponential tails that hold the outer levels' mass and start at the outermost segment's
     density: below ``q_1``, ``P(Y <= x) = p_1 exp((x - q_1) / b)`` with
     ``b = p_1 (q_2 - q_1) / (p_2 - p_1)``, and mirrored above ``q_Q`` (Quiñonero-Candela et al.
-    2006, as in Cannon's R package qrnn). Tied quantiles are atoms.
+    2006, as in Cannon's R package qrnn). Tied quantiles are atoms. Its inverse is
+    :func:`gler.scoring.interpolation`, with which the probabilistic scores read the same
+    distribution.
 
     Parameters
     ----------

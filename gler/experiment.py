@@ -58,6 +58,7 @@ from gler.peer_forecasts import PeerForecasts
 from gler.profiles import Profile, get_profile
 from gler.run import LOG_FILE, RUN_FORMAT, load_run, resolve_device
 from gler.schedule import DONE_FILE, RunJob, profile_runs, run_jobs
+from gler.scoring import SCORES_VERSION
 from gler.train import train
 from gler.transfer import SpatialTransfer
 from gler.tune import N_FOLDS, STUDY_FILE, TUNED_FILE, import_optuna, tune
@@ -438,7 +439,8 @@ class Experiment(SpatialTransfer, PeerForecasts):
         key = [str(r) for r in runs] + list_models("classical") + [
             f"{name}:{hashlib.sha256(np.ascontiguousarray(fc[FORECAST].values)).hexdigest()}"
             for name, fc in sorted((peers or {}).items())]
-        out = folder / f"eval-{digest([*key, 'probabilistic'] if probabilistic else key)}"
+        scored = [*key, "probabilistic", SCORES_VERSION] if probabilistic else key
+        out = folder / f"eval-{digest(scored)}"
         if not (out / "report.json").is_file():
             train_missing()
             split_dates = load_run(runs[0]).split if own_split and runs else None

@@ -4,7 +4,8 @@ The predictive distribution of a forecast is given by its quantiles at :data:`CR
 the point forecast plus the calibration's conformal residual quantiles
 (:func:`probabilistic_scores`), or, for a run with a quantile head, its CQR-calibrated
 quantiles (:mod:`gler.conformal`) interpolated linearly in the level between the head's
-levels and extrapolated linearly beyond its outermost ones (:func:`quantile_scores`). CRPS
+levels, with exponential tails beyond its outermost ones (:func:`interpolation`, the
+distribution the alerts of :mod:`gler.alerts` read; :func:`quantile_scores`). CRPS
 and pinball losses come from :mod:`scoringrules`. Every score is per horizon step and
 averaged over steps; scoring against the clean signal (QTR-sim) only changes what ``obs`` is.
 
@@ -34,6 +35,9 @@ CRPS_LEVELS = tuple((np.arange(50) + 0.5) / 50)
 #: Levels of the reported pinball loss (the bounds of the scored intervals, and the median).
 PINBALL_LEVELS = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
 PIT_BINS = 10
+#: Version of the probabilistic scores, part of the key of a cached evaluation
+#: (:class:`gler.experiment.Experiment`): 2 gave quantile forecasts exponential tails.
+SCORES_VERSION = 2
 
 
 def _mean(values: list[float], weights: list[int]) -> float:
@@ -104,8 +108,8 @@ def quantile_scores(quantiles: np.ndarray, quantile_levels: Sequence[float], obs
     quantiles
         Non-crossing quantile forecasts ``[Q, I, H, P]`` mm at ``quantile_levels`` (at least
         two, increasing); the quantiles at other levels (the CRPS members, the pinball levels,
-        the interval bounds) are interpolated linearly in the level, and extrapolated linearly
-        beyond the outermost levels.
+        the interval bounds) are interpolated linearly in the level, with exponential tails
+        beyond the outermost levels (:func:`interpolation`).
     obs
         Observations (or the clean signal), ``[I, H, P]`` mm.
     mask, levels
@@ -147,14 +151,17 @@ def quantile_scores(quantiles: np.ndarray, quantile_levels: Sequence[float], obs
 def interpolation(levels: Sequence[float],
                   at: Sequence[float]) -> Callable[[np.ndarray], np.ndarray]:
     """The map from quantiles ``[n, Q]`` at ``levels`` to quantiles ``[n, len(at)]`` at the
-    levels ``at``: linear in the level between two neighbouring levels, and beyond the
-    outermost ones along the outermost segment (non-decreasing when the input is); exact at
-    the levels themselves.
+    levels ``at``: linear in the level between two neighbouring levels, exact at the levels
+    themselves, and beyond the outermost ones the exponential tails of
+    :func:`gler.alerts.quantile_cdf` (below ``q_1``: ``q_1 + b log(a / p_1)`` with
+    ``b = p_1 (q_2 - q_1) / (p_2 - p_1)``, mirrored above ``q_Q``). It is that CDF's inverse,
+    so scores and alerts read the same predictive distribution; non-decreasing when the input
+    is.
 
     Example
     -------
-    >>> interpolation((0.1, 0.5, 0.9), (0.05, 0.3, 0.9))(np.array([[-1.0, 0.0, 1.0]]))
-    array([[-1.125, -0.5  ,  1.   ]])
+    >>> interpolation((0.1, 0.5, 0.9), (0.05, 0.3, 0.9))(np.array([[-1.0, 0.0, 1.0]])).round(4)
+    array([[-1.1733, -0.5   ,  1.    ]])
     """
     levels, at = np.asarray(levels, dtype=float), np.asarray(at, dtype=float)
     if len(levels) < 2:
@@ -162,9 +169,17 @@ def interpolation(levels: Sequence[float],
         raise ValueError(msg)
     seg = np.clip(np.searchsorted(levels, at, side="right") - 1, 0, len(levels) - 2)
     weight = (at - levels[seg]) / (levels[seg + 1] - levels[seg])
+    low, high = at < levels[0], at > levels[-1]
+    low_decay = np.log(at[low] / levels[0])  # <= 0
+    high_decay = np.log((1.0 - at[high]) / (1.0 - levels[-1]))  # <= 0
 
     def apply(q: np.ndarray) -> np.ndarray:
-        return q[:, seg] * (1.0 - weight) + q[:, seg + 1] * weight
+        out = q[:, seg] * (1.0 - weight) + q[:, seg + 1] * weight
+        scale = levels[0] * (q[:, 1] - q[:, 0]) / (levels[1] - levels[0])
+        out[:, low] = q[:, :1] + scale[:, None] * low_decay
+        scale = (1.0 - levels[-1]) * (q[:, -1] - q[:, -2]) / (levels[-1] - levels[-2])
+        out[:, high] = q[:, -1:] - scale[:, None] * high_decay
+        return out
 
     return apply
 

@@ -11,6 +11,7 @@ from gler.scoring import (
     coverage_odds,
     coverage_table,
     coverage_text,
+    interpolation,
     nominal_inside,
     probabilistic_scores,
     score_table,
@@ -88,3 +89,19 @@ def test_coverage_odds_of_simulated_periods():
     assert odds.loc["a", ("80 %", "within ±2 pp")] == 0.5  # 79 and 81
     assert odds.loc["a", ("90 %", "within ±2 pp")] == 0.75  # all but 93
     assert odds.loc["a", ("all levels", "within ±2 pp")] == 0.5  # draws 0 and 2
+
+
+def test_interpolated_quantiles_invert_the_alerts_distribution_tails_included():
+    """The scores' quantile function is the inverse of the alerts' CDF at every level, inside
+    the head's levels and in both exponential tails, and is non-decreasing."""
+    from gler.alerts import quantile_cdf
+
+    rng = np.random.default_rng(4)
+    levels = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
+    quantiles = np.cumsum(rng.exponential(1.0, (30, len(levels))), axis=1) - 3.0
+    at = np.array([0.001, 0.01, 0.03, 0.05, 0.2, 0.5, 0.77, 0.95, 0.97, 0.999])
+    values = interpolation(levels, at)(quantiles)
+    assert (np.diff(values, axis=1) > 0).all()
+    for j, level in enumerate(at):
+        np.testing.assert_allclose(quantile_cdf(quantiles, levels, values[:, j]), level,
+                                   rtol=1e-9)
