@@ -538,32 +538,53 @@ def coverage_interval(forecast: xr.Dataset, stack: xr.Dataset,
     -------
     >>> coverage_interval(fc, stack, (0.9,))  # doctest: +SKIP
     """
-    from scipy.stats import bootstrap
-
-    def share(inside: np.ndarray, observed: np.ndarray, axis: int = -1) -> np.ndarray:
-        return inside.sum(axis=axis) / observed.sum(axis=axis)
-
-    rng = np.random.default_rng(seed)
     rows = {}
     for nominal, (inside, observed) in _inside_per_issue(forecast, stack, levels).items():
         bounds = {}
         for h in range(inside.shape[1]):
-            dates = observed[:, h] > 0
-            if dates.sum() < 2:
-                msg = (f"Step {h + 1} has {int(dates.sum())} issue date with an observed "
-                       "target; a bootstrap over dates needs at least two.")
-                raise ValueError(msg)
-            result = bootstrap((inside[dates, h], observed[dates, h]), share, paired=True,
-                               vectorized=True, n_resamples=resamples, method="percentile",
-                               confidence_level=confidence, rng=rng)
-            ci = result.confidence_interval
-            bounds[f"step {h + 1}"] = (100 * ci.low, 100 * ci.high)
+            bounds[f"step {h + 1}"] = tuple(100 * b for b in date_bootstrap(
+                inside[:, h], observed[:, h], confidence=confidence, resamples=resamples,
+                seed=seed, step=h + 1))
         for k, bound in enumerate(("low", "high")):
             rows[(nominal, bound)] = {step: pair[k] for step, pair in bounds.items()}
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index = table.index.set_names(["nominal %", "bound"])
     table.attrs["confidence"] = confidence
     return table
+
+
+def date_bootstrap(inside: np.ndarray, observed: np.ndarray, *, confidence: float = 0.95,
+                   resamples: int = 2000, seed: int = 0, step: int = 1) -> tuple[float, float]:
+    """Percentile bootstrap interval of the share ``sum(inside) / sum(observed)`` of targets
+    inside an interval, from their counts per issue date ``[I]``, resampling the dates with
+    replacement (paired, :func:`scipy.stats.bootstrap`); dates with no observed target are
+    left out.
+
+    Raises
+    ------
+    ValueError
+        If fewer than two dates have an observed target (naming ``step``).
+
+    Example
+    -------
+    >>> low, high = date_bootstrap(np.array([8, 9, 7, 10, 6]), np.full(5, 10))
+    >>> bool(0.6 <= low < 0.8 < high <= 1.0)
+    True
+    """
+    from scipy.stats import bootstrap
+
+    def share(inside: np.ndarray, observed: np.ndarray, axis: int = -1) -> np.ndarray:
+        return inside.sum(axis=axis) / observed.sum(axis=axis)
+
+    dates = observed > 0
+    if dates.sum() < 2:
+        msg = (f"Step {step} has {int(dates.sum())} issue date with an observed target; a "
+               "bootstrap over dates needs at least two.")
+        raise ValueError(msg)
+    result = bootstrap((inside[dates], observed[dates]), share, paired=True, vectorized=True,
+                       n_resamples=resamples, method="percentile", confidence_level=confidence,
+                       rng=np.random.default_rng(seed))
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
 def _inside_per_issue(forecast: xr.Dataset, stack: xr.Dataset,

@@ -413,18 +413,6 @@ class Experiment(SpatialTransfer, PeerForecasts):
                                          .date()))}
         return table
 
-    def test_intervals(self, region: str, model: str = "gler", seed: int = 0, *,
-                       quantiles: bool = False,
-                       levels: Sequence[float] = (0.8, 0.9)) -> xr.Dataset:
-        """The test-period forecast of a run (trained if missing) with the bounds of its
-        central intervals at ``levels``, calibrated on the validation period as
-        :meth:`evaluate` calibrates it: for :func:`gler.conformal.interval_coverage` and
-        :func:`gler.conformal.coverage_interval`."""
-        self.train(region, model, seed, quantiles=quantiles)
-        return predict_quantiles(self.run_dir(region, model, seed, quantiles=quantiles),
-                                 self.stack(region), interval_bounds(levels), issues="test",
-                                 device=self.device)
-
     def _evaluate_once(self, region: str, folder: Path, runs: list[Path],
                        train_missing: Callable[[], object], *,
                        probabilistic: bool = False, own_split: bool = False,

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import scoringrules as sr
 
-from gler.conformal import LEVELS, Calibration
+from gler.conformal import LEVELS, Calibration, date_bootstrap
 
 #: Quantile levels of the predictive distribution for CRPS and PIT: (i - 0.5) / 50.
 CRPS_LEVELS = tuple((np.arange(50) + 0.5) / 50)
@@ -36,8 +36,9 @@ CRPS_LEVELS = tuple((np.arange(50) + 0.5) / 50)
 PINBALL_LEVELS = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
 PIT_BINS = 10
 #: Version of the probabilistic scores, part of the key of a cached evaluation
-#: (:class:`gler.experiment.Experiment`): 2 gave quantile forecasts exponential tails.
-SCORES_VERSION = 2
+#: (:class:`gler.experiment.Experiment`): 2 gave quantile forecasts exponential tails, 3 added
+#: the coverage's interval over dates.
+SCORES_VERSION = 3
 
 
 def _mean(values: list[float], weights: list[int]) -> float:
@@ -79,7 +80,9 @@ def probabilistic_scores(pred: np.ndarray, obs: np.ndarray, calibration: Calibra
     -------
     dict
         ``crps``, ``pinball`` (mm, means over the targets), their ``*_per_horizon`` lists,
-        ``coverage`` and ``width`` (level as a string -> list per step), ``pit_histogram``
+        ``coverage`` and ``width`` (level as a string -> list per step),
+        ``coverage_interval`` (level -> per step ``[low, high]``, the 95 % bootstrap interval
+        over issue dates, :func:`gler.conformal.date_bootstrap`), ``pit_histogram``
         (fraction of targets per tenth of [0, 1], all steps) and ``n_targets`` per step.
     """
     if mask is None:
@@ -192,6 +195,7 @@ def _scores(step: Callable[[int, np.ndarray], tuple], obs: np.ndarray, mask: np.
     crps_levels, pin_levels = np.asarray(CRPS_LEVELS), np.asarray(PINBALL_LEVELS)
     crps, pinball, counts, pit = [], [], [], []
     coverage: dict[str, list] = {}
+    interval: dict[str, list] = {}
     width: dict[str, list] = {}
     for h in range(horizon):
         keep = mask[:, h]
@@ -202,16 +206,22 @@ def _scores(step: Callable[[int, np.ndarray], tuple], obs: np.ndarray, mask: np.
         pinball.append(float(np.mean(sr.quantile_score(o[:, None], quant, pin_levels)))
                        if len(o) else np.nan)
         pit.append(_pit(fct, o))
+        issue = np.nonzero(keep)[0]  # the issue date of each kept target
+        per_date = np.bincount(issue, minlength=keep.shape[0])
         for level, (lo, hi, wide) in intervals.items():
             inside = (o >= lo) & (o <= hi)
             coverage.setdefault(f"{level:g}", []).append(float(inside.mean()) if len(o)
                                                          else np.nan)
+            interval.setdefault(f"{level:g}", []).append(
+                list(date_bootstrap(np.bincount(issue, weights=inside, minlength=len(per_date)),
+                                    per_date, step=h + 1))
+                if (per_date > 0).sum() >= 2 else [np.nan, np.nan])
             width.setdefault(f"{level:g}", []).append(wide)
     hist, _ = np.histogram(np.concatenate(pit), bins=PIT_BINS, range=(0.0, 1.0))
     return {
         "crps": _mean(crps, counts), "crps_per_horizon": crps,
         "pinball": _mean(pinball, counts), "pinball_per_horizon": pinball,
-        "coverage": coverage, "width": width,
+        "coverage": coverage, "coverage_interval": interval, "width": width,
         "pit_histogram": (hist / max(hist.sum(), 1)).tolist(),
         "n_targets": counts,
     }
@@ -223,8 +233,11 @@ def _scores_of(entry: dict, against: str) -> dict | None:
 
 
 def coverage_table(reports: dict[str, dict], model: str = "gler",
-                   levels: Sequence[float] = (0.8, 0.9), against: str = "obs") -> pd.DataFrame:
-    """Coverage (%) of ``model``'s intervals per region, level and step, from the reports.
+                   levels: Sequence[float] = (0.8, 0.9), against: str = "obs", *,
+                   bounds: bool = False) -> pd.DataFrame:
+    """Coverage (%) of ``model``'s intervals per region, level and step, from the reports; with
+    ``bounds``, the 95 % interval of each over the issue dates instead (the layout of
+    :func:`gler.conformal.coverage_interval`, for :func:`nominal_inside`).
 
     Parameters
     ----------
@@ -240,17 +253,22 @@ def coverage_table(reports: dict[str, dict], model: str = "gler",
     Returns
     -------
     pandas.DataFrame
-        Index (region, nominal %), columns ``step 1`` ... ``step H``, values in %.
+        Index (region, nominal %) or, with ``bounds``, (region, nominal %, bound: ``low`` or
+        ``high``); columns ``step 1`` ... ``step H``; values in %.
     """
     rows = {}
     for region, report in reports.items():
         scores = _scores_of(report["models"][model], against)
         for level in levels:
-            values = scores["coverage"][f"{level:g}"]
-            rows[(region, round(100 * level))] = {f"step {h + 1}": 100 * v
-                                                  for h, v in enumerate(values)}
+            key, nominal = f"{level:g}", round(100 * level)
+            series = ({(region, nominal, bound): [pair[k] for pair in
+                                                  scores["coverage_interval"][key]]
+                       for k, bound in enumerate(("low", "high"))} if bounds
+                      else {(region, nominal): scores["coverage"][key]})
+            rows.update({row: {f"step {h + 1}": 100 * v for h, v in enumerate(values)}
+                         for row, values in series.items()})
     table = pd.DataFrame.from_dict(rows, orient="index")
-    table.index = table.index.set_names(["region", "nominal %"])
+    table.index = table.index.set_names(["region", "nominal %", "bound"][:table.index.nlevels])
     return table
 
 

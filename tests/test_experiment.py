@@ -10,7 +10,12 @@ import numpy as np
 import pytest
 from _tiny_profile import TINY
 
-from gler.conformal import interval_coverage
+from gler.conformal import (
+    coverage_interval,
+    interval_bounds,
+    interval_coverage,
+    predict_quantiles,
+)
 from gler.experiment import Experiment, profile_key, runs_root
 from gler.profiles import Profile
 from gler.run import load_run
@@ -119,11 +124,17 @@ def test_quantile_head_and_earlier_fold_runs_beside_the_point_runs(experiment):
     assert models["gler"]["calibration"] == "split-conformal"
     assert models["gler+quantiles"]["calibration"] == "cqr"
     assert "gler (ensemble)" not in models  # a head run is not another seed of the point run
+    stack = experiment.stack("beiluhe")
     for label, quantiles in (("gler", False), ("gler+quantiles", True)):  # as evaluated
-        forecast = experiment.test_intervals("beiluhe", "gler", 0, quantiles=quantiles)
-        own = interval_coverage(forecast, experiment.stack("beiluhe"))
-        reported = coverage_table({"beiluhe": result.report}, label).loc["beiluhe"]
-        np.testing.assert_allclose(own.to_numpy(), reported.to_numpy(), atol=1e-6)
+        run = experiment.run_dir("beiluhe", "gler", 0, quantiles=quantiles)
+        forecast = predict_quantiles(run, stack, interval_bounds((0.8, 0.9)), issues="test")
+        reports = {"beiluhe": result.report}
+        for own, reported in ((interval_coverage(forecast, stack),
+                               coverage_table(reports, label)),
+                              (coverage_interval(forecast, stack),
+                               coverage_table(reports, label, bounds=True))):
+            np.testing.assert_allclose(own.to_numpy(), reported.loc["beiluhe"].to_numpy(),
+                                       atol=1e-6)
 
 
 def test_a_tuning_profile_trains_with_the_settings_its_folds_chose(tmp_path):

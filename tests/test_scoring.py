@@ -43,7 +43,9 @@ def test_a_biased_forecast_scores_worse_and_its_pit_slopes():
 
 
 def _report(crps: dict[str, float], coverage: float) -> dict:
-    entry = {"coverage": {"0.8": [coverage, 0.8], "0.9": [0.9, 0.9]}}
+    entry = {"coverage": {"0.8": [coverage, 0.8], "0.9": [0.9, 0.9]},
+             "coverage_interval": {"0.8": [[coverage - 0.04, coverage + 0.04], [0.7, 0.9]],
+                                   "0.9": [[0.85, 0.95], [0.88, 0.92]]}}
     return {"models": {m: {"probabilistic": {**entry, "crps": c, "pinball": c / 2},
                            "clean": {"probabilistic": {**entry, "crps": c / 2}}}
                        for m, c in crps.items()}}
@@ -57,6 +59,11 @@ def test_tables_and_sentence_from_reports():
     assert cover.loc[("a", 80), "step 1"] == pytest.approx(75)
     assert within_target(cover).to_dict() == {("a", 80): False, ("a", 90): True,
                                               ("b", 80): True, ("b", 90): True}
+    bounds = coverage_table(reports, bounds=True)
+    assert bounds.index.names == ["region", "nominal %", "bound"]
+    assert bounds.loc[("a", 80, "high"), "step 1"] == pytest.approx(79)
+    assert nominal_inside(bounds).to_dict() == {("a", 80): False, ("a", 90): True,
+                                                ("b", 80): True, ("b", 90): True}
     crps = score_table(reports)
     assert list(crps.columns) == ["a", "b", "mean"] and crps.loc["gler", "a"] == 1.0
     assert score_table(reports, against="clean").loc["gler", "b"] == 1.5

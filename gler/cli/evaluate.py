@@ -47,8 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also calibrate each model on its validation period, per step "
                              "(conformalised quantile regression for a run with a quantile "
                              "head, split conformal for the others) and report CRPS, pinball "
-                             "loss, coverage and width of the 50/80/90 %% intervals and the "
-                             "PIT histogram")
+                             "loss, coverage and width of the 50/80/90 %% intervals, each "
+                             "coverage's 95 %% interval over the issue dates (a date's pixels "
+                             "share its atmosphere), and the PIT histogram")
     parser.add_argument("--maps", type=Path, default=None,
                         help="also write per-pixel RMSE maps to this NetCDF file")
     parser.add_argument("--out", required=True, type=Path, help="report file (.json)")
