@@ -39,12 +39,7 @@ import xarray as xr
 
 from gler import __version__
 from gler.config import HEAD_SUFFIX, digest
-from gler.conformal import (
-    calibration_for,
-    interval_bounds,
-    interval_coverage,
-    predict_quantiles,
-)
+from gler.conformal import calibration_for, interval_bounds, predict_quantiles
 from gler.data.folds import final_fit_sample, season_folds
 from gler.data.menyuan import load_menyuan
 from gler.data.multistack import shared_factors
@@ -382,20 +377,22 @@ class Experiment(SpatialTransfer, PeerForecasts):
             lambda: [self.train(region, m, s, quantiles=q) for m, s, q in jobs],
             probabilistic=probabilistic, peers=peers)
 
-    def calibration_backtest(self, region: str, model: str = "gler", seed: int = 0, *,
-                             quantiles: bool = False,
-                             levels: Sequence[float] = (0.8, 0.9)) -> pd.DataFrame:
+    def backtest_forecast(self, region: str, model: str = "gler", seed: int = 0, *,
+                          quantiles: bool = False,
+                          levels: Sequence[float] = (0.8, 0.9)) -> xr.Dataset:
         """What a calibration on one season promises for the next, without the test period:
         the run of the previous fold (trained up to the season before the validation
-        season, e.g. 2019 on QTR-sim) is calibrated on its own validation season (2020) as
-        :func:`gler.conformal.calibration_for` calibrates any run, and its central intervals
-        at ``levels`` are scored on the profile's validation season (2021).
+        season, e.g. 2019 on QTR-sim), calibrated on its own validation season (2020) as
+        :func:`gler.conformal.calibration_for` calibrates any run, forecasts the profile's
+        validation season (2021) with the bounds of its central intervals at ``levels``.
 
         Returns
         -------
-        pandas.DataFrame
-            Coverage in % (rows: nominal level in %; columns: steps ahead), with ``attrs``
-            ``calibrated_on`` and ``scored_on`` (first and last target date).
+        xarray.Dataset
+            The forecast of :func:`gler.conformal.predict_quantiles` (its ``attrs``
+            ``calibration_period`` says where it was calibrated), to score with
+            :func:`gler.conformal.interval_coverage` and
+            :func:`gler.conformal.coverage_interval`.
         """
         stack = self.stack(region)
         self.train(region, model, seed, quantiles=quantiles, fold=1)
@@ -403,15 +400,8 @@ class Experiment(SpatialTransfer, PeerForecasts):
         calibration = calibration_for(run, stack, device=self.device)
         season = WindowDataset.from_spec(stack, self.fold_sample(2, stack))
         issues = season.times[season.issues("val")]
-        forecast = predict_quantiles(run, stack, interval_bounds(levels), issues=list(issues),
-                                     calibration=calibration, device=self.device)
-        table = interval_coverage(forecast, stack, levels)
-        table.attrs = {"calibrated_on": calibration.period,
-                       "scored_on": (str(pd.Timestamp(forecast["target_time"].min().values)
-                                         .date()),
-                                     str(pd.Timestamp(forecast["target_time"].max().values)
-                                         .date()))}
-        return table
+        return predict_quantiles(run, stack, interval_bounds(levels), issues=list(issues),
+                                 calibration=calibration, device=self.device)
 
     def _evaluate_once(self, region: str, folder: Path, runs: list[Path],
                        train_missing: Callable[[], object], *,

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from _tiny_profile import TINY
 
@@ -111,20 +112,22 @@ def test_quantile_head_and_earlier_fold_runs_beside_the_point_runs(experiment):
     assert load_run(head["run_dir"]).quantiles == TINY.quantiles
     assert load_run(fold["run_dir"]).split.val_end == point.split.train_end
     assert set(experiment.summaries()["model"]) == {"gler", "gler+quantiles"}  # no fold runs
+    stack = experiment.stack("beiluhe")
     for quantiles in (False, True):
-        table = experiment.calibration_backtest("beiluhe", "gler", 0, quantiles=quantiles)
+        forecast = experiment.backtest_forecast("beiluhe", "gler", 0, quantiles=quantiles)
+        table = interval_coverage(forecast, stack)
         assert list(table.index) == [80, 90] and list(table.columns) == ["step 1", "step 2"]
         assert ((table > 0) & (table <= 100)).all(axis=None)
-        calibrated, scored = table.attrs["calibrated_on"], table.attrs["scored_on"]
-        assert calibrated[1] <= str(point.split.train_end.date()) < scored[0]
-        assert scored[1] <= str(point.split.val_end.date())
+        calibrated = forecast.attrs["calibration_period"].split("/")
+        scored = pd.DatetimeIndex(forecast["target_time"].values.ravel())
+        assert calibrated[1] <= str(point.split.train_end.date()) < str(scored.min().date())
+        assert scored.max() <= point.split.val_end
     result = experiment.evaluate("beiluhe", models=("gler",), seeds=(0,), probabilistic=True,
                                  heads=("gler",))
     models = result.report["models"]
     assert models["gler"]["calibration"] == "split-conformal"
     assert models["gler+quantiles"]["calibration"] == "cqr"
     assert "gler (ensemble)" not in models  # a head run is not another seed of the point run
-    stack = experiment.stack("beiluhe")
     for label, quantiles in (("gler", False), ("gler+quantiles", True)):  # as evaluated
         run = experiment.run_dir("beiluhe", "gler", 0, quantiles=quantiles)
         forecast = predict_quantiles(run, stack, interval_bounds((0.8, 0.9)), issues="test")
