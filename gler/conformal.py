@@ -518,10 +518,8 @@ def coverage_interval(forecast: xr.Dataset, stack: xr.Dataset,
 
     The targets of one date are not independent: on InSAR they share that acquisition's
     atmospheric delay, so a year's coverage varies about as much as that of its few dozen
-    dates, not of its thousands of pixels. The issue dates are resampled with replacement
-    (the pixels of a date stay together; percentile interval, :func:`scipy.stats.bootstrap`).
-    Dates whose errors are correlated (within a season) make the true uncertainty larger
-    still: read the interval as a lower bound on it.
+    dates, not of its thousands of pixels. The issue dates are resampled in blocks of
+    consecutive dates, the pixels of a date staying together (:func:`date_bootstrap`).
 
     Returns
     -------
@@ -553,21 +551,35 @@ def coverage_interval(forecast: xr.Dataset, stack: xr.Dataset,
     return table
 
 
-def date_bootstrap(inside: np.ndarray, observed: np.ndarray, *, confidence: float = 0.95,
-                   resamples: int = 2000, seed: int = 0, step: int = 1) -> tuple[float, float]:
+def date_bootstrap(inside: np.ndarray, observed: np.ndarray, *, block: int | None = None,
+                   confidence: float = 0.95, resamples: int = 2000, seed: int = 0,
+                   step: int = 1) -> tuple[float, float]:
     """Percentile bootstrap interval of the share ``sum(inside) / sum(observed)`` of targets
-    inside an interval, from their counts per issue date ``[I]``, resampling the dates with
-    replacement (paired, :func:`scipy.stats.bootstrap`); dates with no observed target are
-    left out.
+    inside an interval, from their counts per issue date ``[I]`` (in date order).
+
+    The dates with an observed target are cut into consecutive blocks of ``block`` dates, and
+    the blocks are resampled with replacement (a non-overlapping block bootstrap, Carlstein
+    1986; paired, :func:`scipy.stats.bootstrap`). Blocks, because forecasts issued on nearby
+    dates err alike (a late thaw misleads several in a row): single dates would understate the
+    uncertainty. The default ``block`` is ``ceil(n ** (1/3))`` of the ``n`` dates (Hall,
+    Horowitz & Jing 1995), at most ``n // 2``; ``block=1`` resamples single dates.
 
     Raises
     ------
     ValueError
         If fewer than two dates have an observed target (naming ``step``).
 
+    References
+    ----------
+    Carlstein, E. (1986). The use of subseries values for estimating the variance of a general
+    statistic from a stationary sequence. Annals of Statistics 14(3), 1171-1179.
+
+    Hall, P., Horowitz, J. L., Jing, B.-Y. (1995). On blocking rules for the bootstrap with
+    dependent data. Biometrika 82(3), 561-574.
+
     Example
     -------
-    >>> low, high = date_bootstrap(np.array([8, 9, 7, 10, 6]), np.full(5, 10))
+    >>> low, high = date_bootstrap(np.array([8, 9, 7, 10, 6, 8, 9, 7]), np.full(8, 10))
     >>> bool(0.6 <= low < 0.8 < high <= 1.0)
     True
     """
@@ -577,12 +589,17 @@ def date_bootstrap(inside: np.ndarray, observed: np.ndarray, *, confidence: floa
         return inside.sum(axis=axis) / observed.sum(axis=axis)
 
     dates = observed > 0
-    if dates.sum() < 2:
-        msg = (f"Step {step} has {int(dates.sum())} issue date with an observed target; a "
-               "bootstrap over dates needs at least two.")
+    n = int(dates.sum())
+    if n < 2:
+        msg = (f"Step {step} has {n} issue date with an observed target; a bootstrap over "
+               "dates needs at least two.")
         raise ValueError(msg)
-    result = bootstrap((inside[dates], observed[dates]), share, paired=True, vectorized=True,
-                       n_resamples=resamples, method="percentile", confidence_level=confidence,
+    block = max(1, min(block or math.ceil(round(n ** (1 / 3), 9)), n // 2))
+    group = np.arange(n) // block
+    blocks = (np.bincount(group, weights=inside[dates]),
+              np.bincount(group, weights=observed[dates]))
+    result = bootstrap(blocks, share, paired=True, vectorized=True, n_resamples=resamples,
+                       method="percentile", confidence_level=confidence,
                        rng=np.random.default_rng(seed))
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 

@@ -37,8 +37,8 @@ PINBALL_LEVELS = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
 PIT_BINS = 10
 #: Version of the probabilistic scores, part of the key of a cached evaluation
 #: (:class:`gler.experiment.Experiment`): 2 gave quantile forecasts exponential tails, 3 added
-#: the coverage's interval over dates.
-SCORES_VERSION = 3
+#: the coverage's interval over dates, 4 resamples those dates in blocks.
+SCORES_VERSION = 4
 
 
 def _mean(values: list[float], weights: list[int]) -> float:

@@ -14,6 +14,7 @@ from gler.conformal import (
     calibrate,
     check_quantiles,
     coverage_interval,
+    date_bootstrap,
     interval_coverage,
     needed_points,
     predict_quantiles,
@@ -111,6 +112,23 @@ def test_coverage_interval_resamples_dates_not_pixels():
     targets = int(np.isfinite(conformal_targets(fc, shared)[:, 0]).sum())
     binomial = 2 * 1.96 * 100 * np.sqrt(0.8 * 0.2 / targets)
     assert width > 2 * binomial and width > 1.5 * narrow, (width, narrow, binomial)
+
+
+def test_date_bootstrap_widens_with_correlated_dates():
+    """Dates whose errors persist (an AR(1) effect on the share inside) get a wider interval
+    from blocks than from single dates; independent dates do not widen it."""
+    rng = np.random.default_rng(5)
+    n = 27
+    persistent = np.empty(n)
+    persistent[0] = rng.normal(0, 0.1)
+    for t in range(1, n):
+        persistent[t] = 0.85 * persistent[t - 1] + rng.normal(0, 0.05)
+    observed = np.full(n, 500)
+    for effect, wider in ((persistent, True), (rng.normal(0, 0.1, n), False)):
+        inside = rng.binomial(500, np.clip(0.8 + effect, 0, 1))
+        blocks = np.diff(date_bootstrap(inside, observed))[0]  # 3 dates per block
+        single = np.diff(date_bootstrap(inside, observed, block=1))[0]
+        assert (blocks > 1.3 * single) if wider else (blocks < 1.3 * single), (blocks, single)
 
 
 def test_coverage_interval_needs_two_dates():
