@@ -94,6 +94,9 @@ def run(args: argparse.Namespace) -> int:
                               for k, v in prob["coverage"].items())
             print(f"  {'':<20} CRPS {prob['crps']:.3f} mm  pinball {prob['pinball']:.3f} mm  "
                   f"coverage {cover} ({entry.get('calibration', 'split-conformal')})")
+            held = ", ".join(f"{float(k):.0%} at {sum(lo <= float(k) <= hi for lo, hi in v)} of "
+                             f"{len(v)}" for k, v in prob["coverage_interval"].items())
+            print(f"  {'':<20} nominal inside the 95 % interval over dates: {held} steps")
     for name, stats in report.get("stability", {}).items():
         rmse = stats["rmse"]
         print(f"  {name}: RMSE {rmse['mean']:.3f} ± {rmse['std']:.3f} mm over "

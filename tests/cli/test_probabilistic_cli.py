@@ -44,8 +44,13 @@ def test_evaluate_reports_probabilistic_scores(files, tmp_path, capsys):
     for entry in models.values():
         assert entry["probabilistic"]["crps"] > 0
         assert len(entry["probabilistic"]["coverage"]["0.9"]) == 6
+        for cover, (low, high) in zip(entry["probabilistic"]["coverage"]["0.9"],
+                                      entry["probabilistic"]["coverage_interval"]["0.9"],
+                                      strict=True):
+            assert low <= cover <= high
         assert "probabilistic" in entry["clean"]
-    assert "CRPS" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "CRPS" in printed and "nominal inside the 95 % interval over dates: 50% at" in printed
 
 
 def test_alert_writes_netcdf_and_a_csv_for_points(files, tmp_path, capsys):
