@@ -283,7 +283,8 @@ def within_target(table: pd.DataFrame, tolerance: float = 2.0) -> pd.Series:
 def nominal_inside(interval: pd.DataFrame) -> pd.Series:
     """Per row of :func:`gler.conformal.coverage_interval` tables (index ``..., nominal %,
     bound``): whether the nominal level lies inside the confidence interval at every step,
-    i.e. whether the coverage is consistent with nominal given the dates sampled."""
+    i.e. whether the coverage is consistent with nominal given the dates sampled (a step
+    without an interval, from fewer than two dates, counts as outside)."""
     low, high = interval.xs("low", level="bound"), interval.xs("high", level="bound")
     nominal = low.index.get_level_values("nominal %").to_numpy()[:, None]
     return pd.Series(((low.to_numpy() <= nominal) & (nominal <= high.to_numpy())).all(axis=1),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from gler.cli._inputs import (
@@ -95,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {'':<20} CRPS {prob['crps']:.3f} mm  pinball {prob['pinball']:.3f} mm  "
                   f"coverage {cover} ({entry.get('calibration', 'split-conformal')})")
             held = ", ".join(f"{float(k):.0%} at {sum(lo <= float(k) <= hi for lo, hi in v)} of "
-                             f"{len(v)}" for k, v in prob["coverage_interval"].items())
+                             f"{sum(math.isfinite(lo) for lo, _ in v)}"  # NaN: fewer than 2 dates
+                             for k, v in prob["coverage_interval"].items())
             print(f"  {'':<20} nominal inside the 95 % interval over dates: {held} steps")
     for name, stats in report.get("stability", {}).items():
         rmse = stats["rmse"]
