@@ -40,6 +40,7 @@ from gler.conformal import (
 from gler.data.model import DISPLACEMENT, stack_crs, with_grid_mapping
 from gler.forecast import FORECAST, predict
 from gler.run import Run, load_run
+from gler.scoring import tail_scales
 
 PROBABILITY = "alert_probability"
 CLEAN = "displacement_clean"
@@ -193,20 +194,17 @@ def quantile_cdf(quantiles: np.ndarray, levels: Sequence[float], x: np.ndarray, 
     lo, hi = np.take_along_axis(q, np.stack([seg - 1, seg], axis=1), axis=1).T
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         inside = p[seg - 1] + (p[seg] - p[seg - 1]) * (x - lo) / (hi - lo)
-        lower = _exponential_tail(p[0], q[:, 0] - x, q[:, 1] - q[:, 0], p[1] - p[0])
-        upper = 1.0 - _exponential_tail(1.0 - p[-1], x - q[:, -1], q[:, -1] - q[:, -2],
-                                        p[-1] - p[-2])
+        below, above = tail_scales(q, p)
+        lower = _exponential_tail(p[0], q[:, 0] - x, below)
+        upper = 1.0 - _exponential_tail(1.0 - p[-1], x - q[:, -1], above)
     prob = np.select([count == 0, count == len(p)], [lower, upper], inside)
     return np.where(np.isfinite(x) & np.isfinite(q).all(axis=1), prob, np.nan)
 
 
-def _exponential_tail(mass: float, distance: np.ndarray, width: np.ndarray,
-                      step: float) -> np.ndarray:
+def _exponential_tail(mass: float, distance: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """Probability beyond ``distance`` (mm, >= 0) past an outermost quantile: the tail's
-    ``mass`` decaying exponentially at the scale ``mass * width / step`` that continues the
-    density of the outermost segment (``step`` of level over ``width`` mm); all of it at the
-    quantile when that segment has zero width."""
-    scale = mass * width / step
+    ``mass`` decaying exponentially at ``scale`` (:func:`gler.scoring.tail_scales`); all of it
+    at the quantile when the scale is zero (an outermost segment of zero width)."""
     decay = np.divide(distance, scale, out=np.full_like(distance, np.inf), where=scale > 0)
     return mass * np.exp(-decay)
 

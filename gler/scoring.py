@@ -178,13 +178,22 @@ def interpolation(levels: Sequence[float],
 
     def apply(q: np.ndarray) -> np.ndarray:
         out = q[:, seg] * (1.0 - weight) + q[:, seg + 1] * weight
-        scale = levels[0] * (q[:, 1] - q[:, 0]) / (levels[1] - levels[0])
-        out[:, low] = q[:, :1] + scale[:, None] * low_decay
-        scale = (1.0 - levels[-1]) * (q[:, -1] - q[:, -2]) / (levels[-1] - levels[-2])
-        out[:, high] = q[:, -1:] - scale[:, None] * high_decay
+        below, above = tail_scales(q, levels)
+        out[:, low] = q[:, :1] + below[:, None] * low_decay
+        out[:, high] = q[:, -1:] - above[:, None] * high_decay
         return out
 
     return apply
+
+
+def tail_scales(quantiles: np.ndarray,
+                levels: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """The scales (mm) of the exponential tails below the lowest and above the highest of the
+    quantiles ``[n, Q]`` at ``levels``: each tail's probability mass times the outermost
+    segment's width over its step of level, so the tail's density starts at the segment's."""
+    q, p = quantiles, np.asarray(levels, dtype=np.float64)
+    return (p[0] * (q[:, 1] - q[:, 0]) / (p[1] - p[0]),
+            (1.0 - p[-1]) * (q[:, -1] - q[:, -2]) / (p[-1] - p[-2]))
 
 
 def _scores(step: Callable[[int, np.ndarray], tuple], obs: np.ndarray, mask: np.ndarray,
