@@ -9,7 +9,7 @@ or for a run with a quantile head its own CQR-calibrated quantiles, a distributi
 (:func:`quantile_exceedance_probability` through :func:`quantile_cdf`). Verification compares
 the probabilities with what happened (the observed change, or on QTR-sim the clean one): Brier
 score with Murphy's decomposition, reliability table, ROC AUC, precision and recall at a chosen
-probability.
+probability. :func:`save_alerts` writes the maps as CF NetCDF or, for GIS, GeoTIFF.
 
 Example
 -------
@@ -47,6 +47,11 @@ CLEAN = "displacement_clean"
 DIRECTIONS = ("settlement", "heave")
 #: Thresholds outside this range (mm) are taken for a unit mistake (metres, micrometres).
 THRESHOLD_RANGE_MM = (0.1, 1000.0)
+NETCDF_SUFFIXES = (".nc", ".nc4", ".netcdf")
+GEOTIFF_SUFFIXES = (".tif", ".tiff")
+#: Attributes of the alert dataset kept as GeoTIFF metadata.
+GEOTIFF_TAGS = ("title", "threshold_mm", "steps", "direction", "calibration",
+                "calibration_period", "history")
 
 
 def check_alert(threshold_mm: float, steps: int, horizon: int, direction: str) -> None:
@@ -342,6 +347,84 @@ def alert_map(run: Run | str | Path, stack: xr.Dataset, *, threshold_mm: float, 
             out[name].attrs.setdefault("units",
                                        "degrees_north" if name == "lat" else "degrees_east")
     return with_grid_mapping(out, stack_crs(stack))
+
+
+def check_geotiff(ds: xr.Dataset, flag: str = "--out") -> str:
+    """Refuse, before anything is computed, a GeoTIFF that could not be placed on a map: data
+    without a ``(y, x)`` grid (points), without a coordinate reference system, or on an
+    unevenly spaced grid; and say how to install rioxarray when it is missing.
+
+    Returns
+    -------
+    str
+        The grid's CRS (WKT or PROJ text).
+
+    Raises
+    ------
+    ValueError
+        For points, a grid without a CRS or with uneven spacing (naming ``flag``).
+    ImportError
+        Without rioxarray.
+    """
+    if not {"y", "x"} <= set(ds.dims):
+        msg = (f"{flag}: a GeoTIFF needs a (y, x) grid, and these data are points; write a "
+               "NetCDF (a path ending in .nc), which also writes the CSV of alerted points.")
+        raise ValueError(msg)
+    crs = stack_crs(ds)
+    if crs is None:
+        msg = (f"{flag}: the grid has no coordinate reference system (no 'crs' attribute and "
+               "no CF grid-mapping variable in --data), so a GeoTIFF could not be placed on a "
+               "map; write a NetCDF (a path ending in .nc), or give --data a grid mapping.")
+        raise ValueError(msg)
+    for dim in ("y", "x"):
+        step = np.diff(ds[dim].values.astype(np.float64))
+        if len(step) and not np.allclose(step, step[0], rtol=1e-6, atol=0.0):
+            msg = (f"{flag}: the grid's {dim} is unevenly spaced (steps {step.min():g} to "
+                   f"{step.max():g}); a GeoTIFF needs a regular grid: write a NetCDF (a path "
+                   "ending in .nc).")
+            raise ValueError(msg)
+    try:
+        import rioxarray  # noqa: F401
+    except ImportError as err:
+        msg = (f"{flag}: writing GeoTIFF needs rioxarray: pip install 'gler[geotiff]', or "
+               "write a NetCDF (a path ending in .nc).")
+        raise ImportError(msg) from err
+    return crs
+
+
+def save_alerts(alerts: xr.Dataset, path: str | Path) -> Path:
+    """Write :func:`alert_map`'s dataset: every variable as CF NetCDF (``.nc``), or the alert
+    probability as a north-up GeoTIFF (``.tif``), one float32 band per issue date with the
+    date as its description, NaN as nodata, and the event (threshold, steps, direction,
+    calibration) in its metadata; the GeoTIFF needs a regular grid with a CRS
+    (:func:`check_geotiff`) and the ``geotiff`` extra (rioxarray).
+
+    Raises
+    ------
+    ValueError
+        For another extension, or a GeoTIFF of data :func:`check_geotiff` refuses.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (*NETCDF_SUFFIXES, *GEOTIFF_SUFFIXES):
+        msg = f"Unknown output format for {path}; use a .nc (NetCDF) or .tif (GeoTIFF) path."
+        raise ValueError(msg)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix in NETCDF_SUFFIXES:
+        alerts.to_netcdf(path)
+        return path
+    crs = check_geotiff(alerts)
+    prob = alerts[PROBABILITY].transpose("issue_time", "y", "x").sortby("y", ascending=False)
+    bands = [str(t)[:10] for t in prob["issue_time"].values.astype("datetime64[D]")]
+    raster = xr.DataArray(prob.values, dims=("band", "y", "x"),
+                          coords={"band": np.arange(1, len(bands) + 1), "y": prob["y"].values,
+                                  "x": prob["x"].values})
+    raster.attrs = {"long_name": bands, "units": "1",
+                    "description": prob.attrs.get("long_name", PROBABILITY),
+                    **{k: str(alerts.attrs[k]) for k in GEOTIFF_TAGS if k in alerts.attrs}}
+    raster = raster.rio.write_crs(crs).rio.write_nodata(np.nan)
+    raster.rio.to_raster(path, dtype="float32", compress="deflate")
+    return path
 
 
 def roc_auc(prob: np.ndarray, event: np.ndarray) -> float:

@@ -28,7 +28,8 @@ def _split(requirement: str) -> tuple[str, str]:
 def _pyproject() -> dict[str, str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     extras = project["optional-dependencies"]
-    requirements = project["dependencies"] + extras["book"] + extras["dask"] + extras["tune"]
+    requirements = [*project["dependencies"],
+                    *(r for extra in ("book", "dask", "tune", "geotiff") for r in extras[extra])]
     return {name: spec for name, spec in map(_split, requirements) if name != "gler"}
 
 
@@ -41,7 +42,7 @@ def _environment() -> tuple[dict[str, str], list[str]]:
 
 
 def test_environment_names_the_same_dependencies_as_pyproject():
-    """Runtime + book + dask + tune extras of pyproject.toml == the conda packages of
+    """Runtime + book + dask + tune + geotiff extras of pyproject.toml == the conda packages of
     environment.yml."""
     conda, _ = _environment()
     pyproject = _pyproject()

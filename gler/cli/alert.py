@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from gler.cli._inputs import add_data_arguments, open_inputs
@@ -10,7 +11,8 @@ from gler.cli._outputs import add_force_argument, check_outputs
 
 NAME = "alert"
 HELP = ("early-warning maps: probability that the displacement changes by more than a "
-        "threshold within K steps (CF NetCDF; CSV of alerted points for point data)")
+        "threshold within K steps (CF NetCDF or GeoTIFF; CSV of alerted points for point "
+        "data)")
 ORDER = 35
 
 
@@ -39,13 +41,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                         help="where to run the model (default: auto)")
     parser.add_argument("--out", required=True, type=Path,
-                        help="output NetCDF file (.nc); for point data a CSV of the alerted "
-                             "points is written next to it (same name, .csv)")
+                        help="output file: NetCDF (.nc: probabilities, forecast and observed "
+                             "changes; for point data a CSV of the alerted points is written "
+                             "next to it, same name, .csv) or, for a grid with a CRS, GeoTIFF "
+                             "(.tif: the probability, one band per issue date; needs "
+                             "pip install 'gler[geotiff]')")
     add_force_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from gler.alerts import PROBABILITY, alert_map, check_alert
+    from gler.alerts import (
+        GEOTIFF_SUFFIXES,
+        NETCDF_SUFFIXES,
+        PROBABILITY,
+        alert_map,
+        check_alert,
+        check_geotiff,
+        save_alerts,
+    )
     from gler.forecast import ISSUE_CHOICES
     from gler.run import load_run
 
@@ -57,19 +70,26 @@ def run(args: argparse.Namespace) -> int:
     csv = args.out.with_suffix(".csv")
     check_outputs([("--out", args.out), ("--out (CSV)", csv)], runs=[args.run],
                   inputs=[args.data, args.factors], force=args.force,
-                  suffixes={"--out": (".nc", ".nc4", ".netcdf")})
+                  suffixes={"--out": (*NETCDF_SUFFIXES, *GEOTIFF_SUFFIXES)})
     issues = args.issues if args.issues in ISSUE_CHOICES else args.issues.split(",")
     stack = open_inputs(args)
+    geotiff = args.out.suffix.lower() in GEOTIFF_SUFFIXES
+    if geotiff:
+        try:
+            check_geotiff(stack)
+        except ImportError as err:
+            print(f"gler alert: error: {err}", file=sys.stderr)
+            return 2
     alerts = alert_map(run_, stack, threshold_mm=args.threshold_mm, steps=args.steps,
                        direction=args.direction, issues=issues, device=args.device)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    alerts.to_netcdf(args.out)
+    save_alerts(alerts, args.out)
     prob = alerts[PROBABILITY]
     how = ("by CQR of its quantile head" if alerts.attrs["calibration"] == "cqr"
            else "by split conformal")
     print(f"{args.out}: P({args.direction} >= {args.threshold_mm:g} mm within {args.steps} "
           f"steps) by {run_.model_name}, {prob.sizes['issue_time']} issue date(s); "
-          f"calibrated {how} on {alerts.attrs['calibration_period']}")
+          f"calibrated {how} on {alerts.attrs['calibration_period']}"
+          + ("; GeoTIFF: the probability, one band per issue date" if geotiff else ""))
     if "point" in prob.dims:
         table = alerts.to_dataframe().reset_index()
         table = table[table[PROBABILITY] >= args.probability]

@@ -237,10 +237,12 @@ def decimal_years(times: Iterable, origin: np.datetime64 | str | None = None) ->
 def stack_crs(ds: xr.Dataset) -> str | None:
     """The coordinate reference system of a grid's ``y``/``x`` (WKT or PROJ text): the
     dataset's ``crs`` attribute (QTR-sim), or the ``crs_wkt`` (or ``spatial_ref``) of the CF
-    grid-mapping variable that its displacement names; None if it has neither."""
+    grid-mapping variable that its displacement (else its first variable that names one)
+    names; None if it has neither."""
     if "crs" in ds.attrs:
         return str(ds.attrs["crs"])
-    name = ds[DISPLACEMENT].attrs.get("grid_mapping") if DISPLACEMENT in ds else None
+    named = (ds[v].attrs.get("grid_mapping") for v in (DISPLACEMENT, *ds.data_vars) if v in ds)
+    name = next((n for n in named if n), None)
     if name in ds.variables:
         return ds[name].attrs.get("crs_wkt") or ds[name].attrs.get("spatial_ref")
     return None
