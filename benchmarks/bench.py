@@ -28,6 +28,11 @@ Prints a table and writes JSON with
   million pixels, its ratio to the forward rate at the same batch and ``stages_s``, the
   seconds of each of its stages (:data:`gler.forecast.STAGES`: host preparation, transfer to
   the device, forward, copy back, xarray output; timed in separate calls, synchronised);
+- ``scores``: :func:`gler.scoring.probabilistic_scores` (split conformal) and
+  :func:`gler.scoring.quantile_scores` (seven quantiles) of one region's test year (27 issue
+  dates × 6 steps × the ``paper`` profile's 128 × 128 pixels; 32 × 32 with ``--tiny``) on
+  each device: NumPy on the CPU, PyTorch on CUDA; the evaluation scores every calibrated model
+  twice (observations and, on QTR-sim, the clean signal);
 - ``classical``: each classical baseline over ``--classical-pixels`` pixels × ``--dates``
   dates with complete series, and over at most 65,536 pixels with 2 % missing values (these
   take another code path, a solve per pixel); ``--classical-pixels 0`` leaves them out.
@@ -59,6 +64,7 @@ import torch
 from gler import kernels
 from gler.allocator import keep_freed_memory
 from gler.config import TrainConfig
+from gler.conformal import residual_calibration
 from gler.data.device_windows import DeviceWindows
 from gler.data.sample import DEFAULT_HORIZON, DEFAULT_WINDOW, SampleSpec
 from gler.data.synthetic import synthetic_stack
@@ -66,6 +72,7 @@ from gler.data.windows import WindowDataset
 from gler.forecast import STAGES, _predict, predict
 from gler.models import count_flops, create_model, list_models, model_info
 from gler.run import Run, load_run
+from gler.scoring import probabilistic_scores, quantile_scores
 from gler.train import GraphedStep, Optimisation, train, train_step
 
 #: Pixels of the classical fits with missing values (a per-pixel solve each: slow at 1 M).
@@ -77,10 +84,11 @@ WINDOW, HORIZON = DEFAULT_WINDOW, DEFAULT_HORIZON
 CONFIGS = {
     # name: matmul size, forecast pixels per timing, batch sizes, train steps, classical pixels
     "tiny": {"matmul": 256, "pixels": 512, "batches": (128, 256), "train_steps": 2,
-             "train_batch": 64, "classical_pixels": 2048, "stack": 16, "repeats": 2},
+             "train_batch": 64, "classical_pixels": 2048, "stack": 16, "repeats": 2,
+             "score_pixels": 32 * 32},
     "full": {"matmul": 2048, "pixels": 16384, "batches": (256, 1024, 2048, 4096, 16384),
              "train_steps": 10, "train_batch": 256, "classical_pixels": 1_000_000,
-             "stack": 100, "repeats": 3},
+             "stack": 100, "repeats": 3, "score_pixels": 128 * 128},
 }
 CUDA_BATCHES = (4096, 16384, 65536, 262144)
 #: Pixels of the end-to-end predict timing on CUDA (a Sentinel-1 scene's order).
@@ -403,6 +411,30 @@ def classical_throughput(*, pixels: int, dates: int, repeats: int,
     return {"pixels": pixels, "dates": dates, "models": results}
 
 
+def scores_throughput(device: torch.device, *, pixels: int, repeats: int,
+                      issues: int = 27) -> dict:
+    """Seconds of the probabilistic scores of one test year (``issues`` × horizon × ``pixels``
+    targets, 5 % missing) on ``device``: split conformal and seven quantiles."""
+    rng = np.random.default_rng(0)
+    shape = (issues, HORIZON, pixels)
+    obs = rng.normal(size=shape).astype(np.float32)
+    obs[rng.random(shape) < 0.05] = np.nan
+    pred = (obs + rng.normal(size=shape)).astype(np.float32)
+    calibration = residual_calibration(rng.normal(size=shape), rng.normal(size=shape))
+    levels = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
+    quantiles = np.stack([pred + 1.2 * statistics.NormalDist().inv_cdf(level)
+                          for level in levels]).astype(np.float32)
+    calls = {"split_conformal": lambda: probabilistic_scores(pred, obs, calibration,
+                                                             device=device),
+             "quantiles": lambda: quantile_scores(quantiles, levels, obs, device=device)}
+    results = {"targets": int(np.isfinite(obs).sum()), "shape": list(shape)}
+    for name, call in calls.items():
+        timing = timed(call, device=device, repeats=repeats, warmup=1)
+        results[name] = {"seconds": timing["median_s"], "best_seconds": timing["best_s"],
+                         "targets_per_s": results["targets"] / timing["median_s"]}
+    return results
+
+
 # -- report ---------------------------------------------------------------------------------------
 
 def table(results: dict) -> str:
@@ -444,6 +476,12 @@ def table(results: dict) -> str:
         if "stages_s" in p:
             lines.append("  stages (s, synchronised): " + ", ".join(
                 f"{stage} {seconds:.3f}" for stage, seconds in p["stages_s"].items()))
+        if "scores" in r:
+            sc = r["scores"]
+            lines.append(f"probabilistic scores of {sc['targets']:,} targets "
+                         f"({' x '.join(map(str, sc['shape']))}): " + ", ".join(
+                             f"{name} {sc[name]['seconds']:.3f} s"
+                             for name in ("split_conformal", "quantiles")))
     c = results.get("classical")
     if c:
         lines.append(f"\nclassical over {c['pixels']:,} pixels x {c['dates']} dates (CPU)")
@@ -506,6 +544,8 @@ def run_benchmark(*, tiny: bool = False, devices: list[str] | None = None,
         results["devices"][name]["predict"] = predict_throughput(
             stack, device, batch=best_batch, repeats=cfg["repeats"], pixels=scene,
             forward=results["devices"][name]["forecast"])
+        results["devices"][name]["scores"] = scores_throughput(
+            device, pixels=cfg["score_pixels"], repeats=cfg["repeats"])
     if classical_pixels != 0:
         results["classical"] = classical_throughput(
             pixels=classical_pixels or cfg["classical_pixels"], dates=dates,

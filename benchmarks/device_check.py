@@ -28,8 +28,9 @@ Stages, each under its share of ``--budget-s``:
 6. ``archive``: the runs as ``OUT/<profile>-runs.tar.gz`` (split into parts of at most 15 MiB
    when larger, ``cat`` joins them) and ``OUT/device_check.json`` with every timing.
 
-Needs, beyond PyTorch and numpy: see :data:`NEEDED` (pooch, h5netcdf, platformdirs and
-scoringrules are not on this workplace's GPU image and travel as wheels; pytest for stage 2).
+Needs, beyond PyTorch and numpy: see :data:`NEEDED` (pooch, h5netcdf, platformdirs,
+scoringrules and array-api-compat are not on this workplace's GPU image and travel as wheels;
+pytest for stage 2).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 #: Import names of the packages gler needs here beyond PyTorch and numpy.
 NEEDED = ("xarray", "pandas", "scipy", "h5py", "h5netcdf", "pooch", "platformdirs",
-          "scoringrules", "tqdm", "yaml", "matplotlib", "pytest")
+          "scoringrules", "array_api_compat", "tqdm", "yaml", "matplotlib", "pytest")
 #: Largest file that comes back from the device machine (bytes); larger archives are split.
 PART_BYTES = 15 * 2**20
 

@@ -37,7 +37,7 @@ from gler.data.windows import WindowDataset
 from gler.forecast import FORECAST, HEAD_QUANTILE, forecast_values, predict, years_since
 from gler.metrics import correlation, mae, mean_std, r2, rmse, skill, trend
 from gler.models._registry import list_models, model_info
-from gler.run import Run, classical_run, data_fingerprint, load_run
+from gler.run import Run, classical_run, data_fingerprint, load_run, resolve_device
 from gler.scoring import probabilistic_scores, quantile_scores
 
 logger = logging.getLogger(__name__)
@@ -164,7 +164,8 @@ def evaluate(runs: Run | str | Path | Sequence[Run | str | Path], stack: xr.Data
     split
         ``"test"`` (default) or ``"val"``/``"train"``.
     device, batch_size, progress
-        Passed to :func:`gler.forecast.predict`.
+        Passed to :func:`gler.forecast.predict`; the probabilistic scores are computed on
+        ``device`` too (:func:`gler.scoring.probabilistic_scores`).
     split_dates
         Cut dates to score on instead of the runs' (default: the runs' own, or without runs
         :func:`gler.data.windows.default_split_dates` of ``stack``). The runs' dates are used
@@ -278,6 +279,7 @@ def evaluate(runs: Run | str | Path | Sequence[Run | str | Path], stack: xr.Data
     report = _report(kept, obs, clean, mask["mask"], windows, issue_index, targets, runs,
                      stack, split, ensembles=set(ensembles), external=set(external))
     if probabilistic:
+        scoring_device = resolve_device(device)  # NumPy on a CPU, PyTorch on a GPU
         for label, pred in kept.items():
             if label in ensembles or label in external:  # no run to calibrate
                 continue
@@ -293,8 +295,10 @@ def evaluate(runs: Run | str | Path | Sequence[Run | str | Path], stack: xr.Data
             for where, truth in (("obs", obs), ("clean", clean)):
                 if truth is None:
                     continue
-                scores = (quantile_scores(quantiles, cal.levels, truth, mask=mask["mask"])
-                          if cqr else probabilistic_scores(pred, truth, cal, mask=mask["mask"]))
+                scores = (quantile_scores(quantiles, cal.levels, truth, mask=mask["mask"],
+                                          device=scoring_device) if cqr else
+                          probabilistic_scores(pred, truth, cal, mask=mask["mask"],
+                                               device=scoring_device))
                 (entry if where == "obs" else entry["clean"])["probabilistic"] = scores
     report["left_out"] = {**skipped, **refused, **mask["left_out"]}
     report["external"] = {k: v.attrs.get("source", "") for k, v in external.items()}

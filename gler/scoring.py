@@ -6,8 +6,10 @@ the point forecast plus the calibration's conformal residual quantiles
 quantiles (:mod:`gler.conformal`) interpolated linearly in the level between the head's
 levels, with exponential tails beyond its outermost ones (:func:`interpolation`, the
 distribution the alerts of :mod:`gler.alerts` read; :func:`quantile_scores`). CRPS
-and pinball losses come from :mod:`scoringrules`. Every score is per horizon step and
-averaged over steps; scoring against the clean signal (QTR-sim) only changes what ``obs`` is.
+and pinball losses come from :mod:`scoringrules`. The scores are computed where the evaluation
+runs: with NumPy on a CPU, with PyTorch on a GPU (one implementation for both through
+``array_api_compat``), in float64 either way. Every score is per horizon step and averaged over
+steps; scoring against the clean signal (QTR-sim) only changes what ``obs`` is.
 
 Example
 -------
@@ -27,6 +29,9 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 import scoringrules as sr
+import torch
+from array_api_compat import array_namespace
+from array_api_compat import device as device_of
 
 from gler.conformal import LEVELS, Calibration, date_bootstrap
 
@@ -46,23 +51,43 @@ def _mean(values: list[float], weights: list[int]) -> float:
     return float(np.dot(values, weights) / weights.sum()) if weights.sum() else float("nan")
 
 
-def _pit(fct: np.ndarray, obs: np.ndarray) -> np.ndarray:
+Array = np.ndarray | torch.Tensor
+
+
+def on_device(values: Array, device: str | torch.device) -> Array:
+    """``values`` in float64 where scores are computed for ``device``: a NumPy array for the
+    CPU, a tensor on any other device."""
+    device = torch.device(device)
+    if device.type == "cpu":
+        return np.asarray(values, dtype=np.float64)
+    return torch.as_tensor(values, dtype=torch.float64, device=device)
+
+
+def _numpy(values: Array) -> np.ndarray:
+    return values.cpu().numpy() if torch.is_tensor(values) else values
+
+
+def _backend(values: Array) -> str:
+    return "torch" if torch.is_tensor(values) else "numpy"
+
+
+def _pit(fct: Array, obs: Array) -> np.ndarray:
     """PIT of ``obs`` under sorted quantile members ``fct`` [n, M] at :data:`CRPS_LEVELS`:
     the distribution function interpolated linearly between members (continuous, so a
     calibrated forecast gives a flat histogram at any bin width), 0 or 1 beyond them."""
-    M = fct.shape[1]
-    k = np.sum(fct <= obs[:, None], axis=1)  # members at or below obs
-    inner = np.clip(k, 1, M - 1)
-    lo = np.take_along_axis(fct, inner[:, None] - 1, axis=1)[:, 0]
-    hi = np.take_along_axis(fct, inner[:, None], axis=1)[:, 0]
-    frac = np.clip((obs - lo) / np.where(hi > lo, hi - lo, 1.0), 0.0, 1.0)
-    pit = (inner - 0.5 + frac) / M
-    return np.where(k == 0, 0.0, np.where(k == M, 1.0, pit))
+    xp, M = array_namespace(fct, obs), fct.shape[1]
+    k = xp.sum(fct <= obs[:, None], axis=1)  # members at or below obs
+    inner = xp.clip(k, 1, M - 1)[:, None]
+    lo = xp.take_along_axis(fct, inner - 1, axis=1)[:, 0]
+    hi = xp.take_along_axis(fct, inner, axis=1)[:, 0]
+    frac = xp.clip((obs - lo) / xp.where(hi > lo, hi - lo, 1.0), 0.0, 1.0)
+    pit = (inner[:, 0] - 0.5 + frac) / M
+    return _numpy(xp.where(k == 0, 0.0, xp.where(k == M, 1.0, pit)))
 
 
 def probabilistic_scores(pred: np.ndarray, obs: np.ndarray, calibration: Calibration, *,
-                         mask: np.ndarray | None = None,
-                         levels: tuple[float, ...] = LEVELS) -> dict:
+                         mask: np.ndarray | None = None, levels: tuple[float, ...] = LEVELS,
+                         device: str | torch.device = "cpu") -> dict:
     """CRPS, pinball loss, interval coverage and width and the PIT histogram, per step.
 
     Parameters
@@ -75,6 +100,8 @@ def probabilistic_scores(pred: np.ndarray, obs: np.ndarray, calibration: Calibra
         Targets to score, ``[I, H, P]`` bool; default where both are finite.
     levels
         Central interval levels whose coverage and mean width are reported.
+    device
+        Where the members are built and scored (``"cuda"``: on the GPU).
 
     Returns
     -------
@@ -87,23 +114,23 @@ def probabilistic_scores(pred: np.ndarray, obs: np.ndarray, calibration: Calibra
     """
     if mask is None:
         mask = np.isfinite(pred) & np.isfinite(obs)
-    members = calibration.offsets(CRPS_LEVELS)  # [M, H]
-    pin_offsets = calibration.offsets(PINBALL_LEVELS)
+    members = on_device(calibration.offsets(CRPS_LEVELS), device)  # [M, H]
+    pin_offsets = on_device(calibration.offsets(PINBALL_LEVELS), device)
     bounds = {level: calibration.interval(level) for level in levels}
 
     def step(h: int, keep: np.ndarray) -> tuple:
-        p = pred[:, h][keep]
-        intervals = {level: (p + lo[h], p + hi[h], float(hi[h] - lo[h]))
+        p = on_device(pred[:, h][keep], device)
+        intervals = {level: (p + float(lo[h]), p + float(hi[h]), float(hi[h] - lo[h]))
                      for level, (lo, hi) in bounds.items()}
         return (p[:, None] + members[:, h][None, :], p[:, None] + pin_offsets[:, h][None, :],
                 intervals)
 
-    return _scores(step, obs, mask, pred.shape[1])
+    return _scores(step, obs, mask, pred.shape[1], device)
 
 
 def quantile_scores(quantiles: np.ndarray, quantile_levels: Sequence[float], obs: np.ndarray,
-                    *, mask: np.ndarray | None = None,
-                    levels: tuple[float, ...] = LEVELS) -> dict:
+                    *, mask: np.ndarray | None = None, levels: tuple[float, ...] = LEVELS,
+                    device: str | torch.device = "cpu") -> dict:
     """:func:`probabilistic_scores` of quantile forecasts, e.g. a quantile head's after CQR.
 
     Parameters
@@ -115,7 +142,7 @@ def quantile_scores(quantiles: np.ndarray, quantile_levels: Sequence[float], obs
         beyond the outermost levels (:func:`interpolation`).
     obs
         Observations (or the clean signal), ``[I, H, P]`` mm.
-    mask, levels
+    mask, levels, device
         As in :func:`probabilistic_scores`; default ``mask``: where every quantile and
         ``obs`` are finite.
 
@@ -141,20 +168,21 @@ def quantile_scores(quantiles: np.ndarray, quantile_levels: Sequence[float], obs
                                                     for b in ((1 - lv) / 2, (1 + lv) / 2)])}
 
     def step(h: int, keep: np.ndarray) -> tuple:
-        q = quantiles[:, :, h][:, keep].T.astype(np.float64)  # [n, Q]
+        q = on_device(quantiles[:, :, h][:, keep].T, device)  # [n, Q]
         b = at["bounds"](q)
         intervals = {level: (b[:, 2 * i], b[:, 2 * i + 1],
-                             float(np.mean(b[:, 2 * i + 1] - b[:, 2 * i])) if len(b) else np.nan)
+                             float((b[:, 2 * i + 1] - b[:, 2 * i]).mean()) if len(b) else np.nan)
                      for i, level in enumerate(levels)}
         return at["crps"](q), at["pinball"](q), intervals
 
-    return _scores(step, obs, mask, quantiles.shape[2])
+    return _scores(step, obs, mask, quantiles.shape[2], device)
 
 
-def interpolation(levels: Sequence[float],
-                  at: Sequence[float]) -> Callable[[np.ndarray], np.ndarray]:
+def interpolation(levels: Sequence[float], at: Sequence[float]
+                  ) -> Callable[[np.ndarray | torch.Tensor], np.ndarray | torch.Tensor]:
     """The map from quantiles ``[n, Q]`` at ``levels`` to quantiles ``[n, len(at)]`` at the
-    levels ``at``: linear in the level between two neighbouring levels, exact at the levels
+    levels ``at`` (NumPy arrays or, on their device, float64 tensors): linear in the level
+    between two neighbouring levels, exact at the levels
     themselves, and beyond the outermost ones the exponential tails of
     :func:`gler.alerts.quantile_cdf` (below ``q_1``: ``q_1 + b log(a / p_1)`` with
     ``b = p_1 (q_2 - q_1) / (p_2 - p_1)``, mirrored above ``q_Q``). It is that CDF's inverse,
@@ -176,49 +204,54 @@ def interpolation(levels: Sequence[float],
     low_decay = np.log(at[low] / levels[0])  # <= 0
     high_decay = np.log((1.0 - at[high]) / (1.0 - levels[-1]))  # <= 0
 
-    def apply(q: np.ndarray) -> np.ndarray:
-        out = q[:, seg] * (1.0 - weight) + q[:, seg + 1] * weight
+    def apply(q: Array) -> Array:
+        xp = array_namespace(q)
+        c = [xp.asarray(a, device=device_of(q))
+             for a in (seg, weight, low, high, low_decay, high_decay)]
+        out = q[:, c[0]] * (1.0 - c[1]) + q[:, c[0] + 1] * c[1]
         below, above = tail_scales(q, levels)
-        out[:, low] = q[:, :1] + below[:, None] * low_decay
-        out[:, high] = q[:, -1:] - above[:, None] * high_decay
+        out[:, c[2]] = q[:, :1] + below[:, None] * c[4]
+        out[:, c[3]] = q[:, -1:] - above[:, None] * c[5]
         return out
 
     return apply
 
 
-def tail_scales(quantiles: np.ndarray,
-                levels: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+def tail_scales(quantiles: Array, levels: Sequence[float]) -> tuple[Array, Array]:
     """The scales (mm) of the exponential tails below the lowest and above the highest of the
     quantiles ``[n, Q]`` at ``levels``: each tail's probability mass times the outermost
     segment's width over its step of level, so the tail's density starts at the segment's."""
-    q, p = quantiles, np.asarray(levels, dtype=np.float64)
+    q, p = quantiles, [float(level) for level in levels]
     return (p[0] * (q[:, 1] - q[:, 0]) / (p[1] - p[0]),
             (1.0 - p[-1]) * (q[:, -1] - q[:, -2]) / (p[-1] - p[-2]))
 
 
 def _scores(step: Callable[[int, np.ndarray], tuple], obs: np.ndarray, mask: np.ndarray,
-            horizon: int) -> dict:
+            horizon: int, device: torch.device) -> dict:
     """The scores of :func:`probabilistic_scores` from ``step(h, keep)``: the CRPS members
     ``[n, M]``, the pinball quantiles ``[n, len(PINBALL_LEVELS)]`` and per interval level its
-    bounds ``[n]`` and width of the targets ``keep`` of step ``h``."""
-    crps_levels, pin_levels = np.asarray(CRPS_LEVELS), np.asarray(PINBALL_LEVELS)
+    bounds ``[n]`` (tensors on ``device``) and width of the targets ``keep`` of step ``h``."""
+    crps_levels = on_device(CRPS_LEVELS, device)
+    pin_levels = on_device(PINBALL_LEVELS, device)
     crps, pinball, counts, pit = [], [], [], []
     coverage: dict[str, list] = {}
     interval: dict[str, list] = {}
     width: dict[str, list] = {}
     for h in range(horizon):
         keep = mask[:, h]
-        o = obs[:, h][keep]
+        o = on_device(obs[:, h][keep], device)
         counts.append(int(keep.sum()))
         fct, quant, intervals = step(h, keep)
-        crps.append(float(np.mean(sr.crps_quantile(o, fct, crps_levels))) if len(o) else np.nan)
-        pinball.append(float(np.mean(sr.quantile_score(o[:, None], quant, pin_levels)))
-                       if len(o) else np.nan)
+        backend = _backend(o)
+        crps.append(float(sr.crps_quantile(o, fct, crps_levels, backend=backend).mean())
+                    if len(o) else np.nan)
+        pinball.append(float(sr.quantile_score(o[:, None], quant, pin_levels,
+                                               backend=backend).mean()) if len(o) else np.nan)
         pit.append(_pit(fct, o))
         issue = np.nonzero(keep)[0]  # the issue date of each kept target
         per_date = np.bincount(issue, minlength=keep.shape[0])
         for level, (lo, hi, wide) in intervals.items():
-            inside = (o >= lo) & (o <= hi)
+            inside = _numpy((o >= lo) & (o <= hi))
             coverage.setdefault(f"{level:g}", []).append(float(inside.mean()) if len(o)
                                                          else np.nan)
             interval.setdefault(f"{level:g}", []).append(

@@ -58,6 +58,12 @@ def test_tiny_benchmark_writes_every_figure(bench, tmp_path, capsys):
     stages = cpu["predict"]["stages_s"]
     assert tuple(stages) == STAGES and _positive(stages["forward"])
     assert all(v >= 0 for v in stages.values()) and "stages (s, synchronised)" in printed
+    scores = cpu["scores"]
+    assert scores["shape"] == [27, 6, 32 * 32] and 0.9 < scores["targets"] / (27 * 6 * 1024) < 1
+    for name in ("split_conformal", "quantiles"):
+        assert scores[name]["targets_per_s"] == pytest.approx(
+            scores["targets"] / scores[name]["seconds"])
+    assert f"probabilistic scores of {scores['targets']:,} targets" in printed
     classical = results["classical"]
     assert classical["dates"] == 180
     assert {"harmonic", "persistence", "seasonal-naive", "stefan"} <= set(classical["models"])

@@ -5,7 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
+from scipy.stats import norm
 
+import gler.scoring
 from gler.conformal import residual_calibration
 from gler.scoring import (
     coverage_odds,
@@ -14,6 +17,7 @@ from gler.scoring import (
     interpolation,
     nominal_inside,
     probabilistic_scores,
+    quantile_scores,
     score_table,
     wins_sentence,
     within_target,
@@ -112,3 +116,57 @@ def test_interpolated_quantiles_invert_the_alerts_distribution_tails_included():
     for j, level in enumerate(at):
         np.testing.assert_allclose(quantile_cdf(quantiles, levels, values[:, j]), level,
                                    rtol=1e-9)
+
+
+def _scored_case(device: str = "cpu") -> dict:
+    """Both kinds of scores of one forecast with gaps (a masked pixel, missing targets) and a
+    tied pair of quantiles, each against its own calibration, computed for ``device``."""
+    rng = np.random.default_rng(11)
+    shape = (20, 3, 60)
+    obs = rng.normal(size=shape).astype(np.float32)
+    obs[rng.random(shape) < 0.05] = np.nan
+    pred = (obs + rng.normal(size=shape)).astype(np.float32)
+    pred[:, :, :2] = np.nan
+    cal = residual_calibration(rng.normal(size=shape), rng.normal(size=shape))
+    levels = (0.05, 0.25, 0.5, 0.75, 0.95)
+    quantiles = np.stack([pred + 1.3 * norm.ppf(lv) for lv in levels]).astype(np.float32)
+    quantiles[1, 0, 0, 5] = quantiles[2, 0, 0, 5]
+    return {"split": probabilistic_scores(pred, obs, cal, device=device),
+            "quantile": quantile_scores(quantiles, levels, obs, device=device)}
+
+
+def _assert_same_scores(a, b, rel: float) -> None:
+    if isinstance(a, dict):
+        assert a.keys() == b.keys()
+        for key in a:
+            _assert_same_scores(a[key], b[key], rel)
+    elif isinstance(a, list):
+        assert len(a) == len(b)
+        for u, v in zip(a, b, strict=True):
+            _assert_same_scores(u, v, rel)
+    else:
+        assert a == pytest.approx(b, rel=rel, abs=1e-15, nan_ok=True)
+
+
+def test_scores_in_pytorch_equal_the_numpy_scores(monkeypatch):
+    """The PyTorch arrays a GPU scores with (here on the CPU) give the NumPy scores to
+    rounding: one implementation, two array libraries."""
+    on_numpy = _scored_case()
+    assert isinstance(gler.scoring.on_device(np.zeros(2), "cpu"), np.ndarray)
+    monkeypatch.setattr(gler.scoring, "on_device",
+                        lambda values, device: torch.as_tensor(values, dtype=torch.float64))
+    backends, crps = [], gler.scoring.sr.crps_quantile
+    monkeypatch.setattr(gler.scoring.sr, "crps_quantile",
+                        lambda *a, backend: backends.append(backend) or crps(*a, backend=backend))
+    on_torch = _scored_case()
+    assert set(backends) == {"torch"} and len(backends) == 6  # 2 forecasts x 3 steps
+    assert on_torch["split"]["crps"] != on_numpy["quantile"]["crps"]  # two forecasts
+    _assert_same_scores(on_torch, on_numpy, rel=1e-12)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_scores_on_the_gpu_equal_the_cpu_scores():
+    """Scored on CUDA (float64 tensors), the scores are the CPU's to rounding."""
+    assert torch.is_tensor(gler.scoring.on_device(np.zeros(2), "cuda"))
+    _assert_same_scores(_scored_case("cuda"), _scored_case("cpu"), rel=1e-12)
