@@ -24,7 +24,8 @@ Stages, each under its share of ``--budget-s``:
    untuned unless ``--tuned FILE``): first one GLER run alone (the in-run training rate
    without neighbours, compared with the bench step at the same batch), then every other run
    with ``--jobs`` processes, stopped at the deadline; then the evaluations if every run
-   finished. Finished runs are kept, unfinished ones keep their checkpoint.
+   finished (:func:`evaluate_all`: chapter 8's and chapter 10's probabilistic one). Finished
+   runs are kept, unfinished ones keep their checkpoint.
 6. ``archive``: the runs as ``OUT/<profile>-runs.tar.gz`` (split into parts of at most 15 MiB
    when larger, ``cat`` joins them) and ``OUT/device_check.json`` with every timing.
 
@@ -259,17 +260,27 @@ def profile_summary(target: Target) -> dict:
 
 
 def evaluate_all(target: Target) -> dict:
-    """Every region's evaluation (GLER and the compared models, then the ablations)."""
+    """Every region's evaluations as the chapters ask for them: GLER and the compared models
+    (chapter 8), the ablations, and chapter 10's probabilistic one (first seed, GLER's quantile
+    head, every model calibrated and scored on the device); seconds of each per region."""
     from gler.experiment import ablation_models
 
     exp = target.experiment()
     models = ("gler", *exp.profile.compared)
-    seconds = {}
+    first = exp.profile.seeds[:1]
+    evaluations = {
+        "comparison": lambda region: exp.evaluate(region, models),
+        "ablations": lambda region: exp.evaluate(
+            region, ("gler", *ablation_models(exp.profile)), first),
+        "probabilistic": lambda region: exp.evaluate(region, models, first, probabilistic=True,
+                                                     heads=("gler",)),
+    }
+    seconds: dict[str, dict[str, float]] = {name: {} for name in evaluations}
     for region in exp.profile.regions:
-        started = time.monotonic()
-        exp.evaluate(region, models)
-        exp.evaluate(region, ("gler", *ablation_models(exp.profile)), exp.profile.seeds[:1])
-        seconds[region] = round(time.monotonic() - started, 2)
+        for name, evaluation in evaluations.items():
+            started = time.monotonic()
+            evaluation(region)
+            seconds[name][region] = round(time.monotonic() - started, 2)
     return {"seconds": seconds}
 
 

@@ -3,6 +3,7 @@ deadline, and the archive split into parts small enough to come back from the de
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import sys
@@ -67,3 +68,19 @@ def test_a_large_archive_comes_back_in_parts_that_join_to_it(check, tmp_path, mo
     assert (tmp_path / "elsewhere" / exp.run_dir("beiluhe", "gler", 0).relative_to(exp.root)
             / "best.pt").read_bytes() == (exp.run_dir("beiluhe", "gler", 0)
                                           / "best.pt").read_bytes()
+
+
+def test_evaluations_are_timed_as_the_chapters_ask_for_them(check, tmp_path, monkeypatch):
+    """Chapter 8's comparison, the ablations and chapter 10's probabilistic evaluation (with
+    GLER's quantile head), each timed per region."""
+    profile = dataclasses.replace(TINY, seeds=(0,))
+    exp = Experiment(profile, root=tmp_path / "runs")
+    monkeypatch.setattr(check.Target, "experiment", lambda self: exp)
+    timed = check.evaluate_all(check.Target("tiny", None, exp.root, "cpu"))["seconds"]
+    assert set(timed) == {"comparison", "ablations", "probabilistic"}
+    assert all(set(per_region) == {"beiluhe"} and per_region["beiluhe"] > 0
+               for per_region in timed.values())
+    report = exp.evaluate("beiluhe", ("gler",), (0,), probabilistic=True,
+                          heads=("gler",)).report  # the cached one
+    assert {"gler", "gler+quantiles", "persistence"} <= {
+        label for label, entry in report["models"].items() if "probabilistic" in entry}
