@@ -40,6 +40,9 @@ CRPS_LEVELS = tuple((np.arange(50) + 0.5) / 50)
 #: Levels of the reported pinball loss (the bounds of the scored intervals, and the median).
 PINBALL_LEVELS = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
 PIT_BINS = 10
+#: Targets scored at once (blocks of whole issue dates): bounds the memory of the ``[n, 50]``
+#: members and their temporaries, about 0.5 GB, on a CPU as on a GPU.
+SCORE_BLOCK = 1 << 18
 #: Version of the probabilistic scores, part of the key of a cached evaluation
 #: (:class:`gler.experiment.Experiment`): 2 gave quantile forecasts exponential tails, 3 added
 #: the coverage's interval over dates, 4 resamples those dates in blocks.
@@ -226,11 +229,32 @@ def tail_scales(quantiles: Array, levels: Sequence[float]) -> tuple[Array, Array
             (1.0 - p[-1]) * (q[:, -1] - q[:, -2]) / (p[-1] - p[-2]))
 
 
+def _row_blocks(keep: np.ndarray, size: int) -> list[slice]:
+    """Consecutive blocks of the issue rows of ``keep`` ``[I, P]``, each with at most ``size``
+    kept targets unless one row alone has more."""
+    blocks, start, count = [], 0, 0
+    for row, n in enumerate(keep.sum(axis=1).tolist()):
+        if count and count + n > size:
+            blocks.append(slice(start, row))
+            start, count = row, 0
+        count += n
+    return [*blocks, slice(start, len(keep))]
+
+
+def _pooled(parts: list[tuple[float, int]]) -> float:
+    """The mean over the targets from per-block ``(mean, count)``: one block's own mean."""
+    if len(parts) == 1:
+        return parts[0][0]
+    total = sum(n for _, n in parts)
+    return sum(m * n for m, n in parts if n) / total if total else float("nan")
+
+
 def _scores(step: Callable[[int, np.ndarray], tuple], obs: np.ndarray, mask: np.ndarray,
             horizon: int, device: torch.device) -> dict:
     """The scores of :func:`probabilistic_scores` from ``step(h, keep)``: the CRPS members
     ``[n, M]``, the pinball quantiles ``[n, len(PINBALL_LEVELS)]`` and per interval level its
-    bounds ``[n]`` (tensors on ``device``) and width of the targets ``keep`` of step ``h``."""
+    bounds ``[n]`` (arrays for ``device``) and width of the targets ``keep`` of step ``h``,
+    asked for blocks of whole issue dates of at most :data:`SCORE_BLOCK` targets."""
     crps_levels = on_device(CRPS_LEVELS, device)
     pin_levels = on_device(PINBALL_LEVELS, device)
     crps, pinball, counts, pit = [], [], [], []
@@ -239,26 +263,36 @@ def _scores(step: Callable[[int, np.ndarray], tuple], obs: np.ndarray, mask: np.
     width: dict[str, list] = {}
     for h in range(horizon):
         keep = mask[:, h]
-        o = on_device(obs[:, h][keep], device)
         counts.append(int(keep.sum()))
-        fct, quant, intervals = step(h, keep)
-        backend = _backend(o)
-        crps.append(float(sr.crps_quantile(o, fct, crps_levels, backend=backend).mean())
-                    if len(o) else np.nan)
-        pinball.append(float(sr.quantile_score(o[:, None], quant, pin_levels,
-                                               backend=backend).mean()) if len(o) else np.nan)
-        pit.append(_pit(fct, o))
+        crps_parts, pin_parts, hits, widths = [], [], {}, {}
+        for rows in _row_blocks(keep, SCORE_BLOCK):
+            part = np.zeros_like(keep)
+            part[rows] = keep[rows]
+            o = on_device(obs[:, h][part], device)
+            fct, quant, intervals = step(h, part)
+            backend, n = _backend(o), len(o)
+            crps_parts.append((float(sr.crps_quantile(o, fct, crps_levels, backend=backend)
+                                     .mean()) if n else np.nan, n))
+            pin_parts.append((float(sr.quantile_score(o[:, None], quant, pin_levels,
+                                                      backend=backend).mean())
+                              if n else np.nan, n))
+            pit.append(_pit(fct, o))
+            for level, (lo, hi, wide) in intervals.items():
+                hits.setdefault(level, []).append(_numpy((o >= lo) & (o <= hi)))
+                widths.setdefault(level, []).append((wide, n))
+        crps.append(_pooled(crps_parts))
+        pinball.append(_pooled(pin_parts))
         issue = np.nonzero(keep)[0]  # the issue date of each kept target
         per_date = np.bincount(issue, minlength=keep.shape[0])
-        for level, (lo, hi, wide) in intervals.items():
-            inside = _numpy((o >= lo) & (o <= hi))
-            coverage.setdefault(f"{level:g}", []).append(float(inside.mean()) if len(o)
+        for level, parts in hits.items():
+            inside = np.concatenate(parts)
+            coverage.setdefault(f"{level:g}", []).append(float(inside.mean()) if len(inside)
                                                          else np.nan)
             interval.setdefault(f"{level:g}", []).append(
                 list(date_bootstrap(np.bincount(issue, weights=inside, minlength=len(per_date)),
                                     per_date, step=h + 1))
                 if (per_date > 0).sum() >= 2 else [np.nan, np.nan])
-            width.setdefault(f"{level:g}", []).append(wide)
+            width.setdefault(f"{level:g}", []).append(_pooled(widths[level]))
     hist, _ = np.histogram(np.concatenate(pit), bins=PIT_BINS, range=(0.0, 1.0))
     return {
         "crps": _mean(crps, counts), "crps_per_horizon": crps,

@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 from scipy.stats import norm
 
 import gler.scoring
@@ -170,3 +172,27 @@ def test_scores_on_the_gpu_equal_the_cpu_scores():
     """Scored on CUDA (float64 tensors), the scores are the CPU's to rounding."""
     assert torch.is_tensor(gler.scoring.on_device(np.zeros(2), "cuda"))
     _assert_same_scores(_scored_case("cuda"), _scored_case("cpu"), rel=1e-12)
+
+
+def test_scores_in_blocks_of_issue_dates_equal_the_scores_at_once(monkeypatch):
+    """Scored a few issue dates at a time (bounded memory), the scores are those of all the
+    targets at once, to rounding."""
+    at_once = _scored_case()
+    blocks = []
+    row_blocks = gler.scoring._row_blocks
+    monkeypatch.setattr(gler.scoring, "SCORE_BLOCK", 200)
+    monkeypatch.setattr(gler.scoring, "_row_blocks",
+                        lambda keep, size: blocks.append(row_blocks(keep, size)) or blocks[-1])
+    in_blocks = _scored_case()
+    assert min(len(b) for b in blocks) > 3  # 20 dates x up to 58 pixels, 200 at a time
+    _assert_same_scores(in_blocks, at_once, rel=1e-12)
+
+
+@given(st.lists(st.integers(0, 50), min_size=1, max_size=30), st.integers(1, 120))
+def test_row_blocks_cover_the_dates_in_order_within_the_size(per_row, size):
+    keep = np.arange(50)[None, :] < np.array(per_row)[:, None]
+    blocks = gler.scoring._row_blocks(keep, size)
+    assert [r for b in blocks for r in range(len(keep))[b]] == list(range(len(keep)))
+    for block in blocks:
+        rows = keep[block].sum(axis=1)
+        assert rows.sum() <= size or (rows > 0).sum() == 1  # or one date alone has more
