@@ -3,6 +3,7 @@ deadline, and the archive split into parts small enough to come back from the de
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import importlib.util
 import json
@@ -84,3 +85,27 @@ def test_evaluations_are_timed_as_the_chapters_ask_for_them(check, tmp_path, mon
                           heads=("gler",)).report  # the cached one
     assert {"gler", "gler+quantiles", "persistence"} <= {
         label for label, entry in report["models"].items() if "probabilistic" in entry}
+
+
+def test_the_cuda_test_files_import_only_what_the_check_requires(check):
+    """The tests stage collects every file with a CUDA test on a bare GPU machine: each of them,
+    the conftest files pytest loads for them and the tests' helpers import only the standard
+    library, PyTorch, numpy, gler, those helpers and the packages the check asks for
+    (:data:`NEEDED`)."""
+    tests = SCRIPT.parents[1] / "tests"
+    helpers = {p.stem for p in tests.rglob("*.py")} | {"tests"}
+    allowed = {*sys.stdlib_module_names, "numpy", "torch", "gler", *check.NEEDED, *helpers}
+    files = [p for p in sorted(tests.rglob("test_*.py")) if "mark.cuda" in p.read_text()]
+    assert len(files) >= 5
+    conftests = {folder / "conftest.py" for path in files
+                 for folder in path.parents if folder.is_relative_to(tests)}
+    files += sorted(p for p in conftests if p.is_file())
+    files += sorted(tests.rglob("_*.py"))
+    for path in files:
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                imported.add(node.module.split(".")[0])
+        assert imported <= allowed, (path.name, sorted(imported - allowed))

@@ -6,8 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from hypothesis import given
-from hypothesis import strategies as st
 from scipy.stats import norm
 
 import gler.scoring
@@ -187,12 +185,3 @@ def test_scores_in_blocks_of_issue_dates_equal_the_scores_at_once(monkeypatch):
     assert min(len(b) for b in blocks) > 3  # 20 dates x up to 58 pixels, 200 at a time
     _assert_same_scores(in_blocks, at_once, rel=1e-12)
 
-
-@given(st.lists(st.integers(0, 50), min_size=1, max_size=30), st.integers(1, 120))
-def test_row_blocks_cover_the_dates_in_order_within_the_size(per_row, size):
-    keep = np.arange(50)[None, :] < np.array(per_row)[:, None]
-    blocks = gler.scoring._row_blocks(keep, size)
-    assert [r for b in blocks for r in range(len(keep))[b]] == list(range(len(keep)))
-    for block in blocks:
-        rows = keep[block].sum(axis=1)
-        assert rows.sum() <= size or (rows > 0).sum() == 1  # or one date alone has more
