@@ -9,6 +9,7 @@ Neural runs and classical baselines go through the same function.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -452,7 +453,10 @@ def check_coverage(forecast: xr.Dataset, stack: xr.Dataset, *,
 
 
 def save_forecast(forecast: xr.Dataset, path: str | Path) -> Path:
-    """Write forecasts as NetCDF (``.nc``) or Zarr (``.zarr``), chosen by the extension.
+    """Write forecasts as NetCDF (``.nc``) or Zarr (``.zarr``), chosen by the extension. Zarr is
+    written in format 2 with consolidated metadata where xarray can choose (zarr 3 reads and
+    writes it): the store that most readers open, without the warning that consolidated
+    metadata in format 3 gives.
 
     Raises
     ------
@@ -461,7 +465,8 @@ def save_forecast(forecast: xr.Dataset, path: str | Path) -> Path:
     """
     path = Path(path)
     if path.suffix == ".zarr":
-        forecast.to_zarr(path, mode="w")
+        choose = "zarr_format" in inspect.signature(forecast.to_zarr).parameters
+        forecast.to_zarr(path, mode="w", **({"zarr_format": 2} if choose else {}))
     elif path.suffix in (".nc", ".nc4", ".netcdf"):
         path.parent.mkdir(parents=True, exist_ok=True)
         forecast.to_netcdf(path)

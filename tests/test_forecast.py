@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -113,10 +115,13 @@ def test_missing_factor_and_bad_issue_dates(run_dir, stack):
 
 @pytest.mark.parametrize("suffix", [".nc", ".zarr"])
 def test_save_by_extension(tmp_path, run_dir, stack, suffix):
-    """NetCDF and Zarr round-trip; another extension is refused."""
+    """NetCDF and Zarr round-trip, written and read back without a warning (Zarr: format 2,
+    consolidated); another extension is refused."""
     fc = predict(run_dir, stack, issues="last")
-    path = save_forecast(fc, tmp_path / f"fc{suffix}")
-    back = xr.open_dataset(path, engine="zarr" if suffix == ".zarr" else None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        path = save_forecast(fc, tmp_path / f"fc{suffix}")
+        back = (xr.open_zarr(path) if suffix == ".zarr" else xr.open_dataset(path)).load()
     np.testing.assert_array_equal(back.forecast.values, fc.forecast.values)
     with pytest.raises(ValueError, match=r"\.nc \(NetCDF\) or \.zarr"):
         save_forecast(fc, tmp_path / "fc.csv")
