@@ -14,8 +14,9 @@ Stages, each under its share of ``--budget-s``:
 2. ``tests``: every test marked ``cuda`` (pytest, its log in ``OUT``).
 3. ``bench``: :func:`benchmarks.bench.run_benchmark` on CUDA: training windows/s of every
    neural model (and at batch 512 and 2,048 eager against the step in a CUDA graph:
-   ``train_graphs``), GLER's forward sweep with its FLOP ratio to the bf16 matmul peak, and
-   :func:`gler.forecast.predict` of a 1,000,000-pixel scene end to end.
+   ``train_graphs``), GLER's forward sweep with its FLOP ratio to the bf16 matmul peak,
+   :func:`gler.forecast.predict` of a 1,000,000-pixel scene end to end, and the probabilistic
+   scores of a ``paper``-sized test year (``scores``).
 4. ``training``: ``benchmarks/device_training.py`` (training on the device: its batches, the
    in-run rate against the bench step, with CUDA graphs and without, synchronisations per
    step, out of memory).
