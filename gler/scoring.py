@@ -181,16 +181,14 @@ def quantile_scores(quantiles: np.ndarray, quantile_levels: Sequence[float], obs
     return _scores(step, obs, mask, quantiles.shape[2], device)
 
 
-def interpolation(levels: Sequence[float], at: Sequence[float]
-                  ) -> Callable[[np.ndarray | torch.Tensor], np.ndarray | torch.Tensor]:
+def interpolation(levels: Sequence[float], at: Sequence[float]) -> Callable[[Array], Array]:
     """The map from quantiles ``[n, Q]`` at ``levels`` to quantiles ``[n, len(at)]`` at the
     levels ``at`` (NumPy arrays or, on their device, float64 tensors): linear in the level
-    between two neighbouring levels, exact at the levels
-    themselves, and beyond the outermost ones the exponential tails of
-    :func:`gler.alerts.quantile_cdf` (below ``q_1``: ``q_1 + b log(a / p_1)`` with
-    ``b = p_1 (q_2 - q_1) / (p_2 - p_1)``, mirrored above ``q_Q``). It is that CDF's inverse,
-    so scores and alerts read the same predictive distribution; non-decreasing when the input
-    is.
+    between two neighbouring levels, exact at the levels themselves, and beyond the outermost
+    ones the exponential tails of :func:`gler.alerts.quantile_cdf` (below ``q_1``:
+    ``q_1 + b log(a / p_1)`` with ``b = p_1 (q_2 - q_1) / (p_2 - p_1)``, mirrored above
+    ``q_Q``). It is that CDF's inverse, so scores and alerts read the same predictive
+    distribution; non-decreasing when the input is.
 
     Example
     -------
@@ -250,7 +248,7 @@ def _pooled(parts: list[tuple[float, int]]) -> float:
 
 
 def _scores(step: Callable[[int, np.ndarray], tuple], obs: np.ndarray, mask: np.ndarray,
-            horizon: int, device: torch.device) -> dict:
+            horizon: int, device: str | torch.device) -> dict:
     """The scores of :func:`probabilistic_scores` from ``step(h, keep)``: the CRPS members
     ``[n, M]``, the pinball quantiles ``[n, len(PINBALL_LEVELS)]`` and per interval level its
     bounds ``[n]`` (arrays for ``device``) and width of the targets ``keep`` of step ``h``,
