@@ -351,8 +351,8 @@ def alert_map(run: Run | str | Path, stack: xr.Dataset, *, threshold_mm: float, 
 
 def check_geotiff(ds: xr.Dataset, flag: str = "--out") -> str:
     """Refuse, before anything is computed, a GeoTIFF that could not be placed on a map: data
-    without a ``(y, x)`` grid (points), without a coordinate reference system, or on an
-    unevenly spaced grid; and say how to install rioxarray when it is missing.
+    without a ``(y, x)`` grid (points), without a coordinate reference system, on an unevenly
+    spaced grid or one pixel wide; and say how to install rioxarray when it is missing.
 
     Returns
     -------
@@ -362,7 +362,8 @@ def check_geotiff(ds: xr.Dataset, flag: str = "--out") -> str:
     Raises
     ------
     ValueError
-        For points, a grid without a CRS or with uneven spacing (naming ``flag``).
+        For points, a grid without a CRS, with uneven spacing or one pixel wide (naming
+        ``flag``).
     ImportError
         Without rioxarray.
     """
@@ -377,8 +378,12 @@ def check_geotiff(ds: xr.Dataset, flag: str = "--out") -> str:
                "map; write a NetCDF (a path ending in .nc), or give --data a grid mapping.")
         raise ValueError(msg)
     for dim in ("y", "x"):
+        if ds.sizes[dim] < 2:
+            msg = (f"{flag}: the grid has one pixel along {dim}, too few to give the GeoTIFF "
+                   "its pixel size; write a NetCDF (a path ending in .nc).")
+            raise ValueError(msg)
         step = np.diff(ds[dim].values.astype(np.float64))
-        if len(step) and not np.allclose(step, step[0], rtol=1e-6, atol=0.0):
+        if not np.allclose(step, step[0], rtol=1e-6, atol=0.0):
             msg = (f"{flag}: the grid's {dim} is unevenly spaced (steps {step.min():g} to "
                    f"{step.max():g}); a GeoTIFF needs a regular grid: write a NetCDF (a path "
                    "ending in .nc).")

@@ -141,15 +141,18 @@ def test_alert_geotiff_holds_the_netcdf_probabilities_on_the_map(files, tmp_path
 
 
 def test_alert_geotiff_refuses_what_it_cannot_place(files, tmp_path, capsys, monkeypatch):
-    """Points, a grid without a CRS, an uneven grid and a missing rioxarray: exit 2 before any
-    forecast, one line saying what to write instead."""
+    """Points, a grid without a CRS, an uneven grid, a grid one pixel wide and a missing
+    rioxarray: exit 2 before any forecast, one line saying what to write instead."""
     grid = xr.open_dataset(files / "grid.nc").load()
     uneven = grid.assign_coords(x=[0.0, 30.0, 60.0, 100.0])
     uneven.attrs["crs"] = "EPSG:32646"
     uneven.to_netcdf(tmp_path / "uneven.nc")
+    narrow = uneven.isel(x=[0])
+    narrow.to_netcdf(tmp_path / "narrow.nc")
     cases = [(files / "points.nc", "these data are points; write a NetCDF"),
              (files / "grid.nc", "the grid has no coordinate reference system"),
-             (tmp_path / "uneven.nc", "the grid's x is unevenly spaced (steps 30 to 40)")]
+             (tmp_path / "uneven.nc", "the grid's x is unevenly spaced (steps 30 to 40)"),
+             (tmp_path / "narrow.nc", "the grid has one pixel along x")]
     for data, message in cases:
         assert main(["alert", "--run", str(files / "run"), "--data", str(data),
                      "--threshold-mm", "2", "--steps", "3", "--out",
