@@ -73,14 +73,3 @@ def test_families_and_tags_of_the_built_in_models():
     with pytest.raises(ValueError, match="tag must be one of"):
         list_models(tag="best")
 
-
-def test_cli_lists_models(capsys):
-    """`gler models` prints every registered name with kind, EF use and parameter count."""
-    from gler.cli import main
-
-    assert main(["models"]) == 0
-    out = capsys.readouterr().out
-    assert all(name in out for name in list_models())
-    assert "31,206" in out  # gler at the default size with n_ef=5
-    assert main(["models", "--kind", "classical"]) == 0
-    assert "gler" not in capsys.readouterr().out.split("\n", 1)[1]
