@@ -38,7 +38,7 @@ from gler.conformal import (
     observed_targets,
 )
 from gler.data.model import DISPLACEMENT, stack_crs, with_grid_mapping
-from gler.forecast import FORECAST, predict
+from gler.forecast import FORECAST, NETCDF_SUFFIXES, predict
 from gler.run import Run, load_run
 from gler.scoring import tail_scales
 
@@ -47,7 +47,6 @@ CLEAN = "displacement_clean"
 DIRECTIONS = ("settlement", "heave")
 #: Thresholds outside this range (mm) are taken for a unit mistake (metres, micrometres).
 THRESHOLD_RANGE_MM = (0.1, 1000.0)
-NETCDF_SUFFIXES = (".nc", ".nc4", ".netcdf")
 GEOTIFF_SUFFIXES = (".tif", ".tiff")
 #: Attributes of the alert dataset kept as GeoTIFF metadata.
 GEOTIFF_TAGS = ("title", "threshold_mm", "steps", "direction", "calibration",

@@ -452,6 +452,10 @@ def check_coverage(forecast: xr.Dataset, stack: xr.Dataset, *,
     raise ValueError(msg)
 
 
+#: Extensions of the NetCDF files gler writes (forecasts, maps, alerts).
+NETCDF_SUFFIXES = (".nc", ".nc4", ".netcdf")
+
+
 def save_forecast(forecast: xr.Dataset, path: str | Path) -> Path:
     """Write forecasts as NetCDF (``.nc``) or Zarr (``.zarr``), chosen by the extension. Zarr is
     written in format 2 with consolidated metadata where xarray can choose (zarr 3 reads and
@@ -467,7 +471,7 @@ def save_forecast(forecast: xr.Dataset, path: str | Path) -> Path:
     if path.suffix == ".zarr":
         choose = "zarr_format" in inspect.signature(forecast.to_zarr).parameters
         forecast.to_zarr(path, mode="w", **({"zarr_format": 2} if choose else {}))
-    elif path.suffix in (".nc", ".nc4", ".netcdf"):
+    elif path.suffix in NETCDF_SUFFIXES:
         path.parent.mkdir(parents=True, exist_ok=True)
         forecast.to_netcdf(path)
     else:

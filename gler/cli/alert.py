@@ -52,14 +52,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from gler.alerts import (
         GEOTIFF_SUFFIXES,
-        NETCDF_SUFFIXES,
         PROBABILITY,
         alert_map,
         check_alert,
         check_geotiff,
         save_alerts,
     )
-    from gler.forecast import ISSUE_CHOICES
+    from gler.forecast import ISSUE_CHOICES, NETCDF_SUFFIXES
     from gler.run import load_run
 
     if not 0 < args.probability <= 1:

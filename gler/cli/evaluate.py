@@ -59,10 +59,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from gler.evaluate import evaluate
+    from gler.forecast import NETCDF_SUFFIXES
 
     check_outputs([("--out", args.out), ("--maps", args.maps)], runs=args.run or (),
                   inputs=[args.data, args.factors], force=args.force,
-                  suffixes={"--out": (".json",), "--maps": (".nc", ".nc4", ".netcdf")})
+                  suffixes={"--out": (".json",), "--maps": NETCDF_SUFFIXES})
     stack = open_inputs(args)
     chosen = None
     if has_split_options(args):

@@ -52,7 +52,13 @@ def run(args: argparse.Namespace) -> int:
         requested_levels,
     )
     from gler.data.model import stack_crs, with_grid_mapping
-    from gler.forecast import ISSUE_CHOICES, check_coverage, predict, save_forecast
+    from gler.forecast import (
+        ISSUE_CHOICES,
+        NETCDF_SUFFIXES,
+        check_coverage,
+        predict,
+        save_forecast,
+    )
     from gler.run import load_run
 
     if args.batch_size is not None and args.batch_size < 1:
@@ -65,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     if args.quantiles not in (None, "head"):
         check_quantiles(args.quantiles)
     check_outputs([("--out", args.out)], runs=[args.run], inputs=[args.data, args.factors],
-                  force=args.force, suffixes={"--out": (".nc", ".nc4", ".netcdf", ".zarr")})
+                  force=args.force, suffixes={"--out": (*NETCDF_SUFFIXES, ".zarr")})
     issues = args.issues if args.issues in ISSUE_CHOICES else args.issues.split(",")
     run_ = load_run(args.run)
     levels = (requested_levels(args.quantiles, run_.quantiles) if args.quantiles is not None
