@@ -20,14 +20,20 @@ Stages, each under its share of ``--budget-s``:
 4. ``training``: ``benchmarks/device_training.py`` (training on the device: its batches, the
    in-run rate against the bench step, with CUDA graphs and without, synchronisations per
    step, out of memory).
-5. ``profile``: the profile's runs (after importing ``--resume-from``, an archive of an
+5. ``streams``: how to train many runs at once (:mod:`gler.turns`): the same
+   :data:`STREAMS_RUNS` short GLER runs of the profile (two epochs of at most
+   :data:`STREAMS_WINDOWS` windows) trained with each ``(jobs, streams)`` of
+   :data:`STREAMS_LAYOUTS` (processes × runs taking turns on their own CUDA streams in each),
+   their summed training rate in the second epoch, and the fastest layout, which the profile
+   stage then uses (unless ``--streams`` is given).
+6. ``profile``: the profile's runs (after importing ``--resume-from``, an archive of an
    earlier check) (``--profile``, default ``paper`` with its own settings,
    untuned unless ``--tuned FILE``): first one GLER run alone (the in-run training rate
    without neighbours, compared with the bench step at the same batch), then every other run
-   with ``--jobs`` processes, stopped at the deadline; then the evaluations if every run
-   finished (:func:`evaluate_all`: chapter 8's and chapter 10's probabilistic one). Finished
-   runs are kept, unfinished ones keep their checkpoint.
-6. ``archive``: the runs as ``OUT/<profile>-runs.tar.gz`` (split into parts of at most 15 MiB
+   with ``--jobs`` processes of ``--streams`` runs each, stopped at the deadline; then the
+   evaluations if every run finished (:func:`evaluate_all`: chapter 8's and chapter 10's
+   probabilistic one). Finished runs are kept, unfinished ones keep their checkpoint.
+7. ``archive``: the runs as ``OUT/<profile>-runs.tar.gz`` (split into parts of at most 15 MiB
    when larger, ``cat`` joins them) and ``OUT/device_check.json`` with every timing.
 
 Needs, beyond PyTorch and numpy: see :data:`NEEDED` (pooch, h5netcdf, platformdirs,
@@ -53,6 +59,10 @@ ROOT = Path(__file__).resolve().parents[1]
 #: Import names of the packages gler needs here beyond PyTorch and numpy.
 NEEDED = ("xarray", "pandas", "scipy", "h5py", "h5netcdf", "pooch", "platformdirs",
           "scoringrules", "array_api_compat", "tqdm", "yaml", "matplotlib", "pytest")
+#: ``(jobs, streams)`` layouts the ``streams`` stage compares, fastest first as measured there.
+STREAMS_LAYOUTS = ((16, 1), (4, 4), (2, 8), (1, 16))
+#: Runs (and training windows per epoch of each) in every layout of the ``streams`` stage.
+STREAMS_RUNS, STREAMS_WINDOWS = 16, 50_000
 #: Largest file that comes back from the device machine (bytes); larger archives are split.
 PART_BYTES = 15 * 2**20
 
@@ -150,11 +160,13 @@ def run_training_check(out: Path, device: str, timeout_s: float, *, small: bool)
     return json.loads((out / "device_training.json").read_text())
 
 
-def train_stage(target: Target, jobs: int, deadline_s: float, *, solo: bool) -> dict:
-    """Train the profile's runs in a child process stopped at ``deadline_s`` (its whole
-    process group: the workers too); what finished."""
-    args = [sys.executable, __file__, "--train-child", *target.argv(), str(jobs),
-            "1" if solo else "0"]
+def train_stage(target: Target, jobs: int, deadline_s: float, *, what: str = "profile",
+                streams: int = 1, extra: tuple = ()) -> dict:
+    """Train in a child process (:func:`train_child`: ``what`` is ``solo``, ``profile`` or
+    ``streams``, with its ``extra`` arguments) stopped at ``deadline_s`` (its whole process
+    group: the workers too)."""
+    args = [sys.executable, __file__, "--train-child", *target.argv(), str(jobs), what,
+            str(streams), *map(str, extra)]
     child = subprocess.Popen(args, cwd=ROOT, start_new_session=True)
     end, samples = time.monotonic() + max(deadline_s, 1), []
     while child.poll() is None and time.monotonic() < end:
@@ -215,22 +227,84 @@ class Target:
             profile = profile.with_tuned(self.tuned)
         return Experiment(profile, root=self.root, device=self.device)
 
+    def short_experiment(self, windows: int):
+        """The profile with two epochs of at most ``windows`` windows and no early stop (the
+        ``streams`` stage's runs), in ``root``."""
+        from gler.experiment import Experiment
+
+        profile = self.experiment().profile
+        short = dataclasses.replace(profile.train, epochs=2, early_stopping=False,
+                                    max_samples_per_epoch=windows)
+        return Experiment(dataclasses.replace(profile, train=short), root=self.root,
+                          device=self.device)
+
     def argv(self) -> list[str]:
         """The target as arguments of the training child."""
         return [self.profile, str(self.root), self.device, self.tuned or ""]
 
 
-def train_child(profile: str, root: str, device: str, tuned: str, jobs: str, solo: str) -> int:
+def train_child(profile: str, root: str, device: str, tuned: str, jobs: str, what: str,
+                streams: str, first: str = "0", runs: str = "0", windows: str = "0") -> int:
     """The training child: one GLER run alone (``solo``, after simulating every region once),
-    else every run of the profile."""
-    exp = Target(profile, tuned or None, Path(root), device).experiment()
-    if solo == "1":
+    every run of the profile (``profile``), or (``streams``) ``runs`` short GLER runs of
+    ``windows`` windows an epoch with the seeds from ``first``; ``jobs`` processes of
+    ``streams`` runs each."""
+    from gler.schedule import RunJob
+
+    target = Target(profile, tuned or None, Path(root), device)
+    exp = target.experiment()
+    if what == "streams":
+        short = target.short_experiment(int(windows))
+        short.train_runs([RunJob(short.profile.regions[0], "gler", seed)
+                          for seed in range(int(first), int(first) + int(runs))],
+                         jobs=int(jobs), streams=int(streams))
+    elif what == "solo":
         for region in exp.profile.regions:
             exp.stack(region)
         exp.train(exp.profile.regions[0], "gler", exp.profile.seeds[0])
     else:
-        exp.train_runs(exp.planned_runs(), jobs=int(jobs))
+        exp.train_runs(exp.planned_runs(), jobs=int(jobs), streams=int(streams))
     return 0
+
+
+def streams_stage(target: Target, deadline_s: float, layouts=STREAMS_LAYOUTS,
+                  runs: int = STREAMS_RUNS, windows: int = STREAMS_WINDOWS) -> dict:
+    """Each ``(jobs, streams)`` of ``layouts`` training ``runs`` short runs of its own, all at
+    once (while time is left): its wall time, the runs it finished and their summed windows/s
+    in the second epoch; ``best``: the fastest layout that finished them all."""
+    end = time.monotonic() + deadline_s
+    measured = {}
+    for layout, (jobs, streams) in enumerate(layouts):
+        left = end - time.monotonic()
+        if left < 30:
+            break
+        started = time.monotonic()
+        first = layout * runs  # seeds of its own: no layout reuses another's runs
+        trained = train_stage(target, jobs, left, what="streams", streams=streams,
+                              extra=(first, runs, windows))
+        exp = target.short_experiment(windows)
+        rates = [rate for seed in range(first, first + runs)
+                 if (rate := _second_epoch_rate(exp.run_dir(exp.profile.regions[0], "gler",
+                                                            seed)))]
+        measured[f"{jobs}x{streams}"] = {
+            "jobs": jobs, "streams": streams, "wall_s": round(time.monotonic() - started, 1),
+            "finished": len(rates), "windows_per_s_sum": round(sum(rates)),
+            **{k: v for k, v in trained.items() if k != "gpu_samples"},
+            "gpu_utilisation_pct": [x["utilisation_pct"] for x in trained["gpu_samples"]]}
+    done = [name for name, v in measured.items() if v["finished"] == runs]
+    best = max(done, key=lambda name: measured[name]["windows_per_s_sum"], default=None)
+    return {"runs": runs, "windows_per_epoch": windows, "layouts": measured, "best": best}
+
+
+def _second_epoch_rate(run_dir: Path) -> float | None:
+    """The windows/s a finished run logged in its second epoch (None if unfinished)."""
+    from gler.run import LOG_FILE
+
+    if not (run_dir / "done.json").is_file():
+        return None
+    epochs = [json.loads(line) for line in (run_dir / LOG_FILE).read_text().splitlines()
+              if '"windows_per_s"' in line]
+    return epochs[1]["windows_per_s"] if len(epochs) > 1 else None
 
 
 def _run_name(done: dict) -> str:
@@ -320,7 +394,7 @@ def write_archive(target: Target, out: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     if argv is None and len(sys.argv) > 1 and sys.argv[1] == "--train-child":
-        return train_child(*sys.argv[2:8])
+        return train_child(*sys.argv[2:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out", type=Path, help="folder for the JSON, logs and the run archive")
     parser.add_argument("--budget-s", type=float, default=480,
@@ -329,6 +403,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tuned", default=None, help="tuned.json to train with (gler tune)")
     parser.add_argument("--jobs", type=int, default=16,
                         help="runs trained at once (default 16; capped to what the GPU holds)")
+    parser.add_argument("--streams", type=int, default=None,
+                        help="runs each process trains at once (gler reproduce --streams); "
+                             "default: the fastest layout of the streams stage, else 1")
     parser.add_argument("--device", default="cuda", choices=("cuda", "cpu"),
                         help="cuda (default); cpu for a dry run of the script itself")
     parser.add_argument("--tiny", action="store_true",
@@ -339,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="a run archive (gler runs export) to import before training: "
                              "its finished runs are kept, its unfinished ones resume")
     parser.add_argument("--skip", nargs="*", default=(),
-                        choices=("tests", "bench", "training", "solo", "profile"),
+                        choices=("tests", "bench", "training", "solo", "streams", "profile"),
                         help="stages to leave out")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -372,18 +449,27 @@ def main(argv: list[str] | None = None) -> int:
         target = Target(args.profile, args.tuned, args.runs_root, args.device)
         reserve = 45  # seconds kept for the summary and the archive
 
-        def trained(jobs: int, deadline_s: float, *, solo: bool) -> dict:
-            result = train_stage(target, jobs, deadline_s, solo=solo)
-            return {**result, "jobs": jobs, "summary": profile_summary(target)}
+        def trained(jobs: int, deadline_s: float, what: str, streams: int = 1) -> dict:
+            result = train_stage(target, jobs, deadline_s, what=what, streams=streams)
+            return {**result, "jobs": jobs, "streams": streams,
+                    "summary": profile_summary(target)}
 
         if args.resume_from:
             check.run("import", lambda: imported(args.resume_from, args.runs_root))
         if "solo" not in args.skip:
             # One GLER run alone for at most 90 s: the in-run rate without neighbours.
             check.run("solo_run", lambda: trained(1, min(90, check.left() - reserve),
-                                                  solo=True))
-        rest = check.run("profile", lambda: trained(args.jobs, check.left() - reserve,
-                                                     solo=False))
+                                                  "solo"))
+        jobs, streams = args.jobs, args.streams or 1
+        if "streams" not in args.skip:
+            # At most a third of what is left, for the layouts compared on short runs.
+            layouts = check.run("streams", lambda: streams_stage(
+                target, min(240, (check.left() - reserve) / 3)))
+            best = (layouts or {}).get("best")
+            if best and args.streams is None:
+                jobs, streams = (layouts["layouts"][best][k] for k in ("jobs", "streams"))
+        rest = check.run("profile", lambda: trained(jobs, check.left() - reserve, "profile",
+                                                     streams))
         summary = (rest or {}).get("summary", {})
         if summary and summary["finished"] == summary["planned"] and check.left() > reserve:
             check.run("evaluate", lambda: evaluate_all(target))

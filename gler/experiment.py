@@ -311,29 +311,35 @@ class Experiment(SpatialTransfer, PeerForecasts):
 
     def train_all(self, regions: Iterable[str] | None = None,
                   models: Iterable[str] | None = None,
-                  seeds: Iterable[int] | None = None, *, jobs: int = 1) -> pd.DataFrame:
+                  seeds: Iterable[int] | None = None, *, jobs: int = 1,
+                  streams: int = 1) -> pd.DataFrame:
         """Train (or reuse) every region × neural model × seed; one summary row per run.
-        ``jobs`` runs train at once, each in a process of its own (:mod:`gler.schedule`)."""
+        ``jobs`` processes train at once, each ``streams`` runs taking turns
+        (:mod:`gler.schedule`)."""
         runs = [RunJob(r, m, s) for r in (regions or self.profile.regions)
                 for m in (models or ("gler",)) if model_info(m).kind == "neural"
                 for s in (seeds if seeds is not None else self.profile.seeds)]
-        return self.train_runs(runs, jobs=jobs)
+        return self.train_runs(runs, jobs=jobs, streams=streams)
 
     def planned_runs(self) -> list[RunJob]:
         """Every run the book's chapters train with this profile (in-region, ablations,
         spatial transfers; :func:`gler.schedule.profile_runs`), for :meth:`train_runs`."""
         return profile_runs(self.profile, ablation_models(self.profile))
 
-    def train_runs(self, runs: Sequence[RunJob], *, jobs: int = 1) -> pd.DataFrame:
-        """Train (or reuse) ``runs``, ``jobs`` at a time (:func:`gler.schedule.run_jobs`:
-        tuning first, here; capped to what the device holds); one summary row per run.
+    def train_runs(self, runs: Sequence[RunJob], *, jobs: int = 1,
+                   streams: int = 1) -> pd.DataFrame:
+        """Train (or reuse) ``runs``, ``jobs`` processes at a time, each training ``streams``
+        runs at once (:func:`gler.schedule.run_jobs`: tuning first, here; capped to what the
+        device holds); one summary row per run.
 
         Raises
         ------
         gler.schedule.RunsFailedError
-            With ``jobs > 1``, after the others finished, naming each run that failed.
+            With ``jobs > 1`` or ``streams > 1``, after the others finished, naming each run
+            that failed.
         """
-        return pd.DataFrame(run_jobs(self, runs, workers=jobs, progress=self.progress))
+        return pd.DataFrame(run_jobs(self, runs, workers=jobs, streams=streams,
+                                     progress=self.progress))
 
     def summaries(self) -> pd.DataFrame:
         """One row per finished run in this profile's cache (what :meth:`train` recorded)."""

@@ -243,7 +243,7 @@ def build_book(root: str | Path = ".", *, log_dir: Path = LOG_DIR,
 
 def reproduce(*, profile: str = "book", chapters: Sequence[str] | None = None,
               book_dir: str | Path = "book", build: bool = True, progress: bool = True,
-              jobs: int = 1) -> list[ChapterResult]:
+              jobs: int = 1, streams: int = 1) -> list[ChapterResult]:
     """Run the selected chapters in order with ``profile``, then build the book.
 
     Parameters
@@ -263,6 +263,10 @@ def reproduce(*, profile: str = "book", chapters: Sequence[str] | None = None,
         (:meth:`gler.experiment.Experiment.planned_runs`, tuning first), ``jobs`` at a time
         (capped to what the device holds, :func:`gler.schedule.cap_jobs`), so that the chapters
         find them done; with 1 the chapters train their runs one after the other.
+    streams
+        Runs each of those processes trains at once, taking turns step by step, each on its
+        own CUDA stream on a GPU (:class:`gler.turns.Turns`); more than 1 trains the planned
+        runs first even with one job.
 
     Returns
     -------
@@ -276,8 +280,8 @@ def reproduce(*, profile: str = "book", chapters: Sequence[str] | None = None,
     RuntimeError
         If ``jupyter-book build`` fails (see ``_build/reproduce/build.log``).
     gler.schedule.RunsFailedError
-        With ``jobs > 1``, if some runs failed (before any chapter runs; the finished runs
-        are kept, and running again resumes the others).
+        With ``jobs > 1`` or ``streams > 1``, if some runs failed (before any chapter runs;
+        the finished runs are kept, and running again resumes the others).
 
     Example
     -------
@@ -294,8 +298,8 @@ def reproduce(*, profile: str = "book", chapters: Sequence[str] | None = None,
         for path in selected:
             if point_colab_cell(path, url):
                 logger.info("%s: Colab cell pointed at %s", path.stem, url)
-    if jobs > 1:
-        train_planned(profile, jobs=jobs, progress=progress)
+    if jobs > 1 or streams > 1:
+        train_planned(profile, jobs=jobs, streams=streams, progress=progress)
     results = []
     bar = tqdm(selected, desc="reproduce", unit="chapter", disable=not progress)
     for path in bar:
@@ -313,13 +317,13 @@ def reproduce(*, profile: str = "book", chapters: Sequence[str] | None = None,
     return results
 
 
-def train_planned(profile: str, *, jobs: int, progress: bool = True) -> None:
-    """Train every run the chapters need with ``profile``, ``jobs`` at a time, in the cache
-    the chapters read (:func:`gler.experiment.runs_root`)."""
+def train_planned(profile: str, *, jobs: int, streams: int = 1, progress: bool = True) -> None:
+    """Train every run the chapters need with ``profile``, ``jobs`` processes at a time of
+    ``streams`` runs each, in the cache the chapters read (:func:`gler.experiment.runs_root`)."""
     from gler.experiment import Experiment
 
     exp = Experiment(profile, progress=progress)
-    exp.train_runs(exp.planned_runs(), jobs=jobs)
+    exp.train_runs(exp.planned_runs(), jobs=jobs, streams=streams)
 
 
 #: Browser executables tried by :func:`render_pages`, in order.

@@ -11,16 +11,16 @@ it is with one job: resumable (``done.json`` marks a finished run; a killed proc
 checkpoint of its last epoch, from which the next attempt resumes) and, on the CPU, bit for bit
 the same weights.
 
-Why processes and a scheduler, not CUDA streams or one batched ensemble (``torch.func``)?
-The runs differ in model, size, tuned settings, early stopping and resumption, so an ensemble
-over seeds covers only part of them, needs the models stacked (``vmap`` over GRUs and custom
-attention kernels) and gives up per-run checkpoints; streams in one process share one Python
-thread, which is what limits these small models on a GPU (kernel launches, host-side batching).
-Separate processes each have their own interpreter and CUDA context, overlap their launches on
-the device, keep the training code as it is, and keep a failure (or an out-of-memory kill) to
-the one run it hits. The cost is a process start per run (importing torch, a few seconds;
-opening a CUDA context, about half a GiB of device memory) — small next to the minutes of a
-paper run.
+Why processes and a scheduler, not one batched ensemble (``torch.func``)? The runs differ in
+model, size, tuned settings, early stopping and resumption, so an ensemble over seeds covers
+only part of them, gives up per-run checkpoints, and ``vmap`` has no batching rule for PyTorch's
+GRU and LSTM (``benchmarks/NOTES.md``). Separate processes each have their own interpreter and
+CUDA context, keep the training code as it is, and keep a failure (or an out-of-memory kill) to
+the one run it hits. The cost is a process start per worker (importing torch, a few seconds;
+opening a CUDA context, about half a GiB of device memory). On a GPU the processes' contexts
+only time-slice the device, so each process can also train ``streams`` runs at once, taking
+turns step by step, each on a CUDA stream of its own (:class:`gler.turns.Turns`), whose small
+kernels then run side by side; each run is still the run it is alone.
 
 Tuning happens once, before any run starts (the workers receive the tuned profile): each
 model's study in a process of its own (:class:`gler.tune.StudyJob`, through the same
@@ -42,6 +42,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -145,13 +146,14 @@ class RunsFailedError(RuntimeError):
         super().__init__(f"{len(failures)} of {total} {what} failed ({RESUMES[what]}):\n{lines}")
 
 
-def cap_jobs(requested: int, device: str | None, *, cores: int | None = None,
-             ) -> tuple[int, str | None]:
-    """How many runs may train at once on ``device``, and why fewer than ``requested``.
+def cap_jobs(requested: int, device: str | None, *, streams: int = 1,
+             cores: int | None = None) -> tuple[int, str | None]:
+    """How many processes may train at once on ``device``, each with ``streams`` runs, and
+    why fewer than ``requested``.
 
     On a CPU: at most one per core (``os.cpu_count()``). On a GPU: at most the free device
-    memory (``torch.cuda.mem_get_info``) divided by :data:`RUN_MEMORY_CUDA`, and one per core
-    (each process drives the GPU from its own Python thread).
+    memory (``torch.cuda.mem_get_info``) divided by :data:`RUN_MEMORY_CUDA` per run, and one
+    per core (each process drives the GPU from its own Python thread).
 
     Returns
     -------
@@ -161,10 +163,11 @@ def cap_jobs(requested: int, device: str | None, *, cores: int | None = None,
     Raises
     ------
     ValueError
-        If ``requested`` is below 1.
+        If ``requested`` or ``streams`` is below 1.
     """
-    if requested < 1:
-        msg = f"--jobs must be at least 1 (got {requested})."
+    if requested < 1 or streams < 1:
+        flag, value = ("--jobs", requested) if requested < 1 else ("--streams", streams)
+        msg = f"{flag} must be at least 1 (got {value})."
         raise ValueError(msg)
     from gler.run import resolve_device  # here: import gler stays light
 
@@ -175,65 +178,92 @@ def cap_jobs(requested: int, device: str | None, *, cores: int | None = None,
         import torch
 
         free, _ = torch.cuda.mem_get_info(resolved)
-        fit = max(1, int(free // RUN_MEMORY_CUDA))
+        fit = max(1, int(free // (RUN_MEMORY_CUDA * streams)))
         if fit < limit:
             limit = fit
+            runs = (f"{streams} runs (--streams {streams}) need" if streams > 1
+                    else "a run needs")
             why = (f"{free / GIB:.1f} GiB are free on {torch.cuda.get_device_name(resolved)} and "
-                   f"a run needs about {RUN_MEMORY_CUDA / GIB:.1f} GiB "
-                   "(gler.schedule.RUN_MEMORY_CUDA)")
+                   f"{runs} about {streams * RUN_MEMORY_CUDA / GIB:.1f} GiB "
+                   "(gler.schedule.RUN_MEMORY_CUDA per run)")
     if requested <= limit:
         return requested, None
     return limit, f"capped --jobs {requested} to {limit} because {why}"
 
 
 def run_jobs(experiment: Experiment, jobs: Sequence[RunJob], *, workers: int = 1,
-             progress: bool = False) -> list[dict]:
-    """Train ``jobs`` (or read the finished ones), ``workers`` at a time; one summary per job,
-    in the order given.
+             streams: int = 1, progress: bool = False) -> list[dict]:
+    """Train ``jobs`` (or read the finished ones), ``workers`` processes at a time, each
+    training ``streams`` runs at once; one summary per job, in the order given.
 
-    With ``workers=1`` the runs train one after the other in this process, as
-    :meth:`~gler.experiment.Experiment.train` would (an error stops there). With more, each run
-    not yet finished trains in a process of its own (see the module's docstring), up to
-    ``workers`` at once (capped by :func:`cap_jobs`, which says so in a warning); on a CPU
-    each process uses ``cores // workers`` threads unless the profile sets ``num_threads``.
+    With ``workers=1`` and ``streams=1`` the runs train one after the other in this process,
+    as :meth:`~gler.experiment.Experiment.train` would (an error stops there). With more
+    workers, each run not yet finished trains in a worker process (see the module's
+    docstring), up to ``workers`` of them at once (capped by :func:`cap_jobs`, which says so in
+    a warning); on a CPU each process uses ``cores // workers`` threads unless the profile sets
+    ``num_threads``. With ``streams > 1`` each process (this one, with one worker) trains that
+    many runs at once, taking turns step by step (:class:`gler.turns.Turns`): on a GPU each on
+    its own CUDA stream; on a CPU it gains nothing, and the weights are the same.
 
     Raises
     ------
     RunsFailedError
-        With several workers, after every other run has finished, if some runs failed: each
-        named with its error (also logged with its traceback).
+        With several workers or streams, after every other run has finished, if some runs
+        failed: each named with its error (also logged with its traceback).
     """
     jobs = list(jobs)
     experiment.tuned_profile(workers)  # tuning first (its models ``workers`` at a time)
     if any(job.quantiles for job in jobs):
         experiment.head_profile()  # and the quantile heads
     pending = [job for job in jobs if not job.is_done(experiment)]
-    count, message = cap_jobs(workers, experiment.device) if workers > 1 else (1, None)
+    alone = workers == 1 and streams == 1
+    count, message = (1, None) if alone else cap_jobs(workers, experiment.device,
+                                                      streams=streams)
     if message:
         logger.warning(message)
-    if count > 1 and len(pending) > 1:
+    if not alone and len(pending) > 1:
         for region in sorted({r for job in pending for r in job.sources(experiment)}):
-            experiment.stack(region)  # simulated once, here, not by two workers at a time
+            experiment.stack(region)  # simulated once, here, not by two runs at a time
+    if count > 1 and len(pending) > 1:
         context = (_experiment_in_worker, (type(experiment), experiment.base_profile,
                                            experiment.tuned_profile(), str(experiment.root),
                                            experiment.device))
         failures = run_in_processes(context, _longest_first(experiment, pending),
-                                    min(count, len(pending)), progress)
-    else:
-        failures = {}
+                                    min(count, -(-len(pending) // streams)), progress,
+                                    slots=streams, device=experiment.device)
+    elif alone:
         for job in tqdm(pending, desc="train", unit="run", disable=not progress):
-            if workers == 1:
-                job.train(experiment)  # as before: an error stops here
-                continue
-            try:
-                job.train(experiment)
-            except Exception:  # reported with its run below
-                failures[job.name] = traceback.format_exc()
-                logger.error("run %s failed:\n%s", job.name, failures[job.name])
+            job.train(experiment)  # as before: an error stops here
+        failures = {}
+    else:
+        failures = _in_turns(experiment, _longest_first(experiment, pending), streams,
+                             progress)
     summaries = [job.train(experiment) for job in jobs if job.name not in failures]
     if failures:
         raise RunsFailedError(failures, summaries, len(jobs))
     return summaries
+
+
+def _in_turns(experiment: Experiment, jobs: list[RunJob], streams: int,
+              progress: bool) -> dict[str, str]:
+    """Train ``jobs`` in this process, ``streams`` at a time taking turns; the errors by
+    run name (each logged with its traceback)."""
+    from gler.run import resolve_device
+    from gler.turns import Turns
+
+    failures = {}
+    bar = tqdm(total=len(jobs), desc=f"train ({streams} streams)", unit="run",
+               disable=not progress)
+    with Turns(streams, resolve_device(experiment.device or "auto")) as turns:
+        futures = {job.name: turns.submit(partial(job.train, experiment)) for job in jobs}
+        for name, future in futures.items():
+            error = future.exception()
+            if error is not None:
+                failures[name] = "".join(traceback.format_exception(error))
+                logger.error("run %s failed:\n%s", name, failures[name])
+            bar.update()
+    bar.close()
+    return failures
 
 
 def _longest_first(experiment: Experiment, jobs: list[RunJob]) -> list[RunJob]:
@@ -252,10 +282,11 @@ def _longest_first(experiment: Experiment, jobs: list[RunJob]) -> list[RunJob]:
 
 
 def run_in_processes(context: tuple[Callable[..., Any], tuple], jobs: Sequence[Any],
-                     count: int, progress: bool, what: str = "train", unit: str = "run",
-                     ) -> dict[str, str]:
-    """Run ``jobs`` in ``count`` worker processes, each taking the next job when it is done
-    with one; a worker that dies fails its job only and is replaced. The errors by job name.
+                     count: int, progress: bool, what: str = "train", unit: str = "run", *,
+                     slots: int = 1, device: str | None = None) -> dict[str, str]:
+    """Run ``jobs`` in ``count`` worker processes, each holding up to ``slots`` jobs at once
+    (taking turns, :class:`gler.turns.Turns`, on ``device``) and taking the next when one is
+    done; a worker that dies fails its jobs only and is replaced. The errors by job name.
 
     ``context`` is ``(build, args)``: each worker calls ``build(*args)`` once (both pickled,
     so module-level), then ``job.train(built)`` for each job it takes; a job has a ``name``.
@@ -271,7 +302,7 @@ def run_in_processes(context: tuple[Callable[..., Any], tuple], jobs: Sequence[A
         spec = folder / "spec.pkl"
         with open(spec, "wb") as stream:
             pickle.dump(sys.path, stream)
-            pickle.dump((*context, threads), stream)
+            pickle.dump((*context, threads, slots, device), stream)
         try:
             while queue or workers:
                 while queue and len(workers) < count:
@@ -279,19 +310,19 @@ def run_in_processes(context: tuple[Callable[..., Any], tuple], jobs: Sequence[A
                                                stdin=subprocess.PIPE, env=env, text=True)
                     workers.append(_Worker(process))
                 for worker in list(workers):
-                    if worker.job is None and queue:
-                        worker.give(queue.pop(0), folder / f"{len(queue)}.pkl")
-                    elif worker.job is None:
-                        worker.close()
-                        workers.remove(worker)
-                    elif worker.outbox.is_file() or worker.process.poll() is not None:
-                        job, (status, payload) = worker.job, worker.take()
+                    for job, (status, payload) in worker.finished():
                         if status != "ok":
                             failures[job.name] = payload
                             logger.error("%s failed:\n%s", job.name, payload)
-                        if worker.process.poll() is not None:
-                            workers.remove(worker)  # died: a new one takes the next job
                         bar.update()
+                    if worker.process.poll() is not None:
+                        workers.remove(worker)  # died: a new one takes the next jobs
+                    elif queue or worker.jobs:
+                        while queue and len(worker.jobs) < slots:
+                            worker.give(queue.pop(0), folder / f"{len(queue)}.pkl")
+                    else:
+                        worker.close()
+                        workers.remove(worker)
                 time.sleep(POLL_S)
         finally:
             for worker in workers:  # interrupted: the checkpoints stay for a resume
@@ -302,33 +333,38 @@ def run_in_processes(context: tuple[Callable[..., Any], tuple], jobs: Sequence[A
 
 
 class _Worker:
-    """A worker process and the job it trains (None: idle)."""
+    """A worker process and the jobs it trains, by the path of their result."""
 
     def __init__(self, process: subprocess.Popen) -> None:
         self.process = process
-        self.job: RunJob | None = None
-        self.outbox = Path()
+        self.jobs: dict[Path, Any] = {}
 
-    def give(self, job: RunJob, inbox: Path) -> None:
+    def give(self, job: Any, inbox: Path) -> None:
         """Send ``job``: pickled to ``inbox``, whose path goes to the worker's stdin."""
         with open(inbox, "wb") as stream:
             pickle.dump(job, stream)
-        self.job, self.outbox = job, inbox.with_suffix(".out")
+        self.jobs[inbox.with_suffix(".out")] = job
         try:
             self.process.stdin.write(f"{inbox}\n")
             self.process.stdin.flush()
         except OSError:
-            pass  # it died: take() says so
+            pass  # it died: finished() says so
 
-    def take(self) -> tuple[str, Any]:
-        """The result of the job (the worker's, or why it has none); the worker is idle."""
-        self.job = None
-        if self.outbox.is_file():
-            with open(self.outbox, "rb") as stream:
-                return pickle.load(stream)
-        return "error", (f"the worker process ended with exit code {self.process.wait()} "
-                         "without a result (killed? out of memory?); the run's checkpoint, "
-                         "if any, is kept")
+    def finished(self) -> list[tuple[Any, tuple[str, Any]]]:
+        """The jobs done since the last call with their results (or, once the worker has
+        ended, every job it held, with why it has none)."""
+        ended = self.process.poll() is not None
+        done = []
+        for outbox in [path for path in self.jobs if ended or path.is_file()]:
+            job = self.jobs.pop(outbox)
+            if outbox.is_file():
+                with open(outbox, "rb") as stream:
+                    done.append((job, pickle.load(stream)))
+            else:
+                done.append((job, ("error", (
+                    f"the worker process ended with exit code {self.process.wait()} without a "
+                    "result (killed? out of memory?); the run's checkpoint, if any, is kept"))))
+        return done
 
     def close(self) -> None:
         """No more jobs: end the worker."""
@@ -356,28 +392,36 @@ def _experiment_in_worker(cls: type, base: Profile, tuned: Profile, root: str,
 
 def _worker() -> None:
     """In a worker process: read ``sys.path`` and the context of :func:`run_in_processes`
-    from ``argv[1]``; then for each inbox path on stdin, run its job and write
-    ``("ok", result)`` or ``("error", traceback)`` next to it (``.out``), until stdin
-    closes."""
+    from ``argv[1]``; then for each inbox path on stdin, run its job (up to ``slots`` at once,
+    taking turns) and write ``("ok", result)`` or ``("error", traceback)`` next to it
+    (``.out``), until stdin closes."""
     with open(sys.argv[1], "rb") as stream:
         sys.path[:0] = [p for p in pickle.load(stream) if p not in sys.path]
-        build, args, threads = pickle.load(stream)
+        build, args, threads, slots, device = pickle.load(stream)
     import torch
+
+    from gler.run import resolve_device
+    from gler.turns import Turns
 
     torch.set_num_threads(threads)  # the profile's num_threads, if set, wins in training
     context = build(*args)
-    for line in sys.stdin:
-        inbox = Path(line.strip())
-        try:
-            with open(inbox, "rb") as stream:
-                job = pickle.load(stream)
-            result = ("ok", job.train(context))
-        except Exception:  # sent to the parent, which names the run
-            result = ("error", traceback.format_exc())
-        tmp = inbox.with_suffix(".tmp")
-        with open(tmp, "wb") as stream:
-            pickle.dump(result, stream)
-        os.replace(tmp, inbox.with_suffix(".out"))
+    with Turns(slots, resolve_device(device or "auto")) as turns:
+        for line in sys.stdin:
+            turns.submit(partial(_answer, Path(line.strip()), context))
+
+
+def _answer(inbox: Path, context: Any) -> None:
+    """Run the job pickled in ``inbox`` on ``context``; its result goes next to it."""
+    try:
+        with open(inbox, "rb") as stream:
+            job = pickle.load(stream)
+        result = ("ok", job.train(context))
+    except Exception:  # sent to the parent, which names the run
+        result = ("error", traceback.format_exc())
+    tmp = inbox.with_suffix(".tmp")
+    with open(tmp, "wb") as stream:
+        pickle.dump(result, stream)
+    os.replace(tmp, inbox.with_suffix(".out"))
 
 
 def profile_runs(profile: Profile, ablations: Sequence[str]) -> list[RunJob]:

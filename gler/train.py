@@ -62,6 +62,7 @@ from gler.run import (
     resolve_device,
     run_record,
 )
+from gler.turns import pass_turn
 
 __all__ = ["GraphedStep", "NonFiniteLossError", "SampleSpec", "TrainConfig", "TrainResult",
            "evaluate_loss", "masked_loss", "quantile_levels", "train", "train_step"]
@@ -660,6 +661,7 @@ def _train_epoch(model: torch.nn.Module, data: DeviceWindows, index: DeviceIndex
         loss = _fitted_step(model, data, index, positions, step, out_dir, epoch, batch_no,
                             graphed)
         pending.append((batch_no, loss.detach(), len(positions)))
+        pass_turn()  # to the next run training beside this one (gler.turns), if any
         if len(pending) >= check_every or batch_no == len(starts) - 1:
             # One read of the pending losses: the same float sums as a read per step.
             values = torch.stack([loss for _, loss, _ in pending]).tolist()

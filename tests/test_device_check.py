@@ -47,7 +47,7 @@ def test_without_cuda_the_check_stops_and_says_why(check, tmp_path, capsys):
 
 def test_training_is_stopped_at_the_deadline(check, tmp_path):
     target = check.Target("smoke", None, tmp_path / "runs", "cpu")
-    stopped = check.train_stage(target, 1, 2, solo=True)
+    stopped = check.train_stage(target, 1, 2, what="solo")
     assert stopped["stopped_at_deadline"] is True
     assert stopped["returncode"] != 0
 
@@ -109,3 +109,18 @@ def test_the_cuda_test_files_import_only_what_the_check_requires(check):
             elif isinstance(node, ast.ImportFrom) and node.level == 0:
                 imported.add(node.module.split(".")[0])
         assert imported <= allowed, (path.name, sorted(imported - allowed))
+
+
+def test_the_streams_stage_compares_layouts_on_runs_of_their_own(check, tmp_path):
+    """Each (jobs, streams) layout trains its own short runs (two epochs each) in a child
+    process; the summed second-epoch rate of each, and the fastest layout, are reported."""
+    target = check.Target("smoke", None, tmp_path / "runs", "cpu")
+    result = check.streams_stage(target, 300, layouts=((1, 1), (1, 2)), runs=2, windows=64)
+    assert set(result["layouts"]) == {"1x1", "1x2"}
+    for name, layout in result["layouts"].items():
+        assert layout["finished"] == 2 and layout["returncode"] == 0, name
+        assert layout["windows_per_s_sum"] > 0
+    assert result["best"] in {"1x1", "1x2"}
+    short = target.short_experiment(64)
+    seeds = sorted(int(p.name[4:]) for p in (short.path / "beiluhe" / "gler").glob("seed*"))
+    assert seeds == [0, 1, 2, 3]  # no layout reused another's runs

@@ -58,14 +58,32 @@ def test_jobs_are_capped_to_the_cores_with_a_reason(tmp_path, monkeypatch, caplo
     assert cap_jobs(3, "cpu", cores=2) == (
         2, "capped --jobs 3 to 2 because this machine has 2 CPU cores")
     assert cap_jobs(2, "cpu", cores=2) == (2, None)
-    with pytest.raises(ValueError, match="at least 1"):
+    with pytest.raises(ValueError, match="--jobs must be at least 1"):
         cap_jobs(0, "cpu")
+    with pytest.raises(ValueError, match="--streams must be at least 1"):
+        cap_jobs(2, "cpu", streams=0)
     monkeypatch.setattr(schedule.os, "cpu_count", lambda: 1)
     exp = Experiment(TINY, root=tmp_path)
     with caplog.at_level(logging.WARNING, logger="gler.schedule"):
         summary = exp.train_all(seeds=(0,), jobs=4)
     assert "capped --jobs 4 to 1 because this machine has 1 CPU cores" in caplog.text
     assert list(summary["seed"]) == [0]
+
+
+def test_jobs_on_a_gpu_are_capped_to_its_free_memory_per_run(monkeypatch):
+    """On a GPU each run of a process (--streams of them) counts against the free memory."""
+    import torch
+
+    import gler.run
+
+    monkeypatch.setattr(gler.run, "resolve_device", lambda device: torch.device("cuda"))
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (10 * 2**30, 80 * 2**30))
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device: "a test GPU")
+    assert cap_jobs(8, "cuda", streams=2, cores=16) == (
+        2, "capped --jobs 8 to 2 because 10.0 GiB are free on a test GPU and 2 runs "
+           "(--streams 2) need about 4.0 GiB (gler.schedule.RUN_MEMORY_CUDA per run)")
+    assert cap_jobs(8, "cuda", cores=16)[0] == 5
+    assert cap_jobs(1, "cuda", streams=8, cores=16) == (1, None)
 
 
 def test_planned_runs_are_those_the_chapters_train():
@@ -93,15 +111,19 @@ def test_reproduce_jobs_reaches_the_scheduler(monkeypatch):
     assert build_parser().parse_args(["reproduce"]).jobs == "auto"
     seen = {}
 
-    def fake_train_runs(self, runs, *, jobs=1):
-        seen.update(profile=self.profile.name, jobs=jobs, runs=len(runs))
+    def fake_train_runs(self, runs, *, jobs=1, streams=1):
+        seen.update(profile=self.profile.name, jobs=jobs, streams=streams, runs=len(runs))
 
     monkeypatch.setattr(Experiment, "train_runs", fake_train_runs)
     monkeypatch.setattr(reproduce, "reproduce", lambda **kw: seen.update(kw) or [])
     assert main(["reproduce", "--profile", "smoke", "--jobs", "3", "--no-build"]) == 0
-    assert seen["jobs"] == 3
-    reproduce.train_planned("smoke", jobs=3, progress=False)
+    assert seen["jobs"] == 3 and seen["streams"] == 1
+    assert main(["reproduce", "--profile", "smoke", "--jobs", "2", "--streams", "4",
+                 "--no-build"]) == 0
+    assert seen["jobs"] == 2 and seen["streams"] == 4
+    reproduce.train_planned("smoke", jobs=3, streams=2, progress=False)
     assert seen["profile"] == "smoke" and seen["runs"] >= 1
+    assert seen["jobs"] == 3 and seen["streams"] == 2
 
 
 def test_reproduce_jobs_auto_is_one_per_core_for_the_whole_book(monkeypatch, capsys):
@@ -120,3 +142,6 @@ def test_reproduce_jobs_auto_is_one_per_core_for_the_whole_book(monkeypatch, cap
     with pytest.raises(SystemExit):
         main(["reproduce", "--jobs", "0"])
     assert "--jobs takes a positive number or 'auto'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["reproduce", "--streams", "0"])
+    assert "--streams takes a positive number, not '0'" in capsys.readouterr().err

@@ -293,6 +293,14 @@ def _open(data: Path, factors: Path | str | None, args: argparse.Namespace) -> x
                          degree_day_source=args.degree_days_from or "auto")
 
 
+def streams_value(text: str) -> int:
+    """``--streams``: a positive number."""
+    if not text.isdigit() or int(text) < 1:
+        msg = f"--streams takes a positive number, not {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return int(text)
+
+
 def jobs_value(text: str) -> int | str:
     """``--jobs``: a positive number or ``auto``."""
     if text == "auto":

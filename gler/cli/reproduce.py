@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from gler.cli._inputs import jobs_value
+from gler.cli._inputs import jobs_value, streams_value
 
 NAME = "reproduce"
 HELP = "re-run the book's chapters (papermill) with a profile and build the HTML book"
@@ -29,6 +29,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "are kept and an interrupted one resumes); 1: the chapters train "
                              "them one by one; default auto: one per CPU core when the whole "
                              "book runs, 1 with --chapters")
+    parser.add_argument("--streams", type=streams_value, default=1, metavar="K",
+                        help="runs each of those processes trains at once, taking turns step "
+                             "by step, each on its own CUDA stream: on a GPU their small "
+                             "kernels then run side by side (the same weights as alone); "
+                             "default 1")
     parser.add_argument("--book-dir", default="book",
                         help="directory of the chapter notebooks (default: book)")
 
@@ -49,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         results = reproduce(profile=args.profile, chapters=args.chapters,
                             book_dir=args.book_dir, build=not args.no_build,
-                            jobs=resolve_jobs(args.jobs, args.chapters))
+                            jobs=resolve_jobs(args.jobs, args.chapters),
+                            streams=args.streams)
     except RunsFailedError as err:
         print(err)
         return 1
