@@ -32,7 +32,7 @@ import torch
 __all__ = ["Stopped", "Turns", "pass_turn"]
 
 T = TypeVar("T")
-_local = threading.local()  # turns, stream and CUDA generator state of a run's thread
+_local = threading.local()  # a run thread's turns, turn event, stream, CUDA generator state
 
 
 class Stopped(BaseException):
@@ -65,8 +65,10 @@ class Turns:
         self.count = count
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         self._pool = ThreadPoolExecutor(count, thread_name_prefix="gler-turn")
-        self._changed = threading.Condition()
-        self._queue: deque[int] = deque()  # thread idents; the first one holds the turn
+        self._lock = threading.Lock()
+        # One event per thread, set while it may run; the first one holds the turn. Only the
+        # next thread is woken at a turn, however many wait.
+        self._queue: deque[threading.Event] = deque()
         self._stopping = False
 
     def __enter__(self) -> Turns:
@@ -74,9 +76,10 @@ class Turns:
 
     def __exit__(self, kind: type | None, *exc: object) -> None:
         if kind is not None:  # interrupted: the runs under way stop at their next turn
-            with self._changed:
+            with self._lock:
                 self._stopping = True
-                self._changed.notify_all()
+                for turn in self._queue:
+                    turn.set()
         self._pool.shutdown(wait=True, cancel_futures=kind is not None)
 
     def submit(self, work: Callable[[], T]) -> Future[T]:
@@ -84,10 +87,12 @@ class Turns:
         return self._pool.submit(self._run, work)
 
     def _run(self, work: Callable[[], T]) -> T:
-        me = threading.get_ident()
-        with self._changed:
-            self._queue.append(me)
-            self._changed.wait_for(lambda: self._queue[0] == me or self._stopping)
+        turn = _local.turn = threading.Event()
+        with self._lock:
+            self._queue.append(turn)
+            if self._queue[0] is turn or self._stopping:
+                turn.set()
+        turn.wait()
         _local.turns = self
         try:
             if self._stopping:
@@ -96,21 +101,25 @@ class Turns:
                 return work()
         finally:
             _local.turns = None
-            with self._changed:
-                self._queue.remove(me)
-                self._changed.notify_all()
+            with self._lock:
+                self._queue.remove(turn)
+                if self._queue:
+                    self._queue[0].set()
 
     def pass_turn(self) -> None:
         """Hand the turn to the next thread and wait for it to come back (at once when this
         thread is alone), keeping this thread's random-number states meanwhile."""
-        me = threading.get_ident()
-        with self._changed:
+        turn = _local.turn
+        with self._lock:
             if len(self._queue) == 1:
                 return
             saved = torch.get_rng_state(), random.getstate()
+            turn.clear()
             self._queue.rotate(-1)
-            self._changed.notify_all()
-            self._changed.wait_for(lambda: self._queue[0] == me or self._stopping)
+            self._queue[0].set()
+            if self._stopping:
+                turn.set()
+        turn.wait()
         if self._stopping:
             raise Stopped
         torch.set_rng_state(saved[0])
@@ -124,6 +133,7 @@ class Turns:
         CUDA device, with more than one thread), else does nothing."""
         if self.device.type != "cuda" or self.count == 1:
             return contextlib.nullcontext()
+        torch.cuda.init()  # fills torch.cuda.default_generators
         index = self._cuda_index()
         if getattr(_local, "stream", None) is None:
             _local.stream = torch.cuda.Stream(index)
