@@ -21,7 +21,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("layers", ("gler.kernels", "gler.layers")),
     ("models", ("gler.models", "gler.baselines")),
     ("run directory", ("gler.run",)),
-    ("training", ("gler.averaging", "gler.checkpoint", "gler.train")),
+    ("training", ("gler.averaging", "gler.checkpoint", "gler.turns", "gler.train")),
     ("forecast and evaluate", ("gler.forecast", "gler.conformal", "gler.scoring",
                                "gler.alerts", "gler.evaluate", "gler.inspect",
                                "gler.outofcore", "gler.peers")),
