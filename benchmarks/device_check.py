@@ -60,7 +60,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NEEDED = ("xarray", "pandas", "scipy", "h5py", "h5netcdf", "pooch", "platformdirs",
           "scoringrules", "array_api_compat", "tqdm", "yaml", "matplotlib", "pytest")
 #: ``(jobs, streams)`` layouts the ``streams`` stage compares, fastest first as measured there.
-STREAMS_LAYOUTS = ((16, 1), (4, 4), (2, 8), (1, 16))
+STREAMS_LAYOUTS = ((16, 1), (4, 4), (1, 16), (2, 8))
 #: Runs (and training windows per epoch of each) in every layout of the ``streams`` stage.
 STREAMS_RUNS, STREAMS_WINDOWS = 16, 50_000
 #: Largest file that comes back from the device machine (bytes); larger archives are split.
@@ -228,13 +228,14 @@ class Target:
         return Experiment(profile, root=self.root, device=self.device)
 
     def short_experiment(self, windows: int):
-        """The profile with two epochs of at most ``windows`` windows and no early stop (the
-        ``streams`` stage's runs), in ``root``."""
+        """The profile with two epochs of at most ``windows`` windows (and a fifth of that to
+        validate on) and no early stop (the ``streams`` stage's runs), in ``root``."""
         from gler.experiment import Experiment
 
         profile = self.experiment().profile
         short = dataclasses.replace(profile.train, epochs=2, early_stopping=False,
-                                    max_samples_per_epoch=windows)
+                                    max_samples_per_epoch=windows,
+                                    max_val_samples=max(1, windows // 5))
         return Experiment(dataclasses.replace(profile, train=short), root=self.root,
                           device=self.device)
 
@@ -462,9 +463,9 @@ def main(argv: list[str] | None = None) -> int:
                                                   "solo"))
         jobs, streams = args.jobs, args.streams or 1
         if "streams" not in args.skip:
-            # At most a third of what is left, for the layouts compared on short runs.
+            # At most half of what is left, for the layouts compared on short runs.
             layouts = check.run("streams", lambda: streams_stage(
-                target, min(240, (check.left() - reserve) / 3)))
+                target, min(240, (check.left() - reserve) / 2)))
             best = (layouts or {}).get("best")
             if best and args.streams is None:
                 jobs, streams = (layouts["layouts"][best][k] for k in ("jobs", "streams"))

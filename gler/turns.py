@@ -111,6 +111,8 @@ class Turns:
         thread is alone), keeping this thread's random-number states meanwhile."""
         turn = _local.turn
         with self._lock:
+            if self._stopping:
+                raise Stopped
             if len(self._queue) == 1:
                 return
             saved = torch.get_rng_state(), random.getstate()

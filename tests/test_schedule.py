@@ -34,23 +34,25 @@ def test_two_jobs_train_the_same_weights_as_one(tmp_path):
     assert again.equals(second)
 
 
-@pytest.mark.slow
-def test_a_failing_run_is_named_and_the_others_finish(tmp_path):
-    """A damaged checkpoint fails its run only: the error names it, the other run is done,
-    and running again (the damage removed) trains just the failed one."""
+@pytest.mark.parametrize("layout", [pytest.param({"jobs": 2}, marks=pytest.mark.slow),
+                                    {"streams": 2}], ids=["processes", "turns"])
+def test_a_failing_run_is_named_and_the_others_finish(tmp_path, layout):
+    """A damaged checkpoint fails its run only, whether the runs train in processes of their
+    own or take turns in one: the error names it, the other run is done, and running again
+    (the damage removed) trains just the failed one."""
     exp = Experiment(TINY, root=tmp_path)
     broken = exp.run_dir("beiluhe", "gler", 1)
     broken.mkdir(parents=True)
     (broken / "checkpoint.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(RunsFailedError, match=r"1 of 2 runs failed") as caught:
-        exp.train_all(jobs=2)
+        exp.train_all(**layout)
     assert list(caught.value.failures) == ["beiluhe/gler/seed1"]
     assert "checkpoint.pt" in caught.value.failures["beiluhe/gler/seed1"]
     assert "beiluhe/gler/seed1" in str(caught.value)
     assert exp.is_done("beiluhe", "gler", 0) and not exp.is_done("beiluhe", "gler", 1)
     assert [s["seed"] for s in caught.value.summaries] == [0]
     (broken / "checkpoint.pt").unlink()
-    assert list(exp.train_all(jobs=2)["seed"]) == [0, 1]
+    assert list(exp.train_all(**layout)["seed"]) == [0, 1]
 
 
 def test_jobs_are_capped_to_the_cores_with_a_reason(tmp_path, monkeypatch, caplog):
