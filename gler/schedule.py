@@ -1,12 +1,12 @@
 """Many runs at once: the independent runs of a profile trained in several processes.
 
 :meth:`gler.experiment.Experiment.train_all` and :meth:`~gler.experiment.Experiment.train_runs`
-(``gler reproduce --jobs N``) hand their runs (:class:`RunJob`: a region or a spatial transfer,
-a model, a seed) to :func:`run_jobs`, which trains up to ``jobs`` of them at a time, each in a
-process of its own (a fresh Python interpreter, as multiprocessing's ``spawn`` would start but
-without re-running the caller's script, so safe with CUDA and needing no
-``if __name__ == "__main__"``) that builds its own :class:`~gler.experiment.Experiment` and
-calls the usual per-run training. So each run is what
+(``gler reproduce --jobs N --streams K``) hand their runs (:class:`RunJob`: a region or a
+spatial transfer, a model, a seed) to :func:`run_jobs`, which trains them in up to ``jobs``
+worker processes at a time, ``streams`` runs in each (a fresh Python interpreter, as
+multiprocessing's ``spawn`` would start but without re-running the caller's script, so safe
+with CUDA and needing no ``if __name__ == "__main__"``) that builds its own
+:class:`~gler.experiment.Experiment` and calls the usual per-run training. So each run is what
 it is with one job: resumable (``done.json`` marks a finished run; a killed process leaves the
 checkpoint of its last epoch, from which the next attempt resumes) and, on the CPU, bit for bit
 the same weights.
