@@ -47,6 +47,11 @@ def pass_turn() -> None:
         turns.pass_turn()
 
 
+def graph_safe_generators() -> bool:
+    """Whether this PyTorch gives generators states a CUDA graph can be bound to (2.4+)."""
+    return hasattr(torch.Generator, "graphsafe_set_state")
+
+
 class Turns:
     """Run work (a run's training, typically) in up to ``count`` threads that take turns.
 
@@ -64,6 +69,12 @@ class Turns:
             raise ValueError(msg)
         self.count = count
         self.device = torch.device(device) if device is not None else torch.device("cpu")
+        if self.device.type == "cuda" and count > 1 and not graph_safe_generators():
+            msg = (f"--streams {count} on CUDA needs PyTorch 2.4 or later (this is "
+                   f"{torch.__version__}): each run's CUDA graph needs a random-number state "
+                   "of its own (Generator.graphsafe_set_state). Use --streams 1 or a newer "
+                   "PyTorch.")
+            raise ValueError(msg)
         self._pool = ThreadPoolExecutor(count, thread_name_prefix="gler-turn")
         self._lock = threading.Lock()
         # One event per thread, set while it may run; the first one holds the turn. Only the

@@ -13,6 +13,7 @@ import pytest
 import torch
 from _tiny_profile import TINY
 
+import gler.turns
 from gler.experiment import Experiment
 from gler.run import LOG_FILE
 from gler.turns import Stopped, Turns, pass_turn
@@ -75,6 +76,17 @@ def test_a_failing_work_leaves_the_others_running():
     pass_turn()
     with pytest.raises(ValueError, match="--streams must be at least 1"):
         Turns(0)
+
+
+def test_streams_on_cuda_need_generator_states_a_graph_can_bind(monkeypatch):
+    """Without Generator.graphsafe_set_state (PyTorch before 2.4) several runs on CUDA are
+    refused, naming --streams 1; one run, or the CPU, needs nothing."""
+    monkeypatch.setattr(gler.turns, "graph_safe_generators", lambda: False)
+    with pytest.raises(ValueError, match=r"--streams 2 on CUDA needs PyTorch 2.4 .*--streams 1"):
+        Turns(2, "cuda")
+    for count, device in ((1, "cuda"), (2, "cpu")):
+        with Turns(count, device) as turns:
+            assert turns.count == count
 
 
 def test_an_interrupted_turns_stops_its_works_at_their_next_turn():
