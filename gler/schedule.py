@@ -169,11 +169,9 @@ def cap_jobs(requested: int, device: str | None, *, streams: int = 1,
         flag, value = ("--jobs", requested) if requested < 1 else ("--streams", streams)
         msg = f"{flag} must be at least 1 (got {value})."
         raise ValueError(msg)
-    from gler.run import resolve_device  # here: import gler stays light
-
     cores = cores or os.cpu_count() or 1
     limit, why = cores, f"this machine has {cores} CPU cores"
-    resolved = resolve_device(device or "auto")
+    resolved = _resolved(device)
     if resolved.type == "cuda":
         import torch
 
@@ -221,6 +219,9 @@ def run_jobs(experiment: Experiment, jobs: Sequence[RunJob], *, workers: int = 1
                                                       streams=streams)
     if message:
         logger.warning(message)
+    if streams > 1 and _resolved(experiment.device).type != "cuda":
+        logger.warning("--streams %d on a CPU: the runs take turns on the same cores, which "
+                       "gains nothing there (it helps on a GPU); same weights", streams)
     if not alone and len(pending) > 1:
         for region in sorted({r for job in pending for r in job.sources(experiment)}):
             experiment.stack(region)  # simulated once, here, not by two runs at a time
@@ -248,13 +249,12 @@ def _in_turns(experiment: Experiment, jobs: list[RunJob], streams: int,
               progress: bool) -> dict[str, str]:
     """Train ``jobs`` in this process, ``streams`` at a time taking turns; the errors by
     run name (each logged with its traceback)."""
-    from gler.run import resolve_device
     from gler.turns import Turns
 
     failures = {}
     bar = tqdm(total=len(jobs), desc=f"train ({streams} streams)", unit="run",
                disable=not progress)
-    with Turns(streams, resolve_device(experiment.device or "auto")) as turns:
+    with Turns(streams, _resolved(experiment.device)) as turns:
         futures = {job.name: turns.submit(partial(job.train, experiment)) for job in jobs}
         for name, future in futures.items():
             error = future.exception()
@@ -264,6 +264,13 @@ def _in_turns(experiment: Experiment, jobs: list[RunJob], streams: int,
             bar.update()
     bar.close()
     return failures
+
+
+def _resolved(device: str | None) -> Any:
+    """The ``torch.device`` of ``device`` (None: ``"auto"``)."""
+    from gler.run import resolve_device  # here: import gler stays light
+
+    return resolve_device(device or "auto")
 
 
 def _longest_first(experiment: Experiment, jobs: list[RunJob]) -> list[RunJob]:
@@ -400,12 +407,11 @@ def _worker() -> None:
         build, args, threads, slots, device = pickle.load(stream)
     import torch
 
-    from gler.run import resolve_device
     from gler.turns import Turns
 
     torch.set_num_threads(threads)  # the profile's num_threads, if set, wins in training
     context = build(*args)
-    with Turns(slots, resolve_device(device or "auto")) as turns:
+    with Turns(slots, _resolved(device)) as turns:
         for line in sys.stdin:
             turns.submit(partial(_answer, Path(line.strip()), context))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import random
 import threading
 import time
@@ -112,12 +113,14 @@ def _weights(exp: Experiment) -> list[str]:
             .hexdigest() for s in NOISY.seeds]
 
 
-def test_runs_taking_turns_train_the_weights_they_train_alone(tmp_path):
+def test_runs_taking_turns_train_the_weights_they_train_alone(tmp_path, caplog):
     """Three runs with dropout, two at a time taking turns in this process, end with the
     weights (bit for bit) and losses of the runs trained one after the other."""
     alone = Experiment(NOISY, root=tmp_path / "alone").train_all()
     together = Experiment(NOISY, root=tmp_path / "together")
-    summary = together.train_all(streams=2)
+    with caplog.at_level(logging.WARNING, logger="gler.schedule"):
+        summary = together.train_all(streams=2)
+    assert "--streams 2 on a CPU: the runs take turns on the same cores" in caplog.text
     assert _weights(Experiment(NOISY, root=tmp_path / "alone")) == _weights(together)
     assert list(summary["best_val_loss"]) == list(alone["best_val_loss"])
     assert list(summary["seed"]) == [0, 1, 2]
