@@ -130,8 +130,6 @@ class Turns:
             turn.clear()
             self._queue.rotate(-1)
             self._queue[0].set()
-            if self._stopping:
-                turn.set()
         turn.wait()
         if self._stopping:
             raise Stopped
