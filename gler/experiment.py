@@ -137,13 +137,14 @@ class Experiment(SpatialTransfer, PeerForecasts):
         return self.root / profile_key(self.tuned_profile())
 
     # -- tuning -------------------------------------------------------------------------------
-    def tuned_profile(self, jobs: int = 1) -> Profile:
+    def tuned_profile(self, jobs: int = 1, streams: int = 1) -> Profile:
         """The profile the runs are trained with: with a tuning budget
         (:attr:`~gler.profiles.Profile.tuning`), the profile with the settings :meth:`tune`
-        chose (with ``jobs`` models at a time); otherwise the profile itself."""
+        chose (``jobs`` processes tuning ``streams`` models each at a time); otherwise the
+        profile itself."""
         if self.profile.tuning is not None and self.profile.tuned is None:
             stacks = [self.stack(r) for r in self.profile.regions]
-            self.profile = self.profile.with_tuned(self.tune(jobs), stacks)
+            self.profile = self.profile.with_tuned(self.tune(jobs, streams), stacks)
         return self.profile
 
     def head_profile(self) -> Profile:
@@ -156,9 +157,11 @@ class Experiment(SpatialTransfer, PeerForecasts):
             self._head_profile = self.base_profile.with_tuned(self.tune(quantiles=True), stacks)
         return self._head_profile
 
-    def tune(self, jobs: int = 1, *, quantiles: bool = False) -> TunedSettings:
+    def tune(self, jobs: int = 1, streams: int = 1, *, quantiles: bool = False,
+             ) -> TunedSettings:
         """Tune GLER and the compared models on the folds over seasons of every region, with
-        the profile's budget (:func:`gler.tune.tune`, ``jobs`` models at a time), or read the
+        the profile's budget (:func:`gler.tune.tune`, ``jobs`` processes of ``streams``
+        models each at a time), or read the
         choice already made; with ``quantiles``, the models of :data:`HEAD_MODELS` with a
         quantile head at the profile's levels (on the validation pinball loss, the same
         budget and folds), kept apart from the point models' choice.
@@ -184,7 +187,7 @@ class Experiment(SpatialTransfer, PeerForecasts):
         import_optuna().logging.set_verbosity(logging.WARNING)
         return tune([self.stack(r) for r in base.regions], models, profile=base,
                     budget=base.tuning, out_dir=out, device=self.device,
-                    progress=self.progress, jobs=jobs,
+                    progress=self.progress, jobs=jobs, streams=streams,
                     quantiles=base.quantiles if quantiles else ())
 
     def tuning_trials(self) -> pd.DataFrame:

@@ -210,7 +210,7 @@ def run_jobs(experiment: Experiment, jobs: Sequence[RunJob], *, workers: int = 1
         failed: each named with its error (also logged with its traceback).
     """
     jobs = list(jobs)
-    experiment.tuned_profile(workers)  # tuning first (its models ``workers`` at a time)
+    experiment.tuned_profile(workers, streams)  # tuning first, its models as the runs
     if any(job.quantiles for job in jobs):
         experiment.head_profile()  # and the quantile heads
     pending = [job for job in jobs if not job.is_done(experiment)]
@@ -237,30 +237,31 @@ def run_jobs(experiment: Experiment, jobs: Sequence[RunJob], *, workers: int = 1
             job.train(experiment)  # as before: an error stops here
         failures = {}
     else:
-        failures = _in_turns(experiment, _longest_first(experiment, pending), streams,
-                             progress)
+        failures = run_in_turns(experiment, _longest_first(experiment, pending), streams,
+                                experiment.device, progress)
     summaries = [job.train(experiment) for job in jobs if job.name not in failures]
     if failures:
         raise RunsFailedError(failures, summaries, len(jobs))
     return summaries
 
 
-def _in_turns(experiment: Experiment, jobs: list[RunJob], streams: int,
-              progress: bool) -> dict[str, str]:
-    """Train ``jobs`` in this process, ``streams`` at a time taking turns; the errors by
-    run name (each logged with its traceback)."""
+def run_in_turns(context: Any, jobs: Sequence[Any], count: int, device: str | None,
+                 progress: bool, what: str = "train", unit: str = "run") -> dict[str, str]:
+    """Run ``jobs`` in this process, ``count`` at a time taking turns on ``device``
+    (:class:`gler.turns.Turns`): ``job.train(context)`` for each; the errors by job name
+    (each logged with its traceback)."""
     from gler.turns import Turns
 
     failures = {}
-    bar = tqdm(total=len(jobs), desc=f"train ({streams} streams)", unit="run",
+    bar = tqdm(total=len(jobs), desc=f"{what} ({count} streams)", unit=unit,
                disable=not progress)
-    with Turns(streams, _resolved(experiment.device)) as turns:
-        futures = {job.name: turns.submit(partial(job.train, experiment)) for job in jobs}
+    with Turns(count, _resolved(device)) as turns:
+        futures = {job.name: turns.submit(partial(job.train, context)) for job in jobs}
         for name, future in futures.items():
             error = future.exception()
             if error is not None:
                 failures[name] = "".join(traceback.format_exception(error))
-                logger.error("run %s failed:\n%s", name, failures[name])
+                logger.error("%s failed:\n%s", name, failures[name])
             bar.update()
     bar.close()
     return failures

@@ -62,7 +62,7 @@ from gler.metrics import rmse
 from gler.models._registry import model_info
 from gler.profiles import Profile, get_profile
 from gler.run import Run, load_run, to_tensors
-from gler.schedule import RunsFailedError, cap_jobs, run_in_processes
+from gler.schedule import RunsFailedError, cap_jobs, run_in_processes, run_in_turns
 from gler.search_space import search_space
 from gler.train import NonFiniteLossError, train
 from gler.tuned import TunedModel, TunedSettings, tuned_fingerprint
@@ -133,7 +133,7 @@ def get_budget(name: str | Budget) -> Budget:
 def tune(stacks: xr.Dataset | Sequence[xr.Dataset], models: str | Sequence[str], *,
          profile: str | Profile = "book", budget: str | Budget = "book", n_folds: int = N_FOLDS,
          seed: int = 0, out_dir: str | Path = "tuned", sample: SampleSpec | None = None,
-         device: str | None = None, progress: bool = False, jobs: int = 1,
+         device: str | None = None, progress: bool = False, jobs: int = 1, streams: int = 1,
          quantiles: Sequence[float] = ()) -> TunedSettings:
     """Tune ``models`` on folds over the seasons of ``stacks`` and write ``tuned.json``.
 
@@ -161,9 +161,13 @@ def tune(stacks: xr.Dataset | Sequence[xr.Dataset], models: str | Sequence[str],
     progress
         Show a progress bar over the trials.
     jobs
-        Models tuned at once, each in a process of its own (:func:`gler.schedule.
-        run_in_processes`; capped by :func:`gler.schedule.cap_jobs`). Each model's study is
-        seeded on its own, so the choice is the same as with one job.
+        Processes tuning models at once (:func:`gler.schedule.run_in_processes`; capped by
+        :func:`gler.schedule.cap_jobs`). Each model's study is seeded on its own, so the
+        choice is the same as with one job.
+    streams
+        Models each of those processes (this one, with one job) tunes at once, their trials
+        training in turns step by step, each on its own CUDA stream on a GPU
+        (:class:`gler.turns.Turns`); the same choice again.
     quantiles
         Tune the models with a quantile head at these levels (``gler train --quantiles``),
         on the mean validation pinball loss (:func:`validation_pinball`, mm) instead of the
@@ -184,7 +188,7 @@ def tune(stacks: xr.Dataset | Sequence[xr.Dataset], models: str | Sequence[str],
         ``out_dir`` run with other settings (e.g. other ``quantiles``), levels a quantile head
         cannot have, or a model none of whose trials completed.
     gler.schedule.RunsFailedError
-        With ``jobs > 1``, if a model's study failed in its process (the others finish).
+        With ``jobs > 1`` or ``streams > 1``, if a model's study failed (the others finish).
 
     Example
     -------
@@ -217,14 +221,21 @@ def tune(stacks: xr.Dataset | Sequence[xr.Dataset], models: str | Sequence[str],
     trials = _Objective(stacks, "", profile, budget, folds, sample, seed, device, quantiles)
     studies = Studies(trials, out_dir, setup, optuna.logging.get_verbosity())
     pending = [name for name in models if _finished(studies.study(name)) < budget.n_trials]
-    count, message = cap_jobs(jobs, device) if jobs > 1 else (1, None)
+    device = device or profile.train.device
+    count, message = (1, None) if jobs == streams == 1 else cap_jobs(jobs, device,
+                                                                     streams=streams)
     if message:
         logger.warning(message)
-    parallel = count > 1 and len(pending) > 1
+    parallel = (count > 1 or streams > 1) and len(pending) > 1
     if parallel:
-        context = (Studies, tuple(getattr(studies, f.name) for f in dataclasses.fields(studies)))
-        failures = run_in_processes(context, [StudyJob(name) for name in pending],
-                                    min(count, len(pending)), progress, "tune", "model")
+        studied = [StudyJob(name) for name in pending]
+        if count > 1:
+            context = (Studies, tuple(getattr(studies, f.name)
+                                      for f in dataclasses.fields(studies)))
+            failures = run_in_processes(context, studied, min(count, -(-len(pending) // streams)),
+                                        progress, "tune", "model", slots=streams, device=device)
+        else:
+            failures = run_in_turns(studies, studied, streams, device, progress, "tune", "model")
         if failures:
             raise RunsFailedError(failures, [], len(pending), what="studies")
     chosen = {name: studies.run(name, progress and not parallel) for name in models}

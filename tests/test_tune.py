@@ -108,12 +108,14 @@ def test_an_interrupted_tune_resumes_from_its_study(reference, stack, tmp_path, 
 
 
 @pytest.mark.slow
-def test_models_tuned_at_once_choose_as_one_at_a_time(reference, stack, tmp_path, monkeypatch):
-    """Two models' studies in two processes sharing one study file: each chooses what it
-    chooses alone (the reference tuned LSTM alone, in this process), and the file holds both
-    studies whole; a model failing in its process is named."""
+@pytest.mark.parametrize("layout", [{"jobs": 2}, {"streams": 2}], ids=["processes", "turns"])
+def test_models_tuned_at_once_choose_as_one_at_a_time(reference, stack, tmp_path, monkeypatch,
+                                                      layout):
+    """Two models' studies sharing one study file, in two processes or taking turns in this
+    one: each chooses what it chooses alone (the reference tuned LSTM alone), and the file
+    holds both studies whole; a model whose study fails is named."""
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    both = tune(stack, ["lstm", "dlinear"], out_dir=tmp_path / "two", jobs=2, **OPTIONS)
+    both = tune(stack, ["lstm", "dlinear"], out_dir=tmp_path / "two", **layout, **OPTIONS)
     assert _choice(both)["lstm"] == _choice(reference)["lstm"]
     alone = tune(stack, "dlinear", out_dir=tmp_path / "one", **OPTIONS)
     assert _choice(both)["dlinear"] == _choice(alone)["dlinear"]
@@ -122,7 +124,7 @@ def test_models_tuned_at_once_choose_as_one_at_a_time(reference, stack, tmp_path
         "dlinear", "lstm"]
     broken = tuning.Budget("broken", "trials that fail in their process", 3, 2, {"epochs": 0})
     with pytest.raises(RunsFailedError, match=r"2 of 2 studies failed .*tune again") as failed:
-        tune(stack, ["gru", "lstm"], out_dir=tmp_path / "bad", jobs=2,
+        tune(stack, ["gru", "lstm"], out_dir=tmp_path / "bad", **layout,
              **{**OPTIONS, "budget": broken})
     assert sorted(failed.value.failures) == ["gru", "lstm"]  # in the order they ended
     assert all("epochs=0" in error for error in failed.value.failures.values())

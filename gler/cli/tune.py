@@ -12,6 +12,7 @@ from gler.cli._inputs import (
     add_sample_arguments,
     add_split_arguments,
     jobs_value,
+    streams_value,
 )
 
 NAME = "tune"
@@ -53,6 +54,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="models tuned at once, each in a process of its own (the same "
                              "choice as one at a time; capped to the CPU cores, or to what the "
                              "GPU holds); auto: one per CPU core (default: auto)")
+    parser.add_argument("--streams", type=streams_value, default=1, metavar="K",
+                        help="models each of those processes tunes at once, their trials "
+                             "taking turns step by step, each on its own CUDA stream (on a "
+                             "GPU; the same choice); default 1")
     parser.add_argument("--no-progress", action="store_true",
                         help="hide the progress bar over the trials")
     parser.add_argument("--out", required=True, type=Path,
@@ -89,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
                              seed=args.seed, out_dir=args.out, sample=sample,
                              device=args.device, progress=not args.no_progress,
                              jobs=os.cpu_count() or 1 if args.jobs == "auto" else args.jobs,
-                             quantiles=levels)
+                             streams=args.streams, quantiles=levels)
     folds = ", ".join(f"{f.split.train_end.date()}/{f.split.val_end.date()}"
                       for f in settings.folds)
     head = (f" with a quantile head at {','.join(f'{q:g}' for q in levels)} (pinball loss)"

@@ -91,3 +91,17 @@ def test_tune_quantile_heads_then_train_one(data, tmp_path, capsys):
     assert main(["tune", "--data", str(data / "grid.nc"), "--models", "dlinear", "--budget",
                  "smoke", "--quantiles", "0.1,0.9", *SHORT, "--out", str(tmp_path / "x")]) == 2
     assert "needs the median 0.5" in capsys.readouterr().err
+
+
+def test_models_tuned_in_turns_from_the_command_line(data, tmp_path, capsys):
+    """gler tune --jobs 1 --streams 2 tunes both models in this process, taking turns (the
+    same choice as one at a time is tested in tests/test_tune.py); --streams 0 is refused."""
+    out = tmp_path / "tuned"
+    assert main(["tune", "--data", str(data / "grid.nc"), "--models", "dlinear,lstm",
+                 "--profile", "smoke", "--budget", "smoke", "--device", "cpu", "--no-progress",
+                 "--jobs", "1", "--streams", "2", *SHORT, "--out", str(out)]) == 0
+    assert "2 models" in capsys.readouterr().out
+    assert set(json.loads((out / "tuned.json").read_text())["models"]) == {"dlinear", "lstm"}
+    with pytest.raises(SystemExit):
+        main(["tune", "--data", str(data / "grid.nc"), "--streams", "0", "--out", str(out)])
+    assert "--streams takes a positive number, not '0'" in capsys.readouterr().err
