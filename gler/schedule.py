@@ -229,9 +229,8 @@ def run_jobs(experiment: Experiment, jobs: Sequence[RunJob], *, workers: int = 1
         context = (_experiment_in_worker, (type(experiment), experiment.base_profile,
                                            experiment.tuned_profile(), str(experiment.root),
                                            experiment.device))
-        failures = run_in_processes(context, _longest_first(experiment, pending),
-                                    min(count, -(-len(pending) // streams)), progress,
-                                    slots=streams, device=experiment.device)
+        failures = run_in_processes(context, _longest_first(experiment, pending), count,
+                                    progress, slots=streams, device=experiment.device)
     elif alone:
         for job in tqdm(pending, desc="train", unit="run", disable=not progress):
             job.train(experiment)  # as before: an error stops here
@@ -299,6 +298,7 @@ def run_in_processes(context: tuple[Callable[..., Any], tuple], jobs: Sequence[A
     ``context`` is ``(build, args)``: each worker calls ``build(*args)`` once (both pickled,
     so module-level), then ``job.train(built)`` for each job it takes; a job has a ``name``.
     Results stay where the jobs write them (a run directory, a study's storage)."""
+    count = min(count, -(-len(jobs) // slots))  # no worker without a job
     cores = os.cpu_count() or 1
     threads = max(1, cores // count)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}

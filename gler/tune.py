@@ -232,8 +232,8 @@ def tune(stacks: xr.Dataset | Sequence[xr.Dataset], models: str | Sequence[str],
         if count > 1:
             context = (Studies, tuple(getattr(studies, f.name)
                                       for f in dataclasses.fields(studies)))
-            failures = run_in_processes(context, studied, min(count, -(-len(pending) // streams)),
-                                        progress, "tune", "model", slots=streams, device=device)
+            failures = run_in_processes(context, studied, count, progress, "tune", "model",
+                                        slots=streams, device=device)
         else:
             failures = run_in_turns(studies, studied, streams, device, progress, "tune", "model")
         if failures:
