@@ -32,6 +32,7 @@ in the order given, transfers (trained on several regions) first.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import pickle
@@ -235,8 +236,10 @@ def run_jobs(experiment: Experiment, jobs: Sequence[RunJob], *, workers: int = 1
         for job in tqdm(pending, desc="train", unit="run", disable=not progress):
             job.train(experiment)  # as before: an error stops here
         failures = {}
-    else:
-        failures = run_in_turns(experiment, _longest_first(experiment, pending), streams,
+    else:  # the runs' epoch bars would interleave: the bar over the runs alone
+        quiet = copy.copy(experiment)
+        quiet.progress = False
+        failures = run_in_turns(quiet, _longest_first(experiment, pending), streams,
                                 experiment.device, progress)
     summaries = [job.train(experiment) for job in jobs if job.name not in failures]
     if failures:

@@ -147,3 +147,14 @@ def test_reproduce_jobs_auto_is_one_per_core_for_the_whole_book(monkeypatch, cap
     with pytest.raises(SystemExit):
         main(["reproduce", "--streams", "0"])
     assert "--streams takes a positive number, not '0'" in capsys.readouterr().err
+
+
+def test_runs_in_turns_show_one_bar_over_the_runs(tmp_path, capsys):
+    """With progress on, runs taking turns in this process show the bar over the runs, not
+    their epoch bars, which would interleave in one terminal; a run alone shows its own."""
+    Experiment(TINY, root=tmp_path / "turns", progress=True).train_all(streams=2)
+    turns = capsys.readouterr().err
+    assert "train (2 streams)" in turns
+    assert "epoch 1/" not in turns
+    Experiment(TINY, root=tmp_path / "alone", progress=True).train_all(seeds=(0,))
+    assert "epoch 1/" in capsys.readouterr().err
