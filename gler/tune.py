@@ -109,8 +109,8 @@ BUDGETS: dict[str, Budget] = {
                     {"epochs": 2, "max_samples_per_epoch": 256, "max_val_samples": 256}),
     "book": Budget("book", "a few minutes on a 2-core CPU for GLER and the seven neural "
                    "baselines of the book profile (4 regions x 32 x 32)", 5, 3),
-    "paper": Budget("paper", "the paper profile on a GPU (to be sized with the GPU issue)", 40,
-                    10),
+    "paper": Budget("paper", "the paper profile on a GPU: about an hour of one H200 for the "
+                    "eight models at once (estimated, not yet measured)", 40, 10),
 }
 
 
